@@ -1,0 +1,322 @@
+//! What the environment says about tracking: offline or online, where, and as which run.
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `MLFLOW_TRACKING_URI` | `http(s)://host[:port][/path]` or `azureml://...`: online; unset: offline |
+//! | `MLFLOW_RUN_ID` | online: attach to this run instead of creating one |
+//! | `MLFLOW_EXPERIMENT_NAME` | the experiment of a new run (default `Default`) |
+//! | `MLFLOW_EXPERIMENT_ID` | online: the experiment of a new run, by id |
+//! | `RUNCTX_HOME` | the local store (default `./runs`) |
+//! | `RUNCTX_OFFLINE` | `1`/`true`: offline whatever the tracking URI says |
+//! | `RUNCTX_RUN_ID` | attach to this run of the local store (set by the step launcher) |
+//!
+//! An empty variable counts as unset. Anything else that cannot be used is an error naming the
+//! variable, never a silent fallback to offline.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Where runs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracking {
+    /// Kept in the local store only.
+    Offline,
+    /// Shipped to an MLflow-compatible server.
+    Online(TrackingUri),
+}
+
+/// An MLflow-compatible tracking server's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingUri {
+    /// The `http(s)://` base URL the REST API is under (an `azureml://` URI turned into
+    /// `https://` with the same host and path), without a trailing `/`.
+    pub base: String,
+    /// The URI was `azureml://`: Azure ML's limits apply.
+    pub azureml: bool,
+}
+
+impl TrackingUri {
+    /// Parses a tracking URI; `var` names where it came from, for the error.
+    pub fn parse(var: &'static str, value: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::Config {
+            var,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (scheme, rest) = value.split_once("://").ok_or_else(|| {
+            bad(
+                if value == "databricks" || value.starts_with("databricks://") {
+                    "Databricks profiles are not read; use the workspace URL, \
+                 https://<workspace>.cloud.databricks.com, with MLFLOW_TRACKING_TOKEN"
+                } else {
+                    "not a URI this crate can ship to; use http://host:port or https://host \
+                 (or azureml://... in an Azure ML job), or unset it to log offline"
+                },
+            )
+        })?;
+        let (https, azureml) = match scheme.to_ascii_lowercase().as_str() {
+            "http" => (false, false),
+            "https" => (true, false),
+            "azureml" => (true, true),
+            "file" | "sqlite" | "postgresql" | "mysql" | "mssql" => {
+                return Err(bad(
+                    "local and database stores are not servers; unset it to keep runs in the \
+                     local store (RUNCTX_HOME), or point it at an MLflow server: http://host:port",
+                ));
+            }
+            _ => {
+                return Err(bad(&format!(
+                    "the scheme {scheme:?} is not supported; use http, https or azureml"
+                )));
+            }
+        };
+        let rest = rest.trim_end_matches('/');
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() {
+            return Err(bad("the URI has no host; write it as http://host:port"));
+        }
+        if rest.contains(['?', '#']) || rest.chars().any(char::is_whitespace) {
+            return Err(bad(
+                "the URI has a query, fragment or white space; give only scheme, host, port and path",
+            ));
+        }
+        if host.contains('@') {
+            return Err(bad(
+                "credentials in the URI are not accepted; use MLFLOW_TRACKING_USERNAME and \
+                 MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN",
+            ));
+        }
+        let port = host
+            .rsplit_once(':')
+            .filter(|_| !host.ends_with(']'))
+            .map(|(_, p)| p);
+        if let Some(port) = port.filter(|p| p.parse::<u16>().is_err()) {
+            return Err(bad(&format!(
+                "the port {port:?} is not a number from 0 to 65535"
+            )));
+        }
+        let base = format!("{}://{rest}", if https { "https" } else { "http" });
+        Ok(TrackingUri { base, azureml })
+    }
+}
+
+/// Everything the environment says, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The local store.
+    pub home: PathBuf,
+    /// The experiment name of a new run.
+    pub experiment: String,
+    /// `MLFLOW_EXPERIMENT_ID`, if set.
+    pub experiment_id: Option<String>,
+    /// Offline or online.
+    pub tracking: Tracking,
+    /// `MLFLOW_RUN_ID`: attach to this server run.
+    pub remote_run_id: Option<String>,
+    /// `RUNCTX_RUN_ID`: attach to this local run.
+    pub local_run_id: Option<String>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get`, which returns a variable's value.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |k: &str| get(k).filter(|v| !v.is_empty());
+        let offline = match var("RUNCTX_OFFLINE") {
+            None => false,
+            Some(v) => parse_flag("RUNCTX_OFFLINE", &v)?,
+        };
+        let remote_run_id = var("MLFLOW_RUN_ID");
+        let tracking = match var("MLFLOW_TRACKING_URI") {
+            Some(uri) if !offline => {
+                Tracking::Online(TrackingUri::parse("MLFLOW_TRACKING_URI", uri.trim())?)
+            }
+            _ => Tracking::Offline,
+        };
+        if let (Tracking::Offline, Some(id), false) = (&tracking, &remote_run_id, offline) {
+            return Err(Error::Config {
+                var: "MLFLOW_RUN_ID",
+                value: id.clone(),
+                reason: "it names a server run, but MLFLOW_TRACKING_URI is not set; set the \
+                         tracking URI to log to that run, unset MLFLOW_RUN_ID, or set \
+                         RUNCTX_OFFLINE=1 to log offline anyway"
+                    .into(),
+            });
+        }
+        let home = match var("RUNCTX_HOME") {
+            Some(h) => PathBuf::from(h),
+            None => PathBuf::from("runs"),
+        };
+        let home = if home.is_absolute() {
+            home
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::io("find", "the working directory", e))?
+                .join(home)
+        };
+        if home.is_file() {
+            return Err(Error::Config {
+                var: "RUNCTX_HOME",
+                value: home.display().to_string(),
+                reason: "it is a file; the store must be a folder".into(),
+            });
+        }
+        let experiment = var("MLFLOW_EXPERIMENT_NAME").unwrap_or_else(|| "Default".to_owned());
+        crate::validate::check_run_name(&experiment).map_err(|e| Error::Config {
+            var: "MLFLOW_EXPERIMENT_NAME",
+            value: experiment.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Settings {
+            home,
+            experiment,
+            experiment_id: var("MLFLOW_EXPERIMENT_ID"),
+            tracking,
+            remote_run_id,
+            local_run_id: var("RUNCTX_RUN_ID"),
+        })
+    }
+}
+
+fn parse_flag(var: &'static str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::Config {
+            var,
+            value: value.to_owned(),
+            reason: "use 1, true, yes or on to turn it on; 0, false, no or off to turn it off"
+                .into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings> {
+        Settings::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn no_environment_is_offline_in_runs_with_the_default_experiment() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.tracking, Tracking::Offline);
+        assert_eq!(s.experiment, "Default");
+        assert!(s.home.is_absolute() && s.home.ends_with("runs"));
+    }
+
+    #[test]
+    fn experiment_and_home_come_from_the_environment() {
+        let s = settings(&[
+            ("MLFLOW_EXPERIMENT_NAME", "iris"),
+            ("RUNCTX_HOME", "/tmp/store"),
+        ])
+        .unwrap();
+        assert_eq!(s.experiment, "iris");
+        assert_eq!(s.home, PathBuf::from("/tmp/store"));
+        // Empty means unset.
+        assert_eq!(
+            settings(&[("MLFLOW_EXPERIMENT_NAME", "")])
+                .unwrap()
+                .experiment,
+            "Default"
+        );
+    }
+
+    #[test]
+    fn online_uris() {
+        let s = settings(&[("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000/")]).unwrap();
+        assert_eq!(
+            s.tracking,
+            Tracking::Online(TrackingUri {
+                base: "http://127.0.0.1:5000".into(),
+                azureml: false
+            })
+        );
+        let s = settings(&[(
+            "MLFLOW_TRACKING_URI",
+            "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/x",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.tracking,
+            Tracking::Online(TrackingUri {
+                base: "https://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/x".into(),
+                azureml: true
+            })
+        );
+    }
+
+    #[test]
+    fn offline_flag_wins_over_the_uri() {
+        let s = settings(&[
+            ("MLFLOW_TRACKING_URI", "http://h:1"),
+            ("RUNCTX_OFFLINE", "1"),
+        ])
+        .unwrap();
+        assert_eq!(s.tracking, Tracking::Offline);
+        let s = settings(&[
+            ("MLFLOW_TRACKING_URI", "nonsense"),
+            ("RUNCTX_OFFLINE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.tracking, Tracking::Offline);
+    }
+
+    #[test]
+    fn malformed_configuration_is_an_error_naming_the_variable() {
+        let cases = [
+            (
+                vec![("MLFLOW_TRACKING_URI", "ftp://h")],
+                "MLFLOW_TRACKING_URI=\"ftp://h\" is invalid: the scheme \"ftp\"",
+            ),
+            (vec![("MLFLOW_TRACKING_URI", "localhost:5000")], "not a URI"),
+            (vec![("MLFLOW_TRACKING_URI", "http://")], "no host"),
+            (
+                vec![("MLFLOW_TRACKING_URI", "http://h:99999")],
+                "port \"99999\"",
+            ),
+            (vec![("MLFLOW_TRACKING_URI", "http://u:p@h")], "credentials"),
+            (
+                vec![("MLFLOW_TRACKING_URI", "file:///tmp/mlruns")],
+                "local and database stores",
+            ),
+            (vec![("MLFLOW_TRACKING_URI", "databricks")], "Databricks"),
+            (
+                vec![("RUNCTX_OFFLINE", "maybe")],
+                "RUNCTX_OFFLINE=\"maybe\" is invalid",
+            ),
+            (
+                vec![("MLFLOW_RUN_ID", "abc")],
+                "MLFLOW_TRACKING_URI is not set",
+            ),
+            (
+                vec![("MLFLOW_EXPERIMENT_NAME", "a\nb")],
+                "MLFLOW_EXPERIMENT_NAME",
+            ),
+        ];
+        for (vars, want) in cases {
+            let err = settings(&vars).unwrap_err().to_string();
+            assert!(err.contains(want), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_file_as_home_is_an_error() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let path = f.path().to_str().unwrap();
+        let err = settings(&[("RUNCTX_HOME", path)]).unwrap_err().to_string();
+        assert!(err.contains("it is a file"), "{err}");
+    }
+}

@@ -1,0 +1,113 @@
+//! Which run `Run::get_context()` means: the innermost step being run on this thread (or in
+//! this task), else the process's run.
+
+use std::cell::RefCell;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use crate::config::{Settings, Tracking};
+use crate::error::{Error, Result};
+use crate::run::Run;
+use crate::store::Store;
+
+thread_local! {
+    static STEPS: RefCell<Vec<Run>> = const { RefCell::new(Vec::new()) };
+}
+
+static PROCESS_RUN: OnceLock<Run> = OnceLock::new();
+
+/// The run of the current context (see [`Run::get_context`]).
+pub(crate) fn current() -> Result<Run> {
+    if let Some(run) = current_step() {
+        return Ok(run);
+    }
+    process_run().cloned()
+}
+
+/// Calls `f` with the run of the current context, without cloning the handle.
+#[inline]
+pub fn with_current<R>(f: impl FnOnce(&Run) -> R) -> Result<R> {
+    let mut f = Some(f);
+    let stepped = STEPS.with(|s| s.borrow().last().map(|run| (f.take().expect("once"))(run)));
+    match stepped {
+        Some(r) => Ok(r),
+        None => Ok((f.take().expect("once"))(process_run()?)),
+    }
+}
+
+/// The innermost step run of this thread, if any.
+pub fn current_step() -> Option<Run> {
+    STEPS.with(|s| s.borrow().last().cloned())
+}
+
+/// Makes `run` the context of this thread until the guard is dropped.
+///
+/// `#[aml_step]` and the pipeline runner use this; an async step re-enters on every poll.
+pub fn enter(run: Run) -> ContextGuard {
+    STEPS.with(|s| s.borrow_mut().push(run));
+    ContextGuard {
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Keeps a run as the context of the current thread; see [`enter`].
+#[must_use = "the run is the context only while the guard lives"]
+pub struct ContextGuard {
+    // The guard belongs to the thread whose stack it pushed onto.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        STEPS.with(|s| s.borrow_mut().pop());
+    }
+}
+
+/// The process's run, created on first use from the environment.
+pub(crate) fn process_run() -> Result<&'static Run> {
+    if let Some(run) = PROCESS_RUN.get() {
+        return Ok(run);
+    }
+    // Creation can fail, and must then be retried on the next call: OnceLock::get_or_try_init
+    // is not stable, so a mutex serialises the attempts.
+    static CREATING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(run) = PROCESS_RUN.get() {
+        return Ok(run);
+    }
+    let run = open_process_run(&Settings::from_env()?)?;
+    Ok(PROCESS_RUN.get_or_init(|| run))
+}
+
+/// Opens the run the settings describe.
+pub(crate) fn open_process_run(settings: &Settings) -> Result<Run> {
+    let store = Store::new(&settings.home);
+    match &settings.tracking {
+        Tracking::Offline => match &settings.local_run_id {
+            Some(id) => store.attach(id).map_err(|e| match e {
+                Error::RunNotFound { .. } => Error::Config {
+                    var: "RUNCTX_RUN_ID",
+                    value: id.clone(),
+                    reason: format!("no such run in the store {}", store.root().display()),
+                },
+                other => other,
+            }),
+            None => Run::start(&store, &settings.experiment, &program_name(), None),
+        },
+        Tracking::Online(uri) => Err(Error::Config {
+            var: "MLFLOW_TRACKING_URI",
+            value: uri.base.clone(),
+            reason: "this build of run-runtime has no online backend; set RUNCTX_OFFLINE=1 \
+                     to log offline"
+                .into(),
+        }),
+    }
+}
+
+/// The name of a process's run: its program's name.
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "run".to_owned())
+}

@@ -1,0 +1,327 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Shorthand for `Result<T, run_runtime::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, each with a message that names the key, the offending value
+/// (shortened) and the rule it breaks, so that the message alone says what to fix.
+///
+/// A call that returns an error has recorded nothing: a rejected record never reaches the journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A metric, tag, property, table or artifact name breaks the key rules.
+    #[error("invalid {kind} name {name}: {rule}")]
+    InvalidName {
+        /// What the name was for.
+        kind: NameKind,
+        /// The name, quoted and shortened.
+        name: Shown,
+        /// The rule it breaks.
+        rule: NameRule,
+    },
+
+    /// A tag or property value is longer than the server keeps.
+    #[error(
+        "{kind} {key:?} has a value of {len} characters ({value}); {kind} values may have at \
+         most {max} characters, because the server would silently truncate a longer one"
+    )]
+    ValueTooLong {
+        /// Tag or property.
+        kind: NameKind,
+        /// The key.
+        key: String,
+        /// The value, quoted and shortened.
+        value: Shown,
+        /// Its length in characters.
+        len: usize,
+        /// The limit in characters.
+        max: usize,
+    },
+
+    /// A property was logged again with a different value.
+    #[error(
+        "property {key:?} is already {existing}; properties cannot change, so {new} was not \
+         recorded (log the same value again, or use a tag for a value that changes)"
+    )]
+    PropertyConflict {
+        /// The key.
+        key: String,
+        /// The value the run already has.
+        existing: Shown,
+        /// The value that was refused.
+        new: Shown,
+    },
+
+    /// The data given to a table, confusion matrix or other JSON metric does not fit its shape.
+    #[error("invalid {schema} {name:?}: {reason}")]
+    InvalidData {
+        /// The metric name.
+        name: String,
+        /// The Azure ML schema type (`confusion_matrix`, `table`, ...).
+        schema: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// An artifact name or source path is not acceptable.
+    #[error("artifact {name:?}: {reason}")]
+    InvalidArtifact {
+        /// The artifact name inside the run folder.
+        name: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// An environment variable holds a value this crate cannot use.
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    Config {
+        /// The variable.
+        var: &'static str,
+        /// Its value (credentials are never shown).
+        value: String,
+        /// The rule and the fix.
+        reason: String,
+    },
+
+    /// A run was asked to end with a different status than the one it already ended with.
+    #[error("run {id} already ended as {status}; it cannot also be marked {requested}")]
+    AlreadyFinished {
+        /// The run id.
+        id: String,
+        /// The status it has.
+        status: Status,
+        /// The status that was refused.
+        requested: Status,
+    },
+
+    /// No run with that id is in the store.
+    #[error("no run {id:?} in the store {store}{}", suggest(.similar))]
+    RunNotFound {
+        /// The id asked for.
+        id: String,
+        /// The store searched.
+        store: PathBuf,
+        /// The closest ids that exist.
+        similar: Vec<String>,
+    },
+
+    /// The journal or run folder is not something this version can read.
+    #[error("{path}: {reason}")]
+    Store {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A file operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done ("create", "write", "read", ...).
+        op: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn suggest(similar: &[String]) -> String {
+    if similar.is_empty() {
+        String::from(" (`runctx list` shows the runs)")
+    } else {
+        format!("; did you mean {}?", similar.join(" or "))
+    }
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_data(
+        name: &str,
+        schema: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidData {
+            name: name.to_owned(),
+            schema,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a name is for; it chooses the rules and the words of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// A metric key.
+    Metric,
+    /// A tag key or value.
+    Tag,
+    /// A property key or value.
+    Property,
+    /// A table or other JSON metric.
+    Table,
+    /// An artifact path inside the run folder.
+    Artifact,
+    /// A run or experiment name.
+    Run,
+}
+
+impl fmt::Display for NameKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameKind::Metric => "metric",
+            NameKind::Tag => "tag",
+            NameKind::Property => "property",
+            NameKind::Table => "table",
+            NameKind::Artifact => "artifact",
+            NameKind::Run => "run",
+        })
+    }
+}
+
+/// The key rule a name breaks (see `docs/guide.md`, "Names").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameRule {
+    /// The name is empty.
+    Empty,
+    /// More than 250 characters.
+    TooLong(usize),
+    /// A character outside letters, digits, `_ - . space : /`.
+    Character(char, usize),
+    /// Starts with `/`.
+    LeadingSlash,
+    /// Ends with `/`.
+    TrailingSlash,
+    /// Contains `//`.
+    EmptyComponent,
+    /// Contains a `.` or `..` path component.
+    DotComponent(&'static str),
+}
+
+impl fmt::Display for NameRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameRule::Empty => f.write_str("a name must have 1 to 250 characters, and it is empty"),
+            NameRule::TooLong(n) => {
+                write!(f, "a name may have at most 250 characters, and it has {n}")
+            }
+            NameRule::Character(c, at) => write!(
+                f,
+                "character {c:?} at position {at} is not allowed; use letters, digits, \
+                 underscore, hyphen, period, space, colon and slash"
+            ),
+            NameRule::LeadingSlash => {
+                f.write_str("it starts with '/', which makes it an absolute path; drop the '/'")
+            }
+            NameRule::TrailingSlash => f.write_str("it ends with '/'; drop the '/'"),
+            NameRule::EmptyComponent => f.write_str("it contains '//'; use a single '/'"),
+            NameRule::DotComponent(c) => write!(
+                f,
+                "it contains the path component '{c}', which would point somewhere else; \
+                 use a plain name"
+            ),
+        }
+    }
+}
+
+/// A value shown in an error: quoted, and shortened to 60 characters with its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Shown(String);
+
+impl Shown {
+    const KEEP: usize = 60;
+
+    /// Quotes `value`, keeping at most 60 characters of it.
+    pub fn new(value: &str) -> Self {
+        let count = value.chars().count();
+        if count <= Self::KEEP {
+            return Shown(format!("{value:?}"));
+        }
+        let head: String = value.chars().take(Self::KEEP).collect();
+        Shown(format!("{head:?}... ({count} characters)"))
+    }
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The status of a run, with MLflow's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Started and not ended (or its process died before it could end it).
+    Running,
+    /// Ended by `complete()`, or dropped without an end.
+    Finished,
+    /// Ended by `fail(error)`, an `Err` or a panic of its step.
+    Failed,
+    /// Ended by `cancel()`.
+    Killed,
+}
+
+impl Status {
+    /// MLflow's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "RUNNING",
+            Status::Finished => "FINISHED",
+            Status::Failed => "FAILED",
+            Status::Killed => "KILLED",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_shortens_long_values_and_gives_their_length() {
+        assert_eq!(Shown::new("abc").to_string(), "\"abc\"");
+        let long = "x".repeat(7000);
+        let shown = Shown::new(&long).to_string();
+        assert!(shown.len() < 100, "{shown}");
+        assert!(shown.ends_with("... (7000 characters)"), "{shown}");
+    }
+
+    #[test]
+    fn run_not_found_suggests_close_ids() {
+        let e = Error::RunNotFound {
+            id: "OfflineRun_ab".into(),
+            store: "runs".into(),
+            similar: vec!["OfflineRun_abc".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "no run \"OfflineRun_ab\" in the store runs; did you mean OfflineRun_abc?"
+        );
+    }
+}

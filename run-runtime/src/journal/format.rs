@@ -1,0 +1,320 @@
+//! The bytes of a journal: file header, blocks, records. `docs/journal-format.md` is the
+//! specification; this file is its implementation, and the two change together.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Status;
+
+/// First 8 bytes of every journal file.
+pub const FILE_MAGIC: [u8; 8] = *b"RUNCTXJ\0";
+/// Format version written by this build; readers refuse newer ones.
+pub const VERSION: u16 = 1;
+/// File header: magic, version (u16), flags (u16), reserved (u32).
+pub const FILE_HEADER_LEN: usize = 16;
+
+/// First 4 bytes of every block.
+pub const BLOCK_MAGIC: [u8; 4] = *b"RJB1";
+/// Block header: magic, payload length (u32), CRC-32 of the payload (u32).
+pub const BLOCK_HEADER_LEN: usize = 12;
+/// Largest payload a reader accepts; anything larger is damage.
+pub const MAX_BLOCK_LEN: usize = 256 << 20;
+
+/// A metric point: `u16` key length, key, `f64` value, `i64` timestamp (ms), `i64` step.
+pub const KIND_METRIC: u8 = 1;
+/// A tag: `u16` key length, key, `u32` value length, value.
+pub const KIND_TAG: u8 = 2;
+/// A property: laid out as a tag.
+pub const KIND_PROPERTY: u8 = 3;
+/// An event: `u32` length, then JSON of [`Event`].
+pub const KIND_EVENT: u8 = 4;
+
+/// Step written by `run.log` before the writer numbers it. Never on disk.
+pub const AUTO_STEP: i64 = i64::MIN;
+
+/// The file header of a new journal.
+pub fn file_header() -> [u8; FILE_HEADER_LEN] {
+    let mut h = [0u8; FILE_HEADER_LEN];
+    h[..8].copy_from_slice(&FILE_MAGIC);
+    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+/// Rare records, kept as JSON so that they can grow fields without a format change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run ended.
+    Status {
+        /// FINISHED, FAILED or KILLED.
+        status: Status,
+        /// Milliseconds since the epoch.
+        time: i64,
+        /// The error of a failed run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A file was written into the run's artifact folder.
+    Artifact {
+        /// Its path inside `artifacts/`, `/`-separated.
+        path: String,
+        /// What it holds.
+        kind: ArtifactKind,
+        /// Its size in bytes when it was written.
+        size: u64,
+    },
+}
+
+/// What an artifact holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactKind {
+    /// A JSON metric in Azure ML's shape: a table, confusion matrix, accuracy table,
+    /// residuals or predictions.
+    Json,
+    /// An image.
+    Image,
+    /// A file uploaded with `upload_file` or `upload_folder`.
+    File,
+    /// Files of a registered model.
+    Model,
+}
+
+/// One decoded record, borrowing from the block it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record<'a> {
+    /// A metric point.
+    Metric {
+        /// The key.
+        key: &'a str,
+        /// The value.
+        value: f64,
+        /// Milliseconds since the epoch.
+        timestamp: i64,
+        /// The step.
+        step: i64,
+    },
+    /// A tag was set.
+    Tag {
+        /// The key.
+        key: &'a str,
+        /// The value.
+        value: &'a str,
+    },
+    /// A property was added.
+    Property {
+        /// The key.
+        key: &'a str,
+        /// The value.
+        value: &'a str,
+    },
+    /// An event.
+    Event(Event),
+}
+
+/// Appends a metric record.
+#[inline]
+pub fn put_metric(buf: &mut Vec<u8>, key: &str, value: f64, timestamp: i64, step: i64) {
+    let key = key.as_bytes();
+    let len = 3 + key.len() + 24;
+    buf.reserve(len);
+    let start = buf.len();
+    // Plain stores into reserved space: this runs on the caller's thread for every metric,
+    // where a length update per `extend_from_slice` is a measurable share of the cost.
+    // SAFETY: `reserve` made room for `len` bytes after `start`; the writes below cover exactly
+    // those bytes (1 + 2 + key + 8 + 8 + 8), so `set_len` exposes only initialised memory.
+    unsafe {
+        let p = buf.as_mut_ptr().add(start);
+        p.write(KIND_METRIC);
+        // Keys are at most 250 characters, 1000 bytes: they fit in a u16.
+        std::ptr::copy_nonoverlapping((key.len() as u16).to_le_bytes().as_ptr(), p.add(1), 2);
+        std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(3), key.len());
+        let p = p.add(3 + key.len());
+        std::ptr::copy_nonoverlapping(value.to_le_bytes().as_ptr(), p, 8);
+        std::ptr::copy_nonoverlapping(timestamp.to_le_bytes().as_ptr(), p.add(8), 8);
+        std::ptr::copy_nonoverlapping(step.to_le_bytes().as_ptr(), p.add(16), 8);
+        buf.set_len(start + len);
+    }
+}
+
+/// Appends a tag (`KIND_TAG`) or property (`KIND_PROPERTY`) record.
+pub fn put_pair(buf: &mut Vec<u8>, kind: u8, key: &str, value: &str) {
+    buf.reserve(1 + 2 + key.len() + 4 + value.len());
+    buf.push(kind);
+    buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    buf.extend_from_slice(value.as_bytes());
+}
+
+/// Appends an event record.
+pub fn put_event(buf: &mut Vec<u8>, event: &Event) {
+    let json = serde_json::to_vec(event).expect("events serialize");
+    buf.push(KIND_EVENT);
+    buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&json);
+}
+
+/// Where a metric record's step lies, relative to the record's start, given its key length.
+pub fn metric_step_offset(key_len: usize) -> usize {
+    1 + 2 + key_len + 16
+}
+
+/// A cursor over the records of one block payload.
+pub struct Records<'a> {
+    rest: &'a [u8],
+    /// Offset of `rest` within the payload.
+    pub pos: usize,
+}
+
+impl<'a> Records<'a> {
+    /// Iterates `payload`.
+    pub fn new(payload: &'a [u8]) -> Self {
+        Records {
+            rest: payload,
+            pos: 0,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        self.pos += n;
+        Some(head)
+    }
+
+    fn u16(&mut self) -> Option<usize> {
+        self.take(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    }
+
+    fn u32(&mut self) -> Option<usize> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    fn u64(&mut self) -> Option<[u8; 8]> {
+        self.take(8).map(|b| b.try_into().expect("8 bytes"))
+    }
+
+    fn str(&mut self, len: usize) -> Result<&'a str, String> {
+        let bytes = self.take(len).ok_or("record cut short")?;
+        std::str::from_utf8(bytes).map_err(|_| String::from("text that is not UTF-8"))
+    }
+
+    fn record(&mut self) -> Result<Record<'a>, String> {
+        let short = || String::from("record cut short");
+        let kind = self.take(1).ok_or_else(short)?[0];
+        match kind {
+            KIND_METRIC => {
+                let len = self.u16().ok_or_else(short)?;
+                let key = self.str(len)?;
+                let value = f64::from_le_bytes(self.u64().ok_or_else(short)?);
+                let timestamp = i64::from_le_bytes(self.u64().ok_or_else(short)?);
+                let step = i64::from_le_bytes(self.u64().ok_or_else(short)?);
+                Ok(Record::Metric {
+                    key,
+                    value,
+                    timestamp,
+                    step,
+                })
+            }
+            KIND_TAG | KIND_PROPERTY => {
+                let len = self.u16().ok_or_else(short)?;
+                let key = self.str(len)?;
+                let len = self.u32().ok_or_else(short)?;
+                let value = self.str(len)?;
+                Ok(if kind == KIND_TAG {
+                    Record::Tag { key, value }
+                } else {
+                    Record::Property { key, value }
+                })
+            }
+            KIND_EVENT => {
+                let len = self.u32().ok_or_else(short)?;
+                let json = self.take(len).ok_or_else(short)?;
+                serde_json::from_slice(json)
+                    .map(Record::Event)
+                    .map_err(|e| format!("unreadable event: {e}"))
+            }
+            other => Err(format!("unknown record kind {other}")),
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    /// A record, or why the rest of the block cannot be read.
+    type Item = Result<Record<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let item = self.record();
+        if item.is_err() {
+            self.rest = &[];
+        }
+        Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let mut buf = Vec::new();
+        put_metric(&mut buf, "loss", 0.5, 1700, 3);
+        put_pair(&mut buf, KIND_TAG, "t", "v");
+        put_pair(&mut buf, KIND_PROPERTY, "p", "é");
+        let ev = Event::Status {
+            status: Status::Failed,
+            time: 9,
+            error: Some("boom".into()),
+        };
+        put_event(&mut buf, &ev);
+        let got: Vec<_> = Records::new(&buf).collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Record::Metric {
+                    key: "loss",
+                    value: 0.5,
+                    timestamp: 1700,
+                    step: 3
+                },
+                Record::Tag {
+                    key: "t",
+                    value: "v"
+                },
+                Record::Property {
+                    key: "p",
+                    value: "é"
+                },
+                Record::Event(ev),
+            ]
+        );
+    }
+
+    #[test]
+    fn step_offset_points_at_the_step() {
+        let mut buf = Vec::new();
+        put_metric(&mut buf, "abc", 1.0, 2, 77);
+        let at = metric_step_offset(3);
+        assert_eq!(i64::from_le_bytes(buf[at..at + 8].try_into().unwrap()), 77);
+        assert_eq!(at + 8, buf.len());
+    }
+
+    #[test]
+    fn a_cut_record_is_an_error_not_a_panic() {
+        let mut buf = Vec::new();
+        put_metric(&mut buf, "loss", 0.5, 1700, 3);
+        for cut in 0..buf.len() {
+            let items: Vec<_> = Records::new(&buf[..cut]).collect();
+            assert!(items.iter().all(Result::is_err), "cut at {cut}");
+        }
+    }
+}

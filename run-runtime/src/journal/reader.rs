@@ -1,0 +1,436 @@
+//! Reading a journal back, whatever state a crash or a bad disk left it in.
+//!
+//! The reader never panics and never gives up on the records it can prove intact: a block whose
+//! header, length or checksum is wrong is skipped up to the next block header, and reported as
+//! [`Damage`]. A torn last block (the process died in the middle of a write) is the common case.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::format::{
+    BLOCK_HEADER_LEN, BLOCK_MAGIC, FILE_HEADER_LEN, FILE_MAGIC, MAX_BLOCK_LEN, Record, Records,
+    VERSION,
+};
+use crate::error::{Error, Result};
+
+/// A stretch of a journal that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Damage {
+    /// Byte offset in the file where it starts.
+    pub offset: u64,
+    /// How many bytes were skipped.
+    pub len: u64,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes skipped at offset {}: {}",
+            self.len, self.offset, self.reason
+        )
+    }
+}
+
+/// What a read found besides the records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    /// Records read.
+    pub records: u64,
+    /// Offset just past the last intact block: where an appender may continue.
+    pub valid_end: u64,
+    /// Stretches that were skipped. Empty for a healthy journal.
+    pub damage: Vec<Damage>,
+}
+
+/// Reads the journal at `path`, handing each record to `visit` in the order it was logged.
+///
+/// A missing file reads as an empty journal. A file that is not a journal, or that a newer
+/// version of this crate wrote, is an error.
+pub fn read_journal(path: &Path, visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadReport::default()),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    read_from(file, visit).map_err(|e| match e {
+        ReadError::Io(e) => Error::io("read", path, e),
+        ReadError::Format(reason) => Error::Store {
+            path: path.to_owned(),
+            reason,
+        },
+    })
+}
+
+/// Reads a whole journal held in memory. Never panics, whatever the bytes.
+pub fn read_bytes(bytes: &[u8], visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport, String> {
+    read_from(bytes, visit).map_err(|e| match e {
+        ReadError::Io(e) => e.to_string(),
+        ReadError::Format(reason) => reason,
+    })
+}
+
+enum ReadError {
+    Io(io::Error),
+    Format(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+/// Reads from any byte source; `visit` gets each record with the file offset of its block.
+fn read_from<R: Read>(
+    src: R,
+    mut visit: impl FnMut(u64, Record<'_>),
+) -> Result<ReadReport, ReadError> {
+    let mut blocks = BlockReader::new(src);
+    let mut report = ReadReport::default();
+    if !blocks.read_file_header(&mut report)? {
+        return Ok(report);
+    }
+    while let Some((offset, payload)) = blocks.next_block(&mut report.damage)? {
+        let mut records = Records::new(payload);
+        for item in records.by_ref() {
+            match item {
+                Ok(record) => {
+                    report.records += 1;
+                    visit(offset, record);
+                }
+                Err(reason) => {
+                    // The checksum matched, so the writer itself wrote this: a bug, not a crash.
+                    let at = offset + BLOCK_HEADER_LEN as u64;
+                    report.damage.push(Damage {
+                        offset: at,
+                        len: payload.len() as u64,
+                        reason: format!("block with an intact checksum holds {reason}"),
+                    });
+                }
+            }
+        }
+        report.valid_end = blocks.offset;
+    }
+    Ok(report)
+}
+
+/// Yields block payloads from a byte source, skipping damage.
+pub(crate) struct BlockReader<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// Start of unconsumed bytes in `buf`.
+    start: usize,
+    /// File offset of `buf[start]`.
+    pub offset: u64,
+    eof: bool,
+}
+
+impl<R: Read> BlockReader<R> {
+    pub fn new(src: R) -> Self {
+        BlockReader {
+            src,
+            buf: Vec::with_capacity(1 << 16),
+            start: 0,
+            offset: 0,
+            eof: false,
+        }
+    }
+
+    fn available(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Reads until `n` bytes are available or the source ends.
+    fn fill(&mut self, n: usize) -> io::Result<()> {
+        if self.available() >= n || self.eof {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let mut chunk = n.max(1 << 16);
+        while self.buf.len() < n && !self.eof {
+            let old = self.buf.len();
+            self.buf.resize(old + chunk, 0);
+            let got = loop {
+                match self.src.read(&mut self.buf[old..]) {
+                    Ok(got) => break got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.buf.truncate(old);
+                        return Err(e);
+                    }
+                }
+            };
+            self.buf.truncate(old + got);
+            self.eof = got == 0;
+            chunk = (n - self.buf.len().min(n)).max(1 << 16);
+        }
+        Ok(())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Checks the file header. `false` for an empty file (a journal nothing was written to).
+    fn read_file_header(&mut self, report: &mut ReadReport) -> Result<bool, ReadError> {
+        self.fill(FILE_HEADER_LEN)?;
+        let head = &self.buf[self.start..];
+        if head.is_empty() {
+            return Ok(false);
+        }
+        if head.len() < FILE_HEADER_LEN {
+            if FILE_MAGIC.starts_with(&head[..head.len().min(8)]) {
+                report.damage.push(Damage {
+                    offset: 0,
+                    len: head.len() as u64,
+                    reason: "file header cut short (the process died while creating it)".into(),
+                });
+                return Ok(false);
+            }
+            return Err(ReadError::Format(
+                "not a run journal (no journal header)".into(),
+            ));
+        }
+        if head[..8] != FILE_MAGIC {
+            return Err(ReadError::Format(
+                "not a run journal (no journal header)".into(),
+            ));
+        }
+        let version = u16::from_le_bytes([head[8], head[9]]);
+        if version > VERSION {
+            return Err(ReadError::Format(format!(
+                "journal format {version} was written by a newer run-runtime; this one reads up \
+                 to format {VERSION}: upgrade run-runtime to read it"
+            )));
+        }
+        self.consume(FILE_HEADER_LEN);
+        report.valid_end = self.offset;
+        Ok(true)
+    }
+
+    /// The next intact block as (file offset, payload), or `None` at the end.
+    pub fn next_block(&mut self, damage: &mut Vec<Damage>) -> io::Result<Option<(u64, &[u8])>> {
+        loop {
+            self.fill(BLOCK_HEADER_LEN)?;
+            if self.available() == 0 {
+                return Ok(None);
+            }
+            match self.check_block()? {
+                Ok(len) => {
+                    let offset = self.offset;
+                    self.consume(BLOCK_HEADER_LEN + len);
+                    let end = self.start;
+                    return Ok(Some((offset, &self.buf[end - len..end])));
+                }
+                Err(reason) => self.resync(reason, damage)?,
+            }
+        }
+    }
+
+    /// The payload length of the block at the cursor, or why it is not an intact block.
+    fn check_block(&mut self) -> io::Result<Result<usize, &'static str>> {
+        if self.available() < BLOCK_HEADER_LEN {
+            return Ok(Err("incomplete block header (torn write)"));
+        }
+        let h = &self.buf[self.start..self.start + BLOCK_HEADER_LEN];
+        if h[..4] != BLOCK_MAGIC {
+            return Ok(Err("no block header where one should be"));
+        }
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let crc = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        if len > MAX_BLOCK_LEN {
+            return Ok(Err("block length out of range"));
+        }
+        self.fill(BLOCK_HEADER_LEN + len)?;
+        if self.available() < BLOCK_HEADER_LEN + len {
+            return Ok(Err("incomplete block (torn write)"));
+        }
+        let body = &self.buf[self.start + BLOCK_HEADER_LEN..self.start + BLOCK_HEADER_LEN + len];
+        if crc32fast::hash(body) != crc {
+            return Ok(Err("block checksum mismatch"));
+        }
+        Ok(Ok(len))
+    }
+
+    /// Skips to the next block header after the cursor (or to the end), recording the gap.
+    fn resync(&mut self, reason: &str, damage: &mut Vec<Damage>) -> io::Result<()> {
+        let from = self.offset;
+        self.consume(1);
+        loop {
+            let window = &self.buf[self.start..];
+            if let Some(at) = window.windows(4).position(|w| w == BLOCK_MAGIC) {
+                self.consume(at);
+                break;
+            }
+            // Keep the last 3 bytes: a header may straddle the refill.
+            let skip = window.len().saturating_sub(3);
+            self.consume(skip);
+            if self.eof {
+                let rest = self.available();
+                self.consume(rest);
+                break;
+            }
+            self.fill(self.available() + (1 << 16))?;
+            if self.eof && self.available() < 4 {
+                let rest = self.available();
+                self.consume(rest);
+                break;
+            }
+        }
+        damage.push(Damage {
+            offset: from,
+            len: self.offset - from,
+            reason: reason.to_owned(),
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::format::{Event, KIND_TAG, file_header, put_event, put_metric, put_pair};
+    use super::*;
+    use crate::error::Status;
+
+    fn block(records: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut payload = Vec::new();
+        records(&mut payload);
+        let mut b = Vec::new();
+        b.extend_from_slice(&BLOCK_MAGIC);
+        b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        b.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        b.extend_from_slice(&payload);
+        b
+    }
+
+    fn journal(blocks: &[Vec<u8>]) -> Vec<u8> {
+        let mut j = file_header().to_vec();
+        for b in blocks {
+            j.extend_from_slice(b);
+        }
+        j
+    }
+
+    fn metric_steps(bytes: &[u8]) -> (Vec<i64>, ReadReport) {
+        let mut steps = Vec::new();
+        let report = read_bytes(bytes, |_, r| {
+            if let Record::Metric { step, .. } = r {
+                steps.push(step);
+            }
+        })
+        .unwrap();
+        (steps, report)
+    }
+
+    fn metrics(range: std::ops::Range<i64>) -> Vec<u8> {
+        block(|b| range.for_each(|i| put_metric(b, "m", i as f64, 0, i)))
+    }
+
+    #[test]
+    fn reads_every_record_of_a_healthy_journal() {
+        let j = journal(&[
+            metrics(0..3),
+            block(|b| {
+                put_pair(b, KIND_TAG, "k", "v");
+                put_event(
+                    b,
+                    &Event::Status {
+                        status: Status::Finished,
+                        time: 1,
+                        error: None,
+                    },
+                );
+            }),
+        ]);
+        let (steps, report) = metric_steps(&j);
+        assert_eq!(steps, vec![0, 1, 2]);
+        assert_eq!(report.records, 5);
+        assert_eq!(report.valid_end, j.len() as u64);
+        assert!(report.damage.is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_block_is_skipped_and_reported() {
+        let whole = journal(&[metrics(0..3), metrics(3..6)]);
+        let first_end = journal(&[metrics(0..3)]).len();
+        for cut in first_end + 1..whole.len() {
+            let (steps, report) = metric_steps(&whole[..cut]);
+            assert_eq!(steps, vec![0, 1, 2], "cut at {cut}");
+            assert_eq!(report.valid_end, first_end as u64);
+            assert_eq!(report.damage.len(), 1, "cut at {cut}: {:?}", report.damage);
+            assert_eq!(report.damage[0].offset, first_end as u64);
+            assert_eq!(report.damage[0].len, (cut - first_end) as u64);
+        }
+    }
+
+    #[test]
+    fn damage_in_the_middle_skips_only_the_bad_block() {
+        let mut j = journal(&[metrics(0..2), metrics(2..4), metrics(4..6)]);
+        let second = journal(&[metrics(0..2)]).len();
+        j[second + BLOCK_HEADER_LEN + 5] ^= 0xff;
+        let (steps, report) = metric_steps(&j);
+        assert_eq!(steps, vec![0, 1, 4, 5]);
+        assert_eq!(report.damage.len(), 1);
+        assert_eq!(report.damage[0].reason, "block checksum mismatch");
+        assert_eq!(report.damage[0].offset, second as u64);
+    }
+
+    #[test]
+    fn empty_and_foreign_files() {
+        assert_eq!(read_bytes(&[], |_, _| ()).unwrap(), ReadReport::default());
+        let err = read_bytes(b"hello world, this is not a journal", |_, _| ()).unwrap_err();
+        assert!(err.contains("not a run journal"), "{err}");
+        let report = read_bytes(&FILE_MAGIC[..5], |_, _| ()).unwrap();
+        assert_eq!(report.damage.len(), 1);
+        let mut newer = file_header();
+        newer[8] = 99;
+        let err = read_bytes(&newer, |_, _| ()).unwrap_err();
+        assert!(err.contains("newer run-runtime"), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = read_bytes(&bytes, |_, _| ());
+            let mut with_header = file_header().to_vec();
+            with_header.extend_from_slice(&bytes);
+            let _ = read_bytes(&with_header, |_, _| ());
+        }
+
+        #[test]
+        fn corrupting_a_valid_journal_never_panics(
+            flips in proptest::collection::vec((0usize..10_000, proptest::num::u8::ANY), 0..8),
+            cut in 0usize..10_000,
+        ) {
+            let mut j = journal(&[metrics(0..10), metrics(10..20), metrics(20..30)]);
+            for (at, byte) in flips {
+                let at = at % j.len();
+                j[at] ^= byte | 1;
+            }
+            j.truncate(cut.min(j.len()));
+            if let Ok(report) = read_bytes(&j, |_, _| ()) {
+                proptest::prop_assert!(report.valid_end <= j.len() as u64);
+            }
+        }
+
+        #[test]
+        fn a_cut_journal_keeps_every_whole_block(cut in 0usize..2_000) {
+            let blocks = [metrics(0..10), metrics(10..20), metrics(20..30)];
+            let j = journal(&blocks);
+            let cut = cut.min(j.len());
+            let whole = (1..=3).filter(|&n| journal(&blocks[..n]).len() <= cut).count();
+            let (steps, _) = metric_steps(&j[..cut]);
+            proptest::prop_assert_eq!(steps.len(), whole * 10);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Run context for instrumented ML programs.
+//!
+//! A [`Run`] records metrics, tags, properties, tables and files. [`Run::get_context`] gives the
+//! run of the current context: the step being run, or the process's run, online when the
+//! environment names an MLflow-compatible tracking server and offline otherwise. Offline runs
+//! keep everything in a local store (`./runs`, or `$RUNCTX_HOME`) that any process can read back.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # unsafe { std::env::set_var("RUNCTX_HOME", dir.path()) };
+//! use run_runtime::Run;
+//!
+//! let run = Run::get_context()?;
+//! run.log("accuracy", 0.97)?;
+//! run.tag("model", "knn")?;
+//! run.flush()?; // on disk: it survives a crash from here on
+//! println!("run {} is in {}", run.id(), run.dir().display());
+//! # Ok::<(), run_runtime::Error>(())
+//! ```
+//!
+//! Every record is checked, then appended to the run's write-ahead journal by a background
+//! writer; a logging call returns without waiting for the disk. See `docs/guide.md` for the
+//! whole story and `docs/journal-format.md` for the bytes on disk.
+//!
+//! # Environment
+//!
+//! | variable | meaning |
+//! | --- | --- |
+//! | `MLFLOW_TRACKING_URI` | `http(s)://...` or `azureml://...`: online; unset: offline |
+//! | `MLFLOW_RUN_ID` | online: attach to this server run |
+//! | `MLFLOW_EXPERIMENT_NAME` | the experiment of a new run (default `Default`) |
+//! | `RUNCTX_HOME` | the local store (default `./runs`) |
+//! | `RUNCTX_OFFLINE` | `1`: offline, whatever the tracking URI says |
+//! | `RUNCTX_RUN_ID` | attach to this run of the local store |
+
+#![warn(missing_docs)]
+
+mod artifacts;
+mod clock;
+pub mod config;
+mod context;
+mod error;
+pub mod journal;
+mod lifecycle;
+mod run;
+pub mod source;
+pub mod store;
+pub mod tables;
+pub mod validate;
+mod value;
+
+pub use artifacts::check_artifact_name;
+pub use context::{ContextGuard, current_step, enter, with_current};
+pub use error::{Error, NameKind, NameRule, Result, Shown, Status};
+pub use run::Run;
+pub use store::{MetricPoint, RunData, RunMeta, RunSummary, Store};
+pub use tables::{AccuracyTable, Cell, Predictions, Residuals};
+pub use value::MetricValue;
+
+/// The names most programs need: `use run_runtime::prelude::*;`.
+pub mod prelude {
+    pub use crate::{AccuracyTable, Error, MetricValue, Predictions, Residuals, Run, Status};
+}
+
+/// Support for generated code. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::context::{enter, with_current};
+    pub use crate::lifecycle::payload_text;
+}

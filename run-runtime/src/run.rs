@@ -1,0 +1,661 @@
+//! [`Run`]: the handle every logging call goes through.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Display};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use crate::artifacts;
+use crate::clock;
+use crate::error::{Error, NameKind, Result, Shown, Status};
+use crate::journal::format::{AUTO_STEP, KIND_PROPERTY, KIND_TAG, put_event, put_metric, put_pair};
+use crate::journal::{ArtifactKind, Event, Journal};
+use crate::lifecycle;
+use crate::store::{ARTIFACTS_DIR, JOURNAL_FILE, MetricPoint, RunData, RunEnd, RunMeta, Store};
+use crate::tables::{self, AccuracyTable, Cell, Predictions, Residuals, Table};
+use crate::validate::{check_name, check_run_name, check_value, key_rule};
+use crate::value::MetricValue;
+
+/// A run: the unit that metrics, tags, properties and artifacts are recorded against.
+///
+/// `Run` is a cheap handle (`Clone + Send + Sync`; a clone is a reference count). Get the run of
+/// the current context with [`Run::get_context`]; make children with [`Run::child_run`].
+///
+/// Every logging call checks its input, appends a record to the run's journal and returns; it
+/// never waits for the disk or the network. [`Run::flush`] waits until everything logged before
+/// it is on disk.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # unsafe { std::env::set_var("RUNCTX_HOME", dir.path()) };
+/// use run_runtime::Run;
+///
+/// let run = Run::get_context()?;
+/// assert!(run.is_offline() && run.id().starts_with("OfflineRun_"));
+/// for epoch in 0..3 {
+///     run.log("loss", 1.0 / (epoch + 1) as f64)?;
+/// }
+/// run.tag("model", "logistic regression")?;
+/// run.add_property("learning_rate", 0.01)?;
+/// assert_eq!(run.get_metrics()?["loss"].len(), 3);
+/// # Ok::<(), run_runtime::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Run {
+    inner: Arc<RunInner>,
+}
+
+pub(crate) struct RunInner {
+    meta: RunMeta,
+    dir: PathBuf,
+    store: Store,
+    journal: Arc<Journal>,
+    /// Properties recorded so far, to refuse a conflicting value before it is journaled.
+    properties: Mutex<HashMap<String, String>>,
+    /// Tables being built by `log_row`.
+    tables: Mutex<HashMap<String, Table>>,
+    /// How the run ended, once it has.
+    end: Mutex<Option<Status>>,
+    /// Started (or attached as its owner) by this process: dropping it ends it.
+    owned: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl fmt::Debug for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("experiment", &self.experiment())
+            .field("parent_id", &self.inner.meta.parent_id)
+            .finish()
+    }
+}
+
+impl Run {
+    /// The run of the current context: the step being run, if any; otherwise the process's run,
+    /// created on first use, online if the environment names a tracking server and offline
+    /// otherwise (see the crate documentation for the variables).
+    ///
+    /// Opening a context never waits on the network. A malformed configuration is an error,
+    /// never a silent fallback to offline.
+    pub fn get_context() -> Result<Run> {
+        crate::context::current()
+    }
+
+    /// Starts a new offline run in `store`, optionally as the child of `parent_id`.
+    pub(crate) fn start(
+        store: &Store,
+        experiment: &str,
+        name: &str,
+        parent_id: Option<&str>,
+    ) -> Result<Run> {
+        check_run_name(name)?;
+        check_run_name(experiment)?;
+        let id = format!("OfflineRun_{}", uuid::Uuid::new_v4());
+        let meta = Store::new_meta(
+            id,
+            name.into(),
+            experiment.into(),
+            parent_id.map(Into::into),
+        );
+        let dir = store.create_dir(&meta)?;
+        let (journal, _) = Journal::open(&dir.join(JOURNAL_FILE), true)?;
+        Ok(Run::wrap(RunInner {
+            meta,
+            dir,
+            store: store.clone(),
+            journal,
+            properties: Mutex::default(),
+            tables: Mutex::default(),
+            end: Mutex::new(None),
+            owned: true,
+        }))
+    }
+
+    /// Opens an existing run of `store` for logging. An `owner` ends it when dropped.
+    pub(crate) fn attach(store: &Store, id: &str, owner: bool) -> Result<Run> {
+        if let Some(run) = lifecycle::find(id) {
+            return Ok(run);
+        }
+        let meta = store.meta(id)?;
+        let dir = store.run_dir(id);
+        let (journal, damage) = Journal::open(&dir.join(JOURNAL_FILE), false)?;
+        for d in damage {
+            eprintln!("run-runtime: run {id}: journal damage cut off before appending: {d}");
+        }
+        let data = store.read(id)?;
+        let end = (data.status != Status::Running).then_some(data.status);
+        Ok(Run::wrap(RunInner {
+            meta,
+            dir,
+            store: store.clone(),
+            journal,
+            properties: Mutex::new(data.properties.into_iter().collect()),
+            tables: Mutex::default(),
+            end: Mutex::new(end),
+            owned: owner,
+        }))
+    }
+
+    fn wrap(inner: RunInner) -> Run {
+        let run = Run {
+            inner: Arc::new(inner),
+        };
+        lifecycle::register(&run);
+        run
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<RunInner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn upgrade(weak: &Weak<RunInner>) -> Option<Run> {
+        weak.upgrade().map(|inner| Run { inner })
+    }
+
+    /// The run id: `OfflineRun_<uuid>` for an offline run.
+    pub fn id(&self) -> &str {
+        &self.inner.meta.id
+    }
+
+    /// The run's display name.
+    pub fn name(&self) -> &str {
+        &self.inner.meta.name
+    }
+
+    /// The experiment the run belongs to.
+    pub fn experiment(&self) -> &str {
+        &self.inner.meta.experiment
+    }
+
+    /// `true` when the run is kept in the local store only.
+    pub fn is_offline(&self) -> bool {
+        true
+    }
+
+    /// The run's folder in the local store.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The run's artifact folder.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.inner.dir.join(ARTIFACTS_DIR)
+    }
+
+    /// The store the run is kept in.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    // ---------------------------------------------------------------- metrics
+
+    /// Appends `value` to the metric series `name`, at the step after the last one of that
+    /// series (0, 1, 2, ... for a series logged only with `log`).
+    ///
+    /// `value` may be any Rust number or a `bool` (1 or 0). NaN and infinities are kept.
+    #[inline]
+    pub fn log(&self, name: &str, value: impl MetricValue) -> Result<()> {
+        self.log_point(name, value.to_f64(), AUTO_STEP)
+    }
+
+    /// Records `value` for the metric `name` at `step`.
+    #[inline]
+    pub fn log_step(&self, name: &str, value: impl MetricValue, step: i64) -> Result<()> {
+        if step == AUTO_STEP {
+            return Err(Error::invalid_data(
+                name,
+                "metric",
+                "step i64::MIN is reserved; use a larger step",
+            ));
+        }
+        self.log_point(name, value.to_f64(), step)
+    }
+
+    #[inline]
+    fn log_point(&self, name: &str, value: f64, step: i64) -> Result<()> {
+        if let Err(rule) = key_rule(name) {
+            return Err(Error::InvalidName {
+                kind: NameKind::Metric,
+                name: Shown::new(name),
+                rule,
+            });
+        }
+        let now = clock::now_ms();
+        self.inner
+            .journal
+            .append(|buf| put_metric(buf, name, value, now, step));
+        Ok(())
+    }
+
+    /// Records `values` as the metric series `name`, at steps 0, 1, 2, ...
+    pub fn log_list<V: MetricValue>(
+        &self,
+        name: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> Result<()> {
+        check_name(NameKind::Metric, name)?;
+        let now = clock::now_ms();
+        self.inner.journal.append(|buf| {
+            for (step, v) in values.into_iter().enumerate() {
+                put_metric(buf, name, v.to_f64(), now, step as i64);
+            }
+        });
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- JSON metrics
+
+    /// Appends a row to the table `name`. Every row must have the columns of the first.
+    ///
+    /// ```
+    /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
+    /// for (fruit, size) in [("orange", 10), ("lime", 3)] {
+    ///     run.log_row("citrus", [("fruit", fruit.into()), ("size", serde_json::json!(size))])?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_row<K: AsRef<str>, C: Cell>(
+        &self,
+        name: &str,
+        row: impl IntoIterator<Item = (K, C)>,
+    ) -> Result<()> {
+        check_name(NameKind::Table, name)?;
+        let row: Vec<(String, serde_json::Value)> = row
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.into_value()))
+            .collect();
+        let mut tables = lock(&self.inner.tables);
+        if !tables.contains_key(name) {
+            let existing = self
+                .read_json_artifact(name)
+                .and_then(|d| Table::from_document(&d));
+            tables.insert(name.to_owned(), existing.unwrap_or_default());
+        }
+        let table = tables.get_mut(name).expect("inserted above");
+        let mut grown = table.clone();
+        grown.push_row(name, row)?;
+        self.write_json(name, &grown.to_document())?;
+        *table = grown;
+        Ok(())
+    }
+
+    /// Records the table `name` from its columns, which must have equal lengths.
+    ///
+    /// ```
+    /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
+    /// run.log_table("Y over X", [("x", vec![1.0, 2.0, 3.0]), ("y", vec![0.6, 0.7, 0.89])])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_table<K: AsRef<str>, C: Cell>(
+        &self,
+        name: &str,
+        columns: impl IntoIterator<Item = (K, Vec<C>)>,
+    ) -> Result<()> {
+        check_name(NameKind::Table, name)?;
+        let columns = columns.into_iter().map(|(k, v)| {
+            (
+                k.as_ref().to_owned(),
+                v.into_iter().map(Cell::into_value).collect(),
+            )
+        });
+        let table = Table::from_columns(name, columns)?;
+        let mut tables = lock(&self.inner.tables);
+        self.write_json(name, &table.to_document())?;
+        tables.insert(name.to_owned(), table);
+        Ok(())
+    }
+
+    /// Records a confusion matrix: `matrix[i][j]` counts samples of class `i` predicted as `j`.
+    /// The matrix must be square, with one label per row.
+    ///
+    /// ```
+    /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
+    /// run.log_confusion_matrix("Confusion matrix", &["cat", "dog"], &[[5, 1], [2, 7]])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_confusion_matrix<L: ToString, T: MetricValue>(
+        &self,
+        name: &str,
+        class_labels: &[L],
+        matrix: &[impl AsRef<[T]>],
+    ) -> Result<()> {
+        check_name(NameKind::Table, name)?;
+        let doc = tables::confusion_matrix(name, class_labels, matrix)?;
+        self.write_json(name, &doc)
+    }
+
+    /// Records an accuracy table (see [`AccuracyTable::from_scores`]).
+    pub fn log_accuracy_table(&self, name: &str, table: &AccuracyTable) -> Result<()> {
+        check_name(NameKind::Table, name)?;
+        self.write_json(name, &table.to_document(name)?)
+    }
+
+    /// Records a residuals histogram (see [`Residuals::from_values`]).
+    pub fn log_residuals(&self, name: &str, residuals: &Residuals) -> Result<()> {
+        check_name(NameKind::Table, name)?;
+        self.write_json(name, &residuals.to_document(name)?)
+    }
+
+    /// Records predicted against true values (see [`Predictions::from_values`]).
+    pub fn log_predictions(&self, name: &str, predictions: &Predictions) -> Result<()> {
+        check_name(NameKind::Table, name)?;
+        self.write_json(name, &predictions.to_document(name)?)
+    }
+
+    /// The JSON document of table or JSON metric `name`, if one was recorded.
+    pub fn get_table(&self, name: &str) -> Option<serde_json::Value> {
+        self.read_json_artifact(name)
+    }
+
+    fn read_json_artifact(&self, name: &str) -> Option<serde_json::Value> {
+        let bytes = std::fs::read(self.artifacts_dir().join(format!("{name}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn write_json(&self, name: &str, doc: &serde_json::Value) -> Result<()> {
+        let bytes = serde_json::to_vec(doc).expect("JSON values serialize");
+        self.write_artifact(&format!("{name}.json"), ArtifactKind::Json, |root, path| {
+            artifacts::write(root, path, &bytes)
+        })
+    }
+
+    fn write_artifact(
+        &self,
+        path: &str,
+        kind: ArtifactKind,
+        write: impl FnOnce(&Path, &str) -> Result<u64>,
+    ) -> Result<()> {
+        let size = write(&self.artifacts_dir(), path)?;
+        let event = Event::Artifact {
+            path: path.to_owned(),
+            kind,
+            size,
+        };
+        self.inner.journal.append(|buf| put_event(buf, &event));
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- files
+
+    /// Copies the image at `path` into the run as `<name>.<extension>`.
+    ///
+    /// The extension must be one of png, jpg, jpeg, gif, svg, bmp, webp.
+    pub fn log_image(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        check_name(NameKind::Artifact, name)?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .filter(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+            .ok_or_else(|| Error::InvalidArtifact {
+                name: name.to_owned(),
+                reason: format!(
+                    "{} is not an image file name; use one ending in {}",
+                    path.display(),
+                    IMAGE_EXTENSIONS.join(", ")
+                ),
+            })?;
+        let target = format!("{name}.{ext}");
+        self.write_artifact(&target, ArtifactKind::Image, |root, t| {
+            artifacts::copy(root, t, path)
+        })
+    }
+
+    /// Copies the file at `path` into the run as the artifact `name` (a relative path such as
+    /// `outputs/model.bin`).
+    pub fn upload_file(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.write_artifact(name, ArtifactKind::File, |root, t| {
+            artifacts::copy(root, t, path)
+        })
+    }
+
+    /// Copies every file below `folder` into the run under the artifact folder `name`.
+    pub fn upload_folder(&self, name: &str, folder: impl AsRef<Path>) -> Result<()> {
+        self.copy_folder(name, folder.as_ref(), ArtifactKind::File)
+    }
+
+    pub(crate) fn copy_folder(&self, name: &str, folder: &Path, kind: ArtifactKind) -> Result<()> {
+        artifacts::check_artifact_name(name)?;
+        for (relative, source) in artifacts::files_below(folder)? {
+            let target = format!("{name}/{relative}");
+            self.write_artifact(&target, kind, |root, t| artifacts::copy(root, t, &source))?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- tags and properties
+
+    /// Sets the tag `key` (tags can change; the last value counts).
+    pub fn tag(&self, key: &str, value: impl Display) -> Result<()> {
+        let value = value.to_string();
+        check_pair(NameKind::Tag, key, &value)?;
+        self.inner
+            .journal
+            .append(|buf| put_pair(buf, KIND_TAG, key, &value));
+        Ok(())
+    }
+
+    /// Sets several tags. Each valid pair is recorded; the first invalid one is returned as the
+    /// error.
+    pub fn set_tags<K: AsRef<str>, V: Display>(
+        &self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        let mut first_error = None;
+        for (k, v) in tags {
+            if let Err(e) = self.tag(k.as_ref(), v) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Adds the property `key`. Properties cannot change: the same value again is fine, a
+    /// different one is [`Error::PropertyConflict`].
+    pub fn add_property(&self, key: &str, value: impl Display) -> Result<()> {
+        let value = value.to_string();
+        check_pair(NameKind::Property, key, &value)?;
+        let mut properties = lock(&self.inner.properties);
+        match properties.get(key) {
+            Some(existing) if *existing == value => Ok(()),
+            Some(existing) => Err(Error::PropertyConflict {
+                key: key.to_owned(),
+                existing: Shown::new(existing),
+                new: Shown::new(&value),
+            }),
+            None => {
+                self.inner
+                    .journal
+                    .append(|buf| put_pair(buf, KIND_PROPERTY, key, &value));
+                properties.insert(key.to_owned(), value);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds several properties. Each valid one is recorded; the first error is returned.
+    pub fn add_properties<K: AsRef<str>, V: Display>(
+        &self,
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        let mut first_error = None;
+        for (k, v) in properties {
+            if let Err(e) = self.add_property(k.as_ref(), v) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    // ---------------------------------------------------------------- parents and children
+
+    /// The parent run, for a child run. Works offline too: the parent is opened from the store
+    /// when it is not a run of this process.
+    pub fn parent(&self) -> Option<Run> {
+        let id = self.inner.meta.parent_id.as_deref()?;
+        match Run::attach(&self.inner.store, id, false) {
+            Ok(run) => Some(run),
+            Err(e) => {
+                eprintln!(
+                    "run-runtime: cannot open the parent {id} of run {}: {e}",
+                    self.id()
+                );
+                None
+            }
+        }
+    }
+
+    /// The id of the parent run, for a child run.
+    pub fn parent_id(&self) -> Option<&str> {
+        self.inner.meta.parent_id.as_deref()
+    }
+
+    /// Starts a child run named `name` in the same experiment.
+    pub fn child_run(&self, name: &str) -> Result<Run> {
+        Run::start(&self.inner.store, self.experiment(), name, Some(self.id()))
+    }
+
+    // ---------------------------------------------------------------- reading back
+
+    /// Every metric series of the run, by name, each point in logging order.
+    pub fn get_metrics(&self) -> Result<BTreeMap<String, Vec<MetricPoint>>> {
+        Ok(self.details()?.metrics)
+    }
+
+    /// The run's tags.
+    pub fn tags(&self) -> Result<BTreeMap<String, String>> {
+        Ok(self.details()?.tags)
+    }
+
+    /// The run's properties.
+    pub fn properties(&self) -> Result<BTreeMap<String, String>> {
+        Ok(self.details()?.properties)
+    }
+
+    /// Everything recorded about the run so far, this process's unwritten records included.
+    pub fn details(&self) -> Result<RunData> {
+        self.inner.journal.flush(false, None)?;
+        self.inner.store.read(self.id())
+    }
+
+    // ---------------------------------------------------------------- ending
+
+    /// Waits until everything logged before the call is on disk (written and synced), so it
+    /// survives a crash of the process.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.journal.flush(true, None)
+    }
+
+    /// Ends the run as FINISHED, and flushes it.
+    pub fn complete(&self) -> Result<()> {
+        self.inner.finish(Status::Finished, None)
+    }
+
+    /// Ends the run as FAILED with `error`, and flushes it.
+    pub fn fail(&self, error: impl Display) -> Result<()> {
+        self.inner.finish(Status::Failed, Some(error.to_string()))
+    }
+
+    /// Ends the run as KILLED, and flushes it.
+    pub fn cancel(&self) -> Result<()> {
+        self.inner.finish(Status::Killed, None)
+    }
+
+    /// How the run ended, or `None` while it runs.
+    pub fn status(&self) -> Option<Status> {
+        *lock(&self.inner.end)
+    }
+
+    pub(crate) fn end_at_exit(&self, main_panic: Option<&str>) -> Result<()> {
+        if self.inner.owned && lock(&self.inner.end).is_none() {
+            match main_panic {
+                Some(message) => self.inner.finish(Status::Failed, Some(message.to_owned())),
+                None => self.inner.finish(Status::Finished, None),
+            }
+        } else {
+            self.inner.journal.flush(true, Some(lifecycle::EXIT_WAIT))
+        }
+    }
+}
+
+impl RunInner {
+    /// Records the end status (once: the same status again is fine, another is an error),
+    /// flushes, then caches the status for listing.
+    fn finish(&self, status: Status, error: Option<String>) -> Result<()> {
+        let mut end = lock(&self.end);
+        if let Some(existing) = *end {
+            if existing == status {
+                return Ok(());
+            }
+            return Err(Error::AlreadyFinished {
+                id: self.meta.id.clone(),
+                status: existing,
+                requested: status,
+            });
+        }
+        let time = clock::now_ms();
+        let event = Event::Status {
+            status,
+            time,
+            error: error.clone(),
+        };
+        self.journal.append(|buf| put_event(buf, &event));
+        *end = Some(status);
+        drop(end);
+        self.journal.flush(true, Some(lifecycle::EXIT_WAIT))?;
+        self.store.write_end(
+            &self.meta.id,
+            &RunEnd {
+                status,
+                time,
+                error,
+            },
+        )
+    }
+}
+
+impl Drop for RunInner {
+    fn drop(&mut self) {
+        if !self.owned || lock(&self.end).is_some() {
+            return;
+        }
+        let result = if std::thread::panicking() {
+            self.finish(Status::Failed, Some(lifecycle::panic_message()))
+        } else {
+            self.finish(Status::Finished, None)
+        };
+        if let Err(e) = result {
+            eprintln!("run-runtime: ending run {} on drop: {e}", self.meta.id);
+        }
+    }
+}
+
+const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "gif", "svg", "bmp", "webp"];
+
+fn check_pair(kind: NameKind, key: &str, value: &str) -> Result<()> {
+    check_name(kind, key)?;
+    check_value(kind, key, value)
+}
+
+impl Store {
+    /// Starts a new offline run named `name` in `experiment`, in this store.
+    ///
+    /// Most programs use [`Run::get_context`] instead; this is for tools and tests that choose
+    /// the store themselves.
+    pub fn start_run(&self, experiment: &str, name: &str) -> Result<Run> {
+        Run::start(self, experiment, name, None)
+    }
+
+    /// Opens run `id` of this store for logging, as its owner: dropping the last handle ends
+    /// it. A step process uses this to log to the run its launcher started for it.
+    pub fn attach(&self, id: &str) -> Result<Run> {
+        Run::attach(self, id, true)
+    }
+}

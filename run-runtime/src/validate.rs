@@ -1,0 +1,314 @@
+//! The rules every record passes before it reaches the journal.
+//!
+//! They are the server's rules (MLflow 3.17.2, measured), checked locally so that one bad record
+//! is refused alone instead of making the server reject a whole batch, and so that nothing is
+//! silently truncated.
+
+use crate::error::{Error, NameKind, NameRule, Result, Shown};
+
+/// Longest key, in characters.
+pub const MAX_KEY_CHARS: usize = 250;
+/// Longest property value, in characters (MLflow params).
+pub const MAX_PROPERTY_CHARS: usize = 6000;
+/// Longest tag value, in characters.
+pub const MAX_TAG_CHARS: usize = 8000;
+
+/// Class bits of each byte, for the one-pass check of short ASCII keys.
+const ALLOWED: u8 = 1;
+const SLASH: u8 = 2;
+const DOT: u8 = 4;
+
+/// `CLASS[b]`: `ALLOWED` for the ASCII bytes a key may hold, `[A-Za-z0-9_\-. :/]`, plus `SLASH`
+/// or `DOT` for the two that make paths. Bytes of 128 and above (UTF-8) are 0 here and go to
+/// the general check.
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b' ' | b':' | b'/') {
+            table[b] = ALLOWED;
+        }
+        b += 1;
+    }
+    table[b'/' as usize] |= SLASH;
+    table[b'.' as usize] |= DOT;
+    table
+};
+
+fn ascii_allowed(c: char) -> bool {
+    c.is_ascii() && CLASS[c as usize] & ALLOWED != 0
+}
+
+/// Checks a metric, tag, property or artifact name against the key rules.
+///
+/// ```
+/// use run_runtime::validate::check_name;
+/// use run_runtime::NameKind;
+/// assert!(check_name(NameKind::Metric, "train/loss").is_ok());
+/// let err = check_name(NameKind::Metric, "../loss").unwrap_err();
+/// assert!(err.to_string().contains("'..'"));
+/// ```
+pub fn check_name(kind: NameKind, name: &str) -> Result<()> {
+    key_rule(name).map_err(|rule| Error::InvalidName {
+        kind,
+        name: Shown::new(name),
+        rule,
+    })
+}
+
+/// The rule `key` breaks, if any. Kept apart from the error so the hot path builds nothing.
+#[inline]
+pub(crate) fn key_rule(key: &str) -> Result<(), NameRule> {
+    let bytes = key.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_KEY_CHARS {
+        return general_rule(key);
+    }
+    // The hot path of `run.log`: a branch-free pass that ANDs and ORs the class bits of every
+    // byte (and notes "//"), so a short ASCII key costs about a table load a byte.
+    let (mut all, mut any, mut double, mut previous) = (ALLOWED, 0u8, 0u8, 0u8);
+    for &b in bytes {
+        let class = CLASS[b as usize];
+        all &= class;
+        any |= class;
+        double |= previous & class;
+        previous = class;
+    }
+    if all == 0 {
+        return general_rule(key);
+    }
+    if any & DOT != 0 {
+        // Only a "." or ".." component needs the component scan.
+        return check_path(key);
+    }
+    if any & SLASH != 0 {
+        if bytes[0] == b'/' {
+            return Err(NameRule::LeadingSlash);
+        }
+        if bytes[bytes.len() - 1] == b'/' {
+            return Err(NameRule::TrailingSlash);
+        }
+        if double & SLASH != 0 {
+            return Err(NameRule::EmptyComponent);
+        }
+    }
+    Ok(())
+}
+
+/// The complete check, for keys the fast pass does not clear.
+#[cold]
+fn general_rule(key: &str) -> Result<(), NameRule> {
+    if key.is_empty() {
+        return Err(NameRule::Empty);
+    }
+    check_chars(key)?;
+    check_path(key)
+}
+
+/// The rule a path component breaks: empty (a leading `/`, `//` or a trailing `/`), `.` or `..`.
+#[inline]
+fn check_component(c: &[u8], first: bool, last: bool) -> Result<(), NameRule> {
+    match c {
+        [] if first => Err(NameRule::LeadingSlash),
+        [] if last => Err(NameRule::TrailingSlash),
+        [] => Err(NameRule::EmptyComponent),
+        [b'.'] => Err(NameRule::DotComponent(".")),
+        [b'.', b'.'] => Err(NameRule::DotComponent("..")),
+        _ => Ok(()),
+    }
+}
+
+#[cold]
+fn check_chars(key: &str) -> Result<(), NameRule> {
+    let mut count = 0;
+    for (at, c) in key.chars().enumerate() {
+        let ok = if c.is_ascii() {
+            ascii_allowed(c)
+        } else {
+            // Python's `\w` on the server: letters, digits and other numerics of any script.
+            c.is_alphanumeric()
+        };
+        if !ok {
+            return Err(NameRule::Character(c, at));
+        }
+        count += 1;
+    }
+    if count > MAX_KEY_CHARS {
+        return Err(NameRule::TooLong(count));
+    }
+    Ok(())
+}
+
+/// The server refuses a key that `posixpath.normpath` would change.
+fn check_path(key: &str) -> Result<(), NameRule> {
+    let bytes = key.as_bytes();
+    let mut start = 0;
+    for (at, &b) in bytes.iter().enumerate() {
+        if b == b'/' {
+            check_component(&bytes[start..at], at == 0, false)?;
+            start = at + 1;
+        }
+    }
+    check_component(&bytes[start..], start == 0, start > 0)
+}
+
+/// Checks a run or experiment name: 1 to 250 characters, none of them a control character.
+pub fn check_run_name(name: &str) -> Result<()> {
+    let bad = |rule| {
+        Err(Error::InvalidName {
+            kind: NameKind::Run,
+            name: Shown::new(name),
+            rule,
+        })
+    };
+    if name.trim().is_empty() {
+        return bad(NameRule::Empty);
+    }
+    if let Some((at, c)) = name.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return bad(NameRule::Character(c, at));
+    }
+    let count = name.chars().count();
+    if count > MAX_KEY_CHARS {
+        return bad(NameRule::TooLong(count));
+    }
+    Ok(())
+}
+
+/// Checks a tag or property value against the server's length limit.
+pub fn check_value(kind: NameKind, key: &str, value: &str) -> Result<()> {
+    let max = match kind {
+        NameKind::Property => MAX_PROPERTY_CHARS,
+        _ => MAX_TAG_CHARS,
+    };
+    // Bytes bound characters from above: most values never need counting.
+    if value.len() <= max {
+        return Ok(());
+    }
+    let len = value.chars().count();
+    if len <= max {
+        return Ok(());
+    }
+    Err(Error::ValueTooLong {
+        kind,
+        key: key.to_owned(),
+        value: Shown::new(value),
+        len,
+        max,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(key: &str) -> Option<NameRule> {
+        key_rule(key).err()
+    }
+
+    #[test]
+    fn accepts_every_allowed_character_class() {
+        for key in [
+            "loss",
+            "a",
+            "train/loss",
+            "Accuracy 1",
+            "f1_macro",
+            "lr-schedule",
+            "epoch.5",
+            "http:port",
+            "a/b/c",
+            "ünïcödé",
+            "精度",
+            "x_٣",
+            "..a",
+            "a..",
+            "a/..b",
+            ".hidden",
+        ] {
+            assert_eq!(rule(key), None, "{key:?} should be accepted");
+        }
+    }
+
+    #[test]
+    fn length_is_counted_in_characters() {
+        assert_eq!(rule(&"a".repeat(250)), None);
+        assert_eq!(rule(&"a".repeat(251)), Some(NameRule::TooLong(251)));
+        // 250 two-byte characters are 500 bytes and still allowed.
+        assert_eq!(rule(&"é".repeat(250)), None);
+        assert_eq!(rule(&"é".repeat(251)), Some(NameRule::TooLong(251)));
+    }
+
+    #[test]
+    fn rejects_empty_and_bad_characters_with_their_position() {
+        assert_eq!(rule(""), Some(NameRule::Empty));
+        assert_eq!(rule("loss!"), Some(NameRule::Character('!', 4)));
+        assert_eq!(rule("a\tb"), Some(NameRule::Character('\t', 1)));
+        assert_eq!(rule("a\nb"), Some(NameRule::Character('\n', 1)));
+        assert_eq!(rule("a\\b"), Some(NameRule::Character('\\', 1)));
+        assert_eq!(rule("é+"), Some(NameRule::Character('+', 1)));
+        assert_eq!(rule("🙂"), Some(NameRule::Character('🙂', 0)));
+    }
+
+    #[test]
+    fn rejects_paths_that_normalise_to_something_else() {
+        assert_eq!(rule("/abs"), Some(NameRule::LeadingSlash));
+        assert_eq!(rule("/"), Some(NameRule::LeadingSlash));
+        assert_eq!(rule("a/"), Some(NameRule::TrailingSlash));
+        assert_eq!(rule("a//b"), Some(NameRule::EmptyComponent));
+        assert_eq!(rule(".."), Some(NameRule::DotComponent("..")));
+        assert_eq!(rule("."), Some(NameRule::DotComponent(".")));
+        assert_eq!(rule("../x"), Some(NameRule::DotComponent("..")));
+        assert_eq!(rule("a/../b"), Some(NameRule::DotComponent("..")));
+        assert_eq!(rule("a/./b"), Some(NameRule::DotComponent(".")));
+        assert_eq!(rule("a/.."), Some(NameRule::DotComponent("..")));
+    }
+
+    #[test]
+    fn errors_name_the_kind_the_key_and_the_rule() {
+        let e = check_name(NameKind::Tag, "bad//key").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid tag name \"bad//key\": it contains '//'; use a single '/'"
+        );
+        let long = "k".repeat(300);
+        let e = check_name(NameKind::Metric, &long).unwrap_err().to_string();
+        assert!(e.contains("(300 characters)"), "{e}");
+        assert!(e.contains("at most 250 characters, and it has 300"), "{e}");
+    }
+
+    #[test]
+    fn run_names_allow_free_text_but_not_control_characters() {
+        check_run_name("train (fold 1) #3").unwrap();
+        assert!(check_run_name("").is_err());
+        assert!(check_run_name("  ").is_err());
+        assert!(check_run_name("a\tb").is_err());
+        assert!(check_run_name(&"n".repeat(251)).is_err());
+    }
+
+    #[test]
+    fn value_limits_are_6000_for_properties_and_8000_for_tags() {
+        assert!(check_value(NameKind::Property, "k", &"v".repeat(6000)).is_ok());
+        assert!(check_value(NameKind::Tag, "k", &"v".repeat(8000)).is_ok());
+        // Multi-byte characters count once.
+        assert!(check_value(NameKind::Property, "k", &"é".repeat(6000)).is_ok());
+        let e = check_value(NameKind::Property, "note", &"v".repeat(6001)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "property \"note\" has a value of 6001 characters ({}... (6001 characters)); \
+                 property values may have at most 6000 characters, because the server would \
+                 silently truncate a longer one",
+                format_args!("{:?}", "v".repeat(60))
+            )
+        );
+        let e = check_value(NameKind::Tag, "t", &"v".repeat(8001)).unwrap_err();
+        assert!(matches!(
+            e,
+            Error::ValueTooLong {
+                len: 8001,
+                max: 8000,
+                ..
+            }
+        ));
+    }
+}

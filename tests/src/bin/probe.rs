@@ -1,0 +1,92 @@
+//! A program the integration tests start as a separate process: it plays a user's program
+//! under an environment the test chooses, and prints what happened as JSON.
+//!
+//! probe context              get the context run, log a little, print its description
+//! probe exit normal|panic|exit3|drop-child
+//!                            get the context run, log, then end the process that way
+//! probe crash N              log N points, flush, say "flushed", then log until killed
+//! probe read STORE ID        read a run back and print its metric count and status
+
+use std::io::Write;
+
+use run_runtime::{Run, Store};
+use serde_json::json;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["context"] => context(),
+        ["exit", how] => exit(how),
+        ["crash", n] => crash(n.parse().expect("a count")),
+        ["read", store, id] => read(store, id),
+        other => panic!("unknown arguments {other:?}"),
+    }
+}
+
+fn context() {
+    match Run::get_context() {
+        Ok(run) => {
+            run.log("probe", 1).unwrap();
+            println!(
+                "{}",
+                json!({"id": run.id(), "offline": run.is_offline(), "experiment": run.experiment(),
+                       "dir": run.dir(), "name": run.name(), "parent": run.parent_id()})
+            );
+        }
+        Err(e) => {
+            println!("{}", json!({"error": e.to_string()}));
+            std::process::exit(2);
+        }
+    }
+}
+
+fn exit(how: &str) {
+    let run = Run::get_context().unwrap();
+    run.log("before_exit", 1).unwrap();
+    println!("{}", json!({"id": run.id()}));
+    std::io::stdout().flush().unwrap();
+    match how {
+        "normal" => {}
+        "panic" => panic!("the model diverged"),
+        "exit3" => std::process::exit(3),
+        "drop-child" => {
+            let child = run.child_run("child").unwrap();
+            child.log("x", 1).unwrap();
+            println!("{}", json!({"child": child.id()}));
+            drop(child);
+        }
+        "leak-child" => {
+            let child = run.child_run("child").unwrap();
+            child.log("x", 1).unwrap();
+            println!("{}", json!({"child": child.id()}));
+            std::mem::forget(child);
+        }
+        other => panic!("unknown exit {other}"),
+    }
+}
+
+fn crash(n: i64) {
+    let run = Run::get_context().unwrap();
+    println!("{}", run.id());
+    for i in 0..n {
+        run.log_step("m", i as f64, i).unwrap();
+    }
+    run.flush().unwrap();
+    println!("flushed");
+    std::io::stdout().flush().unwrap();
+    let mut i = n;
+    loop {
+        run.log_step("m", i as f64, i).unwrap();
+        i += 1;
+    }
+}
+
+fn read(store: &str, id: &str) {
+    let data = Store::new(store).read(id).unwrap();
+    println!(
+        "{}",
+        json!({"points": data.metrics.get("m").map_or(0, Vec::len), "status": data.status,
+               "damage": data.damage.len()})
+    );
+}
