@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included, on a fresh machine:
 #   formatting, lints, unit, integration, compile-fail and doc tests, then the tests that need
-#   a real MLflow server (installed into .venv/mlflow on first use).
+#   a real MLflow server (installed into .venv/mlflow on first use) and the one that opens a
+#   runctx report in headless Chromium (Debian's chromium package, installed on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +19,26 @@ step "format"
 cargo fmt --all -- --check
 
 step "lints"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --all-features --locked
+
+step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium"
+venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
+  python3 -m venv "$venv" || {
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv "$venv"
+  }
+  # The auth extra brings Flask-WTF, for the test against MLflow's basic-auth app.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow[auth]==$MLFLOW_VERSION"
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+
+step "tests against real MLflow servers, and the runctx report in headless chromium"
+MLFLOW_VENV="$venv" cargo test --workspace --all-features --locked -- --ignored
 
 step "done"

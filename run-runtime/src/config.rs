@@ -14,6 +14,8 @@
 //! variable, never a silent fallback to offline.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -116,6 +118,16 @@ pub struct Settings {
     pub remote_run_id: Option<String>,
     /// `RUNCTX_RUN_ID`: attach to this local run.
     pub local_run_id: Option<String>,
+    /// `MLFLOW_TRACKING_INSECURE_TLS=true`: do not verify the server's certificate.
+    pub insecure_tls: bool,
+    /// `RUNCTX_MAX_BATCH_METRICS`: most metrics in one batch (default 1000, 250 for Azure ML).
+    pub max_batch_metrics: Option<usize>,
+    /// `RUNCTX_SHIP_CONCURRENCY`: batches in flight at once (default 4).
+    pub ship_concurrency: usize,
+    /// `RUNCTX_FLUSH_TIMEOUT`: seconds `flush()` waits for the server (default 60).
+    pub flush_timeout: Duration,
+    /// `RUNCTX_EXIT_TIMEOUT`: seconds the exit handler waits for the server (default 30).
+    pub exit_timeout: Duration,
 }
 
 impl Settings {
@@ -172,6 +184,26 @@ impl Settings {
             value: experiment.clone(),
             reason: e.to_string(),
         })?;
+        let insecure_tls = match var("MLFLOW_TRACKING_INSECURE_TLS") {
+            None => false,
+            Some(v) => parse_flag("MLFLOW_TRACKING_INSECURE_TLS", &v)?,
+        };
+        let number =
+            |name: &'static str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>> {
+                let Some(v) = var(name) else { return Ok(None) };
+                match v.trim().parse::<u64>() {
+                    Ok(n) if range.contains(&n) => Ok(Some(n)),
+                    _ => Err(Error::Config {
+                        var: name,
+                        value: v,
+                        reason: format!(
+                            "use a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+                }
+            };
         Ok(Settings {
             home,
             experiment,
@@ -179,8 +211,47 @@ impl Settings {
             tracking,
             remote_run_id,
             local_run_id: var("RUNCTX_RUN_ID"),
+            insecure_tls,
+            max_batch_metrics: number("RUNCTX_MAX_BATCH_METRICS", 1..=1000)?.map(|n| n as usize),
+            ship_concurrency: number("RUNCTX_SHIP_CONCURRENCY", 1..=64)?.unwrap_or(4) as usize,
+            flush_timeout: Duration::from_secs(
+                number("RUNCTX_FLUSH_TIMEOUT", 0..=86_400)?.unwrap_or(60),
+            ),
+            exit_timeout: Duration::from_secs(
+                number("RUNCTX_EXIT_TIMEOUT", 0..=86_400)?.unwrap_or(30),
+            ),
         })
     }
+}
+
+static FLUSH_TIMEOUT_MS: AtomicU64 = AtomicU64::new(60_000);
+static EXIT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+
+/// How long `flush()` waits for the tracking server: `RUNCTX_FLUSH_TIMEOUT` seconds when the
+/// process's context was opened, or what [`set_flush_timeout`] set; 60 s by default.
+pub fn flush_timeout() -> Duration {
+    Duration::from_millis(FLUSH_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// Sets how long `flush()` (and `complete()`, `fail()`, `cancel()`) wait for the server.
+pub fn set_flush_timeout(timeout: Duration) {
+    FLUSH_TIMEOUT_MS.store(
+        timeout.as_millis().min(u128::from(u64::MAX)) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// How long the exit handler waits for the server: `RUNCTX_EXIT_TIMEOUT`, 30 s by default.
+pub fn exit_timeout() -> Duration {
+    Duration::from_millis(EXIT_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// Sets how long the exit handler waits for the server.
+pub fn set_exit_timeout(timeout: Duration) {
+    EXIT_TIMEOUT_MS.store(
+        timeout.as_millis().min(u128::from(u64::MAX)) as u64,
+        Ordering::Relaxed,
+    );
 }
 
 fn parse_flag(var: &'static str, value: &str) -> Result<bool> {
@@ -304,6 +375,22 @@ mod tests {
             (
                 vec![("MLFLOW_EXPERIMENT_NAME", "a\nb")],
                 "MLFLOW_EXPERIMENT_NAME",
+            ),
+            (
+                vec![("RUNCTX_MAX_BATCH_METRICS", "5000")],
+                "RUNCTX_MAX_BATCH_METRICS=\"5000\" is invalid: use a whole number from 1 to 1000",
+            ),
+            (
+                vec![("RUNCTX_SHIP_CONCURRENCY", "0")],
+                "RUNCTX_SHIP_CONCURRENCY",
+            ),
+            (
+                vec![("RUNCTX_FLUSH_TIMEOUT", "soon")],
+                "RUNCTX_FLUSH_TIMEOUT",
+            ),
+            (
+                vec![("MLFLOW_TRACKING_INSECURE_TLS", "sure")],
+                "MLFLOW_TRACKING_INSECURE_TLS",
             ),
         ];
         for (vars, want) in cases {

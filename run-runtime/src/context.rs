@@ -80,31 +80,59 @@ pub(crate) fn process_run() -> Result<&'static Run> {
 
 /// Opens the run the settings describe.
 pub(crate) fn open_process_run(settings: &Settings) -> Result<Run> {
+    crate::config::set_flush_timeout(settings.flush_timeout);
+    crate::config::set_exit_timeout(settings.exit_timeout);
     let store = Store::new(&settings.home);
+    let online = online_target(settings)?;
+    let experiment = &settings.experiment;
+    if let Some(id) = &settings.local_run_id {
+        let online = online.map(|t| (t, settings.remote_run_id.clone()));
+        return Run::attach(&store, id, true, online, experiment).map_err(|e| match e {
+            Error::RunNotFound { .. } => Error::Config {
+                var: "RUNCTX_RUN_ID",
+                value: id.clone(),
+                reason: format!("no such run in the store {}", store.root().display()),
+            },
+            other => other,
+        });
+    }
+    match (&settings.remote_run_id, online) {
+        (Some(remote), Some(target)) => Run::attach(
+            &store,
+            remote,
+            true,
+            Some((target, Some(remote.clone()))),
+            experiment,
+        ),
+        (_, online) => Run::start(&store, experiment, &program_name(), None, online),
+    }
+}
+
+/// The server an online context ships to; `None` offline.
+#[cfg(feature = "mlflow")]
+fn online_target(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Target>>> {
     match &settings.tracking {
-        Tracking::Offline => match &settings.local_run_id {
-            Some(id) => store.attach(id).map_err(|e| match e {
-                Error::RunNotFound { .. } => Error::Config {
-                    var: "RUNCTX_RUN_ID",
-                    value: id.clone(),
-                    reason: format!("no such run in the store {}", store.root().display()),
-                },
-                other => other,
-            }),
-            None => Run::start(&store, &settings.experiment, &program_name(), None),
-        },
+        Tracking::Offline => Ok(None),
+        Tracking::Online(uri) => crate::mlflow::target(settings, uri).map(Some),
+    }
+}
+
+#[cfg(not(feature = "mlflow"))]
+fn online_target(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Target>>> {
+    match &settings.tracking {
+        Tracking::Offline => Ok(None),
         Tracking::Online(uri) => Err(Error::Config {
             var: "MLFLOW_TRACKING_URI",
             value: uri.base.clone(),
-            reason: "this build of run-runtime has no online backend; set RUNCTX_OFFLINE=1 \
-                     to log offline"
+            reason: "this build of run-runtime has no online backend (the `mlflow` feature is \
+                     off); enable the feature, or set RUNCTX_OFFLINE=1 to log offline"
                 .into(),
         }),
     }
 }
 
 /// The name of a process's run: its program's name.
-fn program_name() -> String {
+pub(crate) fn program_name() -> String {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))

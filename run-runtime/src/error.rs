@@ -78,7 +78,7 @@ pub enum Error {
     },
 
     /// An environment variable holds a value this crate cannot use.
-    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    #[error("{var}={value:?} is invalid: {reason}")]
     Config {
         /// The variable.
         var: &'static str,
@@ -116,6 +116,34 @@ pub enum Error {
         /// The file or folder.
         path: PathBuf,
         /// What is wrong.
+        reason: String,
+    },
+
+    /// Records are safe in the journal but not (yet) on the tracking server.
+    #[error(
+        "run {id}: {pending_bytes} bytes of its journal are not on {server} yet ({reason}); they \
+         are safe in the local journal and keep shipping while the process lives; to upload \
+         them later: runctx sync {id} --to {server}"
+    )]
+    NotShipped {
+        /// The local run id.
+        id: String,
+        /// The server's base URL.
+        server: String,
+        /// Why not.
+        reason: String,
+        /// How much of the journal is not acknowledged.
+        pending_bytes: u64,
+    },
+
+    /// The tracking server answered a request with an error, or did not answer.
+    #[error("{server}: cannot {what}: {reason}")]
+    Server {
+        /// The server's base URL.
+        server: String,
+        /// What was asked.
+        what: String,
+        /// The server's answer, or why there was none.
         reason: String,
     },
 

@@ -42,14 +42,20 @@ mod context;
 mod error;
 pub mod journal;
 mod lifecycle;
+pub mod metrics;
+#[cfg(feature = "mlflow")]
+pub mod mlflow;
+mod online;
 mod run;
 pub mod source;
+pub mod step;
 pub mod store;
 pub mod tables;
 pub mod validate;
 mod value;
 
 pub use artifacts::check_artifact_name;
+pub use config::{set_exit_timeout, set_flush_timeout};
 pub use context::{ContextGuard, current_step, enter, with_current};
 pub use error::{Error, NameKind, NameRule, Result, Shown, Status};
 pub use run::Run;
@@ -57,9 +63,17 @@ pub use store::{MetricPoint, RunData, RunMeta, RunSummary, Store};
 pub use tables::{AccuracyTable, Cell, Predictions, Residuals};
 pub use value::MetricValue;
 
+pub use metrics::Metrics;
+#[cfg(feature = "macros")]
+pub use run_macros::{Metrics, aml_step, log_metric, log_property, log_tag};
+
 /// The names most programs need: `use run_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{AccuracyTable, Error, MetricValue, Predictions, Residuals, Run, Status};
+    pub use crate::{Metrics, Store};
+    #[cfg(feature = "macros")]
+    pub use crate::{aml_step, log_metric, log_property, log_tag};
+    pub use std::path::{Path, PathBuf};
 }
 
 /// Support for generated code. Not a public API: it changes without notice.
@@ -67,4 +81,17 @@ pub mod prelude {
 pub mod __private {
     pub use crate::context::{enter, with_current};
     pub use crate::lifecycle::payload_text;
+    pub use crate::metrics::{
+        MetricField, MetricReturn, Metrics, Site, StepArg, StepValue, Target, TextReturn,
+        log_returned, log_text, visit_field,
+    };
+    pub use crate::step::{
+        Bindings, DataPath, DirectCall, ErrorText, InContext, ParamText, ParamValue, ParamViaDebug,
+        ParamViaDisplay, ParamViaNothing, PathOf, PathViaAsRef, PathViaNothing, Prepared,
+        Registration, Slot, Step, StepError, StepFuture, block_on, failure_of_result, no_failure,
+    };
+    pub use crate::{NameKind, Run};
+    pub use inventory;
+    pub use std::path::{Path, PathBuf};
+    pub use std::process::ExitCode;
 }

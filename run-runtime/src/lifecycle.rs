@@ -95,4 +95,18 @@ fn end_all() {
             eprintln!("run-runtime: at exit, run {}: {e}", run.id());
         }
     }
+    wait_for_shipping();
 }
+
+/// Online runs: waits, at most `RUNCTX_EXIT_TIMEOUT`, for the server to have everything, and
+/// says what is left and how to upload it.
+#[cfg(feature = "mlflow")]
+fn wait_for_shipping() {
+    let deadline = std::time::Instant::now() + crate::config::exit_timeout();
+    for left in crate::mlflow::wait_all(deadline) {
+        eprintln!("run-runtime: at exit: {left}");
+    }
+}
+
+#[cfg(not(feature = "mlflow"))]
+fn wait_for_shipping() {}

@@ -11,6 +11,7 @@ use crate::error::{Error, NameKind, Result, Shown, Status};
 use crate::journal::format::{AUTO_STEP, KIND_PROPERTY, KIND_TAG, put_event, put_metric, put_pair};
 use crate::journal::{ArtifactKind, Event, Journal};
 use crate::lifecycle;
+use crate::online::{Link, Target};
 use crate::store::{ARTIFACTS_DIR, JOURNAL_FILE, MetricPoint, RunData, RunEnd, RunMeta, Store};
 use crate::tables::{self, AccuracyTable, Cell, Predictions, Residuals, Table};
 use crate::validate::{check_name, check_run_name, check_value, key_rule};
@@ -58,7 +59,16 @@ pub(crate) struct RunInner {
     end: Mutex<Option<Status>>,
     /// Started (or attached as its owner) by this process: dropping it ends it.
     owned: bool,
+    /// The shipping of an online run.
+    link: Option<Arc<Link>>,
 }
+
+// A panic that unwinds through code holding a `Run` cannot leave it half-updated: every piece
+// of its state changes under its own lock, in one step. (The HTTP client inside an online
+// run's link is not marked unwind-safe by its crate, which would otherwise make every closure
+// that captures a run unusable with `catch_unwind`.)
+impl std::panic::UnwindSafe for Run {}
+impl std::panic::RefUnwindSafe for Run {}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -86,24 +96,31 @@ impl Run {
         crate::context::current()
     }
 
-    /// Starts a new offline run in `store`, optionally as the child of `parent_id`.
+    /// Starts a new run in `store`, as a child of `parent` if given, and ships it to `online`
+    /// if given. Offline ids are `OfflineRun_<uuid>`; a run this process creates online has a
+    /// local id (a uuid) until the server gives it one (see [`Run::remote_id`]).
     pub(crate) fn start(
         store: &Store,
         experiment: &str,
         name: &str,
-        parent_id: Option<&str>,
+        parent: Option<&Run>,
+        online: Option<Arc<Target>>,
     ) -> Result<Run> {
         check_run_name(name)?;
         check_run_name(experiment)?;
-        let id = format!("OfflineRun_{}", uuid::Uuid::new_v4());
-        let meta = Store::new_meta(
-            id,
-            name.into(),
-            experiment.into(),
-            parent_id.map(Into::into),
-        );
+        let uuid = uuid::Uuid::new_v4();
+        let id = match online {
+            None => format!("OfflineRun_{uuid}"),
+            Some(_) => uuid.simple().to_string(),
+        };
+        let parent_id = parent.map(|p| p.id().to_owned());
+        let meta = Store::new_meta(id, name.into(), experiment.into(), parent_id);
         let dir = store.create_dir(&meta)?;
         let (journal, _) = Journal::open(&dir.join(JOURNAL_FILE), true)?;
+        let parent_link = parent.and_then(|p| p.inner.link.clone());
+        let link = online
+            .map(|target| Link::start(target, meta.clone(), store.root(), parent_link, None))
+            .transpose()?;
         Ok(Run::wrap(RunInner {
             meta,
             dir,
@@ -113,22 +130,51 @@ impl Run {
             tables: Mutex::default(),
             end: Mutex::new(None),
             owned: true,
+            link,
         }))
     }
 
-    /// Opens an existing run of `store` for logging. An `owner` ends it when dropped.
-    pub(crate) fn attach(store: &Store, id: &str, owner: bool) -> Result<Run> {
+    /// Opens run `id` of `store` for logging; an `owner` ends it when dropped. With `online`,
+    /// it ships to that server, as the server run `remote_run_id` if given; a run the store does
+    /// not have yet is created locally for it (a job attaching to the run its engine made).
+    pub(crate) fn attach(
+        store: &Store,
+        id: &str,
+        owner: bool,
+        online: Option<(Arc<Target>, Option<String>)>,
+        experiment: &str,
+    ) -> Result<Run> {
         if let Some(run) = lifecycle::find(id) {
             return Ok(run);
         }
+        let exists = store.run_dir(id).join(crate::store::RUN_FILE).is_file();
+        if !exists && online.as_ref().is_some_and(|(_, remote)| remote.is_some()) {
+            let meta = Store::new_meta(
+                id.into(),
+                crate::context::program_name(),
+                experiment.into(),
+                None,
+            );
+            store.create_dir(&meta)?;
+        }
         let meta = store.meta(id)?;
         let dir = store.run_dir(id);
-        let (journal, damage) = Journal::open(&dir.join(JOURNAL_FILE), false)?;
+        let (journal, damage) = Journal::open(&dir.join(JOURNAL_FILE), !exists)?;
         for d in damage {
             eprintln!("run-runtime: run {id}: journal damage cut off before appending: {d}");
         }
         let data = store.read(id)?;
         let end = (data.status != Status::Running).then_some(data.status);
+        let parent_link = meta
+            .parent_id
+            .as_deref()
+            .and_then(lifecycle::find)
+            .and_then(|p| p.inner.link.clone());
+        let link = online
+            .map(|(target, remote)| {
+                Link::start(target, meta.clone(), store.root(), parent_link, remote)
+            })
+            .transpose()?;
         Ok(Run::wrap(RunInner {
             meta,
             dir,
@@ -138,6 +184,7 @@ impl Run {
             tables: Mutex::default(),
             end: Mutex::new(end),
             owned: owner,
+            link,
         }))
     }
 
@@ -172,9 +219,22 @@ impl Run {
         &self.inner.meta.experiment
     }
 
-    /// `true` when the run is kept in the local store only.
+    /// `true` when the run is kept in the local store only; `false` when it is also shipped to
+    /// a tracking server.
     pub fn is_offline(&self) -> bool {
-        true
+        self.inner.link.is_none()
+    }
+
+    /// The run's id on the tracking server, once it exists there: at once for a run attached by
+    /// `MLFLOW_RUN_ID`, and at the latest after [`Run::flush`] for a run this process created.
+    /// `None` offline.
+    pub fn remote_id(&self) -> Option<String> {
+        self.inner.link.as_ref().and_then(|l| l.remote_id())
+    }
+
+    /// The tracking server an online run ships to.
+    pub fn tracking_uri(&self) -> Option<&str> {
+        self.inner.link.as_deref().map(Link::base)
     }
 
     /// The run's folder in the local store.
@@ -497,10 +557,20 @@ impl Run {
     // ---------------------------------------------------------------- parents and children
 
     /// The parent run, for a child run. Works offline too: the parent is opened from the store
-    /// when it is not a run of this process.
+    /// when it is not a run of this process. Online, a run attached by `MLFLOW_RUN_ID` finds
+    /// its parent through the server's `mlflow.parentRunId` tag.
     pub fn parent(&self) -> Option<Run> {
-        let id = self.inner.meta.parent_id.as_deref()?;
-        match Run::attach(&self.inner.store, id, false) {
+        let online = self.inner.link.as_ref().map(|l| l.target());
+        let (id, remote) = match (self.parent_id(), &self.inner.link) {
+            (Some(id), _) => (id.to_owned(), None),
+            (None, Some(link)) => {
+                let parent = link.remote_parent_id()?;
+                (parent.clone(), Some(parent))
+            }
+            (None, None) => return None,
+        };
+        let online = online.map(|t| (t, remote));
+        match Run::attach(&self.inner.store, &id, false, online, self.experiment()) {
             Ok(run) => Some(run),
             Err(e) => {
                 eprintln!(
@@ -517,9 +587,16 @@ impl Run {
         self.inner.meta.parent_id.as_deref()
     }
 
-    /// Starts a child run named `name` in the same experiment.
+    /// Starts a child run named `name` in the same experiment (and on the same server, online).
     pub fn child_run(&self, name: &str) -> Result<Run> {
-        Run::start(&self.inner.store, self.experiment(), name, Some(self.id()))
+        let online = self.inner.link.as_ref().map(|l| l.target());
+        Run::start(
+            &self.inner.store,
+            self.experiment(),
+            name,
+            Some(self),
+            online,
+        )
     }
 
     // ---------------------------------------------------------------- reading back
@@ -540,32 +617,68 @@ impl Run {
     }
 
     /// Everything recorded about the run so far, this process's unwritten records included.
+    ///
+    /// Offline it is read from the local store. Online it is read from the server, after
+    /// waiting for this process's records to reach it: every metric's full history, params as
+    /// properties, and the tags, the server's own (`mlflow.*`) included.
     pub fn details(&self) -> Result<RunData> {
-        self.inner.journal.flush(false, None)?;
-        self.inner.store.read(self.id())
+        match &self.inner.link {
+            None => {
+                self.inner.journal.flush(false, None)?;
+                self.inner.store.read(self.id())
+            }
+            Some(link) => {
+                self.flush()?;
+                link.read_back(self.inner.meta.clone())
+            }
+        }
     }
 
     // ---------------------------------------------------------------- ending
 
     /// Waits until everything logged before the call is on disk (written and synced), so it
-    /// survives a crash of the process.
+    /// survives a crash of the process; online, also until the server has it, for at most
+    /// the flush timeout (`RUNCTX_FLUSH_TIMEOUT`, 60 s by default; see [`Run::flush_within`]).
     pub fn flush(&self) -> Result<()> {
-        self.inner.journal.flush(true, None)
+        self.flush_within(crate::config::flush_timeout())
     }
 
-    /// Ends the run as FINISHED, and flushes it.
+    /// [`Run::flush`] with its own timeout for the server. On a timeout the records stay safe in
+    /// the journal and keep shipping in the background; the error says how to upload them later.
+    pub fn flush_within(&self, timeout: std::time::Duration) -> Result<()> {
+        self.inner.journal.flush(true, None)?;
+        match &self.inner.link {
+            None => Ok(()),
+            Some(link) => link.wait_shipped(self.inner.journal_end(), timeout),
+        }
+    }
+
+    /// Records the server refused (offline: none), each with the server's message. They stay
+    /// in the local journal.
+    pub fn refused_records(&self) -> Vec<String> {
+        self.inner
+            .link
+            .as_ref()
+            .map(|l| l.refused())
+            .unwrap_or_default()
+    }
+
+    /// Ends the run as FINISHED, and flushes it (online: waits for the server, as `flush`).
     pub fn complete(&self) -> Result<()> {
-        self.inner.finish(Status::Finished, None)
+        self.inner.finish(Status::Finished, None)?;
+        self.flush()
     }
 
     /// Ends the run as FAILED with `error`, and flushes it.
     pub fn fail(&self, error: impl Display) -> Result<()> {
-        self.inner.finish(Status::Failed, Some(error.to_string()))
+        self.inner.finish(Status::Failed, Some(error.to_string()))?;
+        self.flush()
     }
 
     /// Ends the run as KILLED, and flushes it.
     pub fn cancel(&self) -> Result<()> {
-        self.inner.finish(Status::Killed, None)
+        self.inner.finish(Status::Killed, None)?;
+        self.flush()
     }
 
     /// How the run ended, or `None` while it runs.
@@ -586,6 +699,11 @@ impl Run {
 }
 
 impl RunInner {
+    /// The journal's length: everything written to it so far.
+    fn journal_end(&self) -> u64 {
+        std::fs::metadata(self.dir.join(JOURNAL_FILE)).map_or(0, |m| m.len())
+    }
+
     /// Records the end status (once: the same status again is fine, another is an error),
     /// flushes, then caches the status for listing.
     fn finish(&self, status: Status, error: Option<String>) -> Result<()> {
@@ -610,6 +728,9 @@ impl RunInner {
         *end = Some(status);
         drop(end);
         self.journal.flush(true, Some(lifecycle::EXIT_WAIT))?;
+        if let Some(link) = &self.link {
+            link.poke();
+        }
         self.store.write_end(
             &self.meta.id,
             &RunEnd {
@@ -623,16 +744,20 @@ impl RunInner {
 
 impl Drop for RunInner {
     fn drop(&mut self) {
-        if !self.owned || lock(&self.end).is_some() {
-            return;
+        if self.owned && lock(&self.end).is_none() {
+            let result = if std::thread::panicking() {
+                self.finish(Status::Failed, Some(lifecycle::panic_message()))
+            } else {
+                self.finish(Status::Finished, None)
+            };
+            if let Err(e) = result {
+                eprintln!("run-runtime: ending run {} on drop: {e}", self.meta.id);
+            }
         }
-        let result = if std::thread::panicking() {
-            self.finish(Status::Failed, Some(lifecycle::panic_message()))
-        } else {
-            self.finish(Status::Finished, None)
-        };
-        if let Err(e) = result {
-            eprintln!("run-runtime: ending run {} on drop: {e}", self.meta.id);
+        if let Some(link) = &self.link {
+            // Ship what is left in the background; the exit handler waits for it.
+            let _ = self.journal.flush(false, Some(lifecycle::EXIT_WAIT));
+            link.close();
         }
     }
 }
@@ -650,12 +775,28 @@ impl Store {
     /// Most programs use [`Run::get_context`] instead; this is for tools and tests that choose
     /// the store themselves.
     pub fn start_run(&self, experiment: &str, name: &str) -> Result<Run> {
-        Run::start(self, experiment, name, None)
+        Run::start(self, experiment, name, None, None)
+    }
+
+    /// Starts a new run named `name` in `experiment`, kept in this store and shipped to the
+    /// tracking server at `tracking_uri` (credentials and limits come from the environment, as
+    /// for [`Run::get_context`]).
+    #[cfg(feature = "mlflow")]
+    pub fn start_online_run(
+        &self,
+        tracking_uri: &str,
+        experiment: &str,
+        name: &str,
+    ) -> Result<Run> {
+        let uri = crate::config::TrackingUri::parse("tracking URI", tracking_uri)?;
+        let settings = crate::config::Settings::from_env()?;
+        let target = crate::mlflow::target(&settings, &uri)?;
+        Run::start(self, experiment, name, None, Some(target))
     }
 
     /// Opens run `id` of this store for logging, as its owner: dropping the last handle ends
     /// it. A step process uses this to log to the run its launcher started for it.
     pub fn attach(&self, id: &str) -> Result<Run> {
-        Run::attach(self, id, true)
+        Run::attach(self, id, true, None, "Default")
     }
 }

@@ -44,15 +44,46 @@ impl Source {
         Source {
             program,
             args: args.collect(),
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .ok(),
+            user: ["USER", "USERNAME"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+                .or_else(account_name),
             host: host_name(),
             pid: std::process::id(),
             git_commit: cwd.as_deref().and_then(git_commit),
             cwd,
         }
     }
+}
+
+/// The name of the account the process runs as, from the password database.
+#[cfg(unix)]
+fn account_name() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to overwrite.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` is as long as we say.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::geteuid(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
+}
+
+#[cfg(not(unix))]
+fn account_name() -> Option<String> {
+    None
 }
 
 fn host_name() -> Option<String> {
@@ -134,6 +165,11 @@ mod tests {
 
         std::fs::write(git.join("HEAD"), format!("{sha}\n")).unwrap();
         assert_eq!(git_commit(dir.path()).as_deref(), Some(sha));
+    }
+
+    #[test]
+    fn the_user_is_known_even_without_user_variables() {
+        assert!(Source::current().user.is_some_and(|u| !u.is_empty()));
     }
 
     #[test]

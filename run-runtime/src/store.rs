@@ -71,6 +71,95 @@ pub struct RunMeta {
     pub source: Source,
 }
 
+impl RunMeta {
+    /// `true` when the process that started the run is known to be gone: it ran on this host,
+    /// and no process with its id runs now, or the one that does started after the run (its id
+    /// was reused). A run that never ended and whose process is gone was killed or crashed: it
+    /// will never end by itself.
+    ///
+    /// `false` when the process runs, and whenever it cannot be told: another host, an unknown
+    /// host, or a system without process ids to check.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = run_runtime::Store::new(dir.path());
+    /// let run = store.start_run("Default", "alive")?;
+    /// assert!(!store.meta(run.id())?.process_gone()); // this process started it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn process_gone(&self) -> bool {
+        let here = this_host();
+        match (&self.source.host, here) {
+            (Some(host), Some(here)) if host == here => {
+                process::gone(self.source.pid, self.start_time)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The name of this host, as run.json records it.
+fn this_host() -> Option<&'static str> {
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| Source::current().host).as_deref()
+}
+
+/// Whether a process of this host is gone.
+mod process {
+    /// `true` when no process `pid` runs, it is a zombie, or it started after `since` (ms since
+    /// the epoch), which means the id was reused.
+    #[cfg(unix)]
+    pub fn gone(pid: u32, since: i64) -> bool {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        !alive || started_after(pid, since)
+    }
+
+    #[cfg(not(unix))]
+    pub fn gone(_pid: u32, _since: i64) -> bool {
+        false
+    }
+
+    /// Reads the start time of `pid` from /proc (Linux); `false` where it cannot.
+    #[cfg(unix)]
+    fn started_after(pid: libc::pid_t, since: i64) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // The command name may hold spaces and parentheses: fields start after the last ')'.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            return true;
+        }
+        // Field 22 of the file, the 20th after the name: start time in clock ticks since boot.
+        let Some(ticks) = fields.get(19).and_then(|t| t.parse::<i64>().ok()) else {
+            return false;
+        };
+        let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<i64>().ok())
+        });
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let (Some(boot), true) = (boot, hz > 0) else {
+            return false;
+        };
+        let started_ms = boot * 1000 + ticks * 1000 / hz as i64;
+        // btime is rounded to the second: allow for it.
+        started_ms > since + 2000
+    }
+}
+
 /// The end of a run, as `status.json` caches it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunEnd {
@@ -507,6 +596,37 @@ mod tests {
         assert_eq!(back[1].value, f64::INFINITY);
         assert_eq!(back[2].value, f64::NEG_INFINITY);
         assert_eq!(back[3].value, 1.5);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_run_whose_process_ended_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let run = store.start_run("Default", "probe").unwrap();
+        let mut meta = store.meta(run.id()).unwrap();
+        assert!(!meta.process_gone(), "this process is alive");
+
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        meta.source.pid = child.id();
+        child.wait().unwrap();
+        assert!(meta.process_gone(), "pid {} has exited", meta.source.pid);
+
+        // Another host cannot be checked, so its runs are never called gone.
+        meta.source.host = Some(String::from("some-other-host.invalid"));
+        assert!(!meta.process_gone());
+
+        // A process that started after the run is another one that got the id (Linux tells
+        // the start time of a process).
+        if cfg!(target_os = "linux") {
+            let mut meta = store.meta(run.id()).unwrap();
+            meta.start_time = 0;
+            assert!(
+                meta.process_gone(),
+                "a process started after the run is not its own"
+            );
+        }
+        run.complete().unwrap();
     }
 
     #[test]

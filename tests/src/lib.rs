@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+pub mod mlflow;
+pub mod proxy;
+
 use std::path::Path;
 use std::process::Command;
 

@@ -6,5 +6,7 @@ pub mod reader;
 pub(crate) mod writer;
 
 pub use format::{ArtifactKind, Event, Record};
-pub use reader::{Damage, ReadReport, read_bytes, read_journal};
+pub use reader::{
+    Damage, OwnedRecord, Position, ReadReport, Tail, read_bytes, read_journal, read_tail,
+};
 pub(crate) use writer::Journal;

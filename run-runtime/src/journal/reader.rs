@@ -46,6 +46,182 @@ pub struct ReadReport {
     pub damage: Vec<Damage>,
 }
 
+/// A position in a journal: the byte offset of a block and how many of its records come
+/// before it. `Position::default()` is the start of the journal.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Position {
+    /// Byte offset of a block (0: the start of the journal).
+    pub offset: u64,
+    /// Records of that block that come before the position.
+    pub index: u64,
+}
+
+/// A record that owns its data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedRecord {
+    /// A metric point.
+    Metric {
+        /// The key.
+        key: String,
+        /// The value.
+        value: f64,
+        /// Milliseconds since the epoch.
+        timestamp: i64,
+        /// The step.
+        step: i64,
+    },
+    /// A tag was set.
+    Tag {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// A property was added.
+    Property {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// An event.
+    Event(super::format::Event),
+}
+
+impl From<Record<'_>> for OwnedRecord {
+    fn from(r: Record<'_>) -> Self {
+        match r {
+            Record::Metric {
+                key,
+                value,
+                timestamp,
+                step,
+            } => OwnedRecord::Metric {
+                key: key.to_owned(),
+                value,
+                timestamp,
+                step,
+            },
+            Record::Tag { key, value } => OwnedRecord::Tag {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            },
+            Record::Property { key, value } => OwnedRecord::Property {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            },
+            Record::Event(e) => OwnedRecord::Event(e),
+        }
+    }
+}
+
+/// Records read from a position onwards, for a reader that follows a journal as it grows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tail {
+    /// The records, in order.
+    pub records: Vec<OwnedRecord>,
+    /// The position just after the last record returned.
+    pub end: Position,
+    /// Damage skipped on the way (never an incomplete last block, which may still be being
+    /// written).
+    pub damage: Vec<Damage>,
+}
+
+/// Reads at most `limit` records of the journal at `path` from `from` onwards, stopping after
+/// the first record for which `stop_after` is true.
+///
+/// An incomplete block at the end of the file is not read and not reported: its writer may be
+/// in the middle of writing it. A missing file reads as empty.
+pub fn read_tail(
+    path: &Path,
+    from: Position,
+    limit: usize,
+    stop_after: impl Fn(&OwnedRecord) -> bool,
+) -> Result<Tail> {
+    use std::io::{Seek, SeekFrom};
+    let mut tail = Tail {
+        end: from,
+        ..Tail::default()
+    };
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(tail),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let start = from.offset.max(FILE_HEADER_LEN as u64);
+    if from.offset < FILE_HEADER_LEN as u64 {
+        let mut check = ReadReport::default();
+        let mut header = BlockReader::new(&mut file);
+        let fresh = header.read_file_header(&mut check).map_err(|e| match e {
+            ReadError::Io(e) => Error::io("read", path, e),
+            ReadError::Format(reason) => Error::Store {
+                path: path.to_owned(),
+                reason,
+            },
+        })?;
+        if !fresh {
+            return Ok(tail);
+        }
+        tail.end = Position {
+            offset: start,
+            index: 0,
+        };
+    }
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Error::io("read", path, e))?;
+    let mut blocks = BlockReader::new(file);
+    blocks.offset = start;
+    let mut skip = if from.offset >= start { from.index } else { 0 };
+    let mut damage = Vec::new();
+    while let Some((offset, payload)) = blocks
+        .next_block(&mut damage)
+        .map_err(|e| Error::io("read", path, e))?
+    {
+        let block_end = offset + (BLOCK_HEADER_LEN + payload.len()) as u64;
+        let mut taken = 0u64;
+        for item in Records::new(payload) {
+            let Ok(record) = item else { break };
+            taken += 1;
+            if taken <= skip {
+                continue;
+            }
+            let record = OwnedRecord::from(record);
+            let stop = stop_after(&record);
+            tail.records.push(record);
+            if stop || tail.records.len() >= limit {
+                tail.end = Position {
+                    offset,
+                    index: taken,
+                };
+                tail.damage = damage;
+                return Ok(tail);
+            }
+        }
+        skip = 0;
+        tail.end = Position {
+            offset: block_end,
+            index: 0,
+        };
+    }
+    // Damage that reaches the end of the file may be a block still being written.
+    let file_end = blocks.offset;
+    damage.retain(|d| d.offset + d.len < file_end);
+    tail.damage = damage;
+    Ok(tail)
+}
+
 /// Reads the journal at `path`, handing each record to `visit` in the order it was logged.
 ///
 /// A missing file reads as an empty journal. A file that is not a journal, or that a newer
@@ -73,7 +249,7 @@ pub fn read_bytes(bytes: &[u8], visit: impl FnMut(u64, Record<'_>)) -> Result<Re
     })
 }
 
-enum ReadError {
+pub(crate) enum ReadError {
     Io(io::Error),
     Format(String),
 }
@@ -180,7 +356,7 @@ impl<R: Read> BlockReader<R> {
     }
 
     /// Checks the file header. `false` for an empty file (a journal nothing was written to).
-    fn read_file_header(&mut self, report: &mut ReadReport) -> Result<bool, ReadError> {
+    pub(crate) fn read_file_header(&mut self, report: &mut ReadReport) -> Result<bool, ReadError> {
         self.fill(FILE_HEADER_LEN)?;
         let head = &self.buf[self.start..];
         if head.is_empty() {

@@ -4,7 +4,8 @@
 //! probe context              get the context run, log a little, print its description
 //! probe exit normal|panic|exit3|drop-child
 //!                            get the context run, log, then end the process that way
-//! probe crash N              log N points, flush, say "flushed", then log until killed
+//! probe crash N [PAUSE]      log N points, flush, say "flushed", then log until killed
+//!                            (pausing 1 ms every PAUSE points)
 //! probe read STORE ID        read a run back and print its metric count and status
 
 use std::io::Write;
@@ -18,7 +19,8 @@ fn main() {
     match args.as_slice() {
         ["context"] => context(),
         ["exit", how] => exit(how),
-        ["crash", n] => crash(n.parse().expect("a count")),
+        ["crash", n] => crash(n.parse().expect("a count"), None),
+        ["crash", n, pause] => crash(n.parse().expect("a count"), Some(pause.parse().expect("a count"))),
         ["read", store, id] => read(store, id),
         other => panic!("unknown arguments {other:?}"),
     }
@@ -66,7 +68,9 @@ fn exit(how: &str) {
     }
 }
 
-fn crash(n: i64) {
+/// Logs `n` points, flushes, then logs until killed, pausing a millisecond every `pause` points
+/// if given (an online client that does not outrun the server by too much).
+fn crash(n: i64, pause: Option<i64>) {
     let run = Run::get_context().unwrap();
     println!("{}", run.id());
     for i in 0..n {
@@ -79,6 +83,9 @@ fn crash(n: i64) {
     loop {
         run.log_step("m", i as f64, i).unwrap();
         i += 1;
+        if pause.is_some_and(|p| i % p == 0) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 

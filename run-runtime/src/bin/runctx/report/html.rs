@@ -1,0 +1,138 @@
+//! Small HTML builders: escaping, tables, definition lists, the page's style sheet.
+
+use std::fmt::Write;
+
+/// Text safe inside HTML elements and quoted attributes.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An `id` attribute value for a run section (run ids are letters, digits, `_` and `-`, but
+/// anything else is replaced all the same).
+pub fn anchor(run_id: &str) -> String {
+    let safe: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("run-{safe}")
+}
+
+/// A table; `numeric` columns are right-aligned. Cells are escaped.
+pub fn table(headers: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String {
+    let mut html = String::from("<table class=\"data\"><thead><tr>");
+    for (i, h) in headers.iter().enumerate() {
+        let class = if numeric.get(i).copied().unwrap_or(false) {
+            " class=\"num\""
+        } else {
+            ""
+        };
+        let _ = write!(html, "<th{class}>{}</th>", esc(h));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for row in rows {
+        html.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let class = if numeric.get(i).copied().unwrap_or(false) {
+                " class=\"num\""
+            } else {
+                ""
+            };
+            let _ = write!(html, "<td{class}>{}</td>", esc(cell));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// A definition list of `(term, already-escaped HTML)` pairs.
+pub fn facts(rows: &[(&str, String)]) -> String {
+    let mut html = String::from("<dl class=\"facts\">");
+    for (term, value) in rows {
+        let _ = write!(html, "<dt>{}</dt><dd>{value}</dd>", esc(term));
+    }
+    html.push_str("</dl>");
+    html
+}
+
+/// The page's style sheet, inline so that the page needs nothing else.
+pub const CSS: &str = r#"
+:root { --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --card: #ffffff; --bg: #f5f7fa;
+        --accent: #4e79a7; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
+       color: var(--ink); background: var(--bg); }
+header.top { background: #1f2933; color: #fff; padding: 20px 32px; }
+header.top h1 { margin: 0 0 4px; font-size: 24px; }
+header.top .sub { margin: 0; color: #cbd2d9; }
+main { max-width: 1280px; margin: 0 auto; padding: 16px 32px 48px; }
+nav.tree, section.run { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
+       padding: 16px 24px; margin: 16px 0; }
+nav.tree ul { list-style: none; margin: 0; padding-left: 20px; }
+nav.tree > ul { padding-left: 0; }
+nav.tree li { margin: 2px 0; }
+nav.tree a { color: var(--ink); text-decoration: none; }
+nav.tree a:hover { text-decoration: underline; }
+h2 { margin: 0 0 12px; font-size: 20px; }
+h3 { margin: 24px 0 8px; font-size: 15px; color: var(--muted); text-transform: uppercase;
+     letter-spacing: .04em; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
+         font-weight: 600; vertical-align: middle; color: #fff; }
+.badge.finished { background: #2f9e44; } .badge.failed { background: #e03131; }
+.badge.killed { background: #e8a317; } .badge.running { background: #1c7ed6; }
+.badge.gone { background: #9c36b5; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
+.error { background: #fff5f5; border: 1px solid #ffc9c9; border-radius: 6px; padding: 8px 12px;
+         margin-top: 12px; }
+.error pre { margin: 0; white-space: pre-wrap; color: #c92a2a; }
+table.data { border-collapse: collapse; margin: 4px 0 8px; }
+table.data th, table.data td { border-bottom: 1px solid var(--line); padding: 4px 12px 4px 0;
+         text-align: left; vertical-align: top; }
+table.data th { color: var(--muted); font-weight: 600; }
+table.data .num { text-align: right; font-variant-numeric: tabular-nums; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 12px; }
+figure { margin: 0; }
+figure.chart, figure.artifact { background: #fff; border: 1px solid var(--line); border-radius: 6px;
+         padding: 8px; }
+figure svg, figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
+figure img { min-width: min(100%, 192px); }
+figcaption { color: var(--muted); font-size: 13px; margin: 4px 0; }
+.scroll { overflow-x: auto; }
+.note { color: var(--muted); font-style: italic; }
+pre.json { max-height: 320px; overflow: auto; background: #f8f9fa; padding: 8px; }
+footer { text-align: center; color: var(--muted); font-size: 12px; padding: 16px; }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_anchors() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(anchor("OfflineRun_1-2"), "run-OfflineRun_1-2");
+        assert_eq!(anchor("a b\"c"), "run-a-b-c");
+    }
+}

@@ -1,0 +1,734 @@
+//! An async client for the MLflow REST API (2.0), as MLflow, Azure ML and Databricks serve it.
+//!
+//! Only the calls this crate needs, with the wire facts measured on MLflow 3.17.2: every POST is
+//! `application/json`; errors are `{"error_code", "message"}`; NaN and infinities go as the
+//! strings `"NaN"`, `"Infinity"`, `"-Infinity"`, and values come back as numbers or strings.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::wire::{
+    CreateRunReply, Experiment, ExperimentReply, HistoryReply, KeyValue, LogBatch, ModelVersion,
+    ModelVersionReply, RegisteredModelReply, RemoteRun, RunInfo, RunReply, SearchRunsReply,
+    SearchVersionsReply,
+};
+use crate::config::TrackingUri;
+use crate::error::{Error, Result};
+use crate::store::MetricPoint;
+
+/// How requests prove who sends them. Secrets never appear in `Debug`, errors or logs.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// No authentication (a local server).
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>` (`MLFLOW_TRACKING_TOKEN`; Azure ML, Databricks).
+    Bearer(Secret),
+    /// HTTP Basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`).
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credentials::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// Reads `MLFLOW_TRACKING_TOKEN`, else `MLFLOW_TRACKING_USERNAME` and
+    /// `MLFLOW_TRACKING_PASSWORD`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |k: &str| get(k).filter(|v| !v.is_empty());
+        if let Some(token) = var("MLFLOW_TRACKING_TOKEN") {
+            return Ok(Credentials::Bearer(Secret(Arc::from(token))));
+        }
+        match (
+            var("MLFLOW_TRACKING_USERNAME"),
+            var("MLFLOW_TRACKING_PASSWORD"),
+        ) {
+            (Some(user), Some(password)) => Ok(Credentials::Basic {
+                user,
+                password: Secret(Arc::from(password)),
+            }),
+            (None, None) => Ok(Credentials::None),
+            (Some(user), None) => Err(Error::Config {
+                var: "MLFLOW_TRACKING_USERNAME",
+                value: user,
+                reason: "MLFLOW_TRACKING_PASSWORD is not set; set both, or neither".into(),
+            }),
+            (None, Some(_)) => Err(Error::Config {
+                var: "MLFLOW_TRACKING_PASSWORD",
+                value: "<redacted>".into(),
+                reason: "MLFLOW_TRACKING_USERNAME is not set; set both, or neither".into(),
+            }),
+        }
+    }
+}
+
+/// A credential: shown as `<redacted>` everywhere.
+#[derive(Clone)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Secret(value.into())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// No answer: connection refused or reset, timeout, TLS failure.
+    Transport(String),
+    /// The server answered with an error status.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// MLflow's `error_code`, if the body had one.
+        code: Option<String>,
+        /// MLflow's `message`, or the body.
+        message: String,
+        /// `Retry-After`, for a 429 or 503.
+        retry_after: Option<Duration>,
+    },
+    /// The answer was not the JSON expected.
+    Decode(String),
+}
+
+impl CallError {
+    /// Worth trying again: no answer, 429 (too many requests) or a 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CallError::Transport(_) => true,
+            CallError::Status { status, .. } => *status == 429 || *status >= 500,
+            CallError::Decode(_) => false,
+        }
+    }
+
+    /// The server's `error_code`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            CallError::Status { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Transport(e) => write!(f, "no answer: {e}"),
+            CallError::Status {
+                status,
+                code: Some(code),
+                message,
+                ..
+            } => {
+                write!(f, "HTTP {status} {code}: {message}")
+            }
+            CallError::Status {
+                status,
+                code: None,
+                message,
+                ..
+            } => {
+                write!(f, "HTTP {status}: {message}")
+            }
+            CallError::Decode(e) => write!(f, "unexpected answer: {e}"),
+        }
+    }
+}
+
+/// A client of one tracking server.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Arc<str>,
+    credentials: Credentials,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// How long one request may take before it counts as a transport failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Client {
+    /// A client of the server at `uri`. TLS certificates are verified against the platform's
+    /// roots unless `insecure`.
+    pub fn new(uri: &TrackingUri, credentials: Credentials, insecure: bool) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_error(uri, e))?;
+        let tls = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_no_client_auth()
+        } else {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|e| tls_error(uri, e))?
+                .with_no_client_auth()
+        };
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .tcp_nodelay(true)
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(16)
+            .user_agent(concat!("run-runtime/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config {
+                var: "MLFLOW_TRACKING_URI",
+                value: uri.base.clone(),
+                reason: format!("cannot build an HTTP client for it: {e}"),
+            })?;
+        Ok(Client {
+            http,
+            base: Arc::from(uri.base.as_str()),
+            credentials,
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.credentials {
+            Credentials::None => request,
+            Credentials::Bearer(Secret(token)) => request.bearer_auth(token),
+            Credentials::Basic {
+                user,
+                password: Secret(p),
+            } => request.basic_auth(user, Some(p)),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
+        let response = self
+            .authorize(request)
+            .send()
+            .await
+            .map_err(|e| CallError::Transport(describe(e)))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| CallError::Transport(describe(e)))?;
+        if (200..300).contains(&status) {
+            return Ok(body.to_vec());
+        }
+        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+        let code = parsed
+            .as_ref()
+            .and_then(|v| v.get("error_code"))
+            .and_then(Value::as_str)
+            .map(String::from);
+        let message = parsed
+            .as_ref()
+            .and_then(|v| v.get("message"))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| first_line(&String::from_utf8_lossy(&body)));
+        Err(CallError::Status {
+            status,
+            code,
+            message,
+            retry_after,
+        })
+    }
+
+    async fn post<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, CallError> {
+        let body = serde_json::to_vec(body).map_err(|e| CallError::Decode(e.to_string()))?;
+        let request = self
+            .http
+            .post(format!("{}/api/2.0/mlflow/{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        decode(&self.send(request).await?)
+    }
+
+    async fn get<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<R, CallError> {
+        let request = self
+            .http
+            .get(format!("{}/api/2.0/mlflow/{path}", self.base))
+            .query(query);
+        decode(&self.send(request).await?)
+    }
+
+    /// The id of experiment `name`, created if it does not exist. Safe when several processes
+    /// race to create it: `RESOURCE_ALREADY_EXISTS` means another won, and its id is read.
+    pub async fn experiment_id(&self, name: &str) -> Result<String, CallError> {
+        if let Some(e) = self.experiment_by_name(name).await? {
+            return Ok(e.experiment_id);
+        }
+        let created: Result<Value, CallError> = self
+            .post("experiments/create", &json!({ "name": name }))
+            .await;
+        match created {
+            Ok(v) => v
+                .get("experiment_id")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .ok_or_else(|| {
+                    CallError::Decode("experiments/create gave no experiment_id".into())
+                }),
+            Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => self
+                .experiment_by_name(name)
+                .await?
+                .map(|e| e.experiment_id)
+                .ok_or_else(|| {
+                    CallError::Decode(format!("experiment {name:?} exists but cannot be read"))
+                }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, CallError> {
+        match self
+            .get::<ExperimentReply>("experiments/get-by-name", &[("experiment_name", name)])
+            .await
+        {
+            Ok(r) => Ok(Some(r.experiment)),
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The experiment with id `id`.
+    pub async fn experiment(&self, id: &str) -> Result<Experiment, CallError> {
+        Ok(self
+            .get::<ExperimentReply>("experiments/get", &[("experiment_id", id)])
+            .await?
+            .experiment)
+    }
+
+    /// Creates a run.
+    pub async fn create_run(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        start_time: i64,
+        tags: &[KeyValue<'_>],
+    ) -> Result<RunInfo, CallError> {
+        let body = json!({
+            "experiment_id": experiment_id,
+            "run_name": run_name,
+            "start_time": start_time,
+            "tags": tags,
+        });
+        Ok(self
+            .post::<_, CreateRunReply>("runs/create", &body)
+            .await?
+            .run
+            .info)
+    }
+
+    /// Ends a run with a status and end time.
+    pub async fn update_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        end_time: i64,
+    ) -> Result<(), CallError> {
+        let body = json!({ "run_id": run_id, "status": status, "end_time": end_time });
+        self.post::<_, Value>("runs/update", &body).await.map(drop)
+    }
+
+    /// Sends metrics, params and tags in one atomic request.
+    pub async fn log_batch(&self, batch: &LogBatch<'_>) -> Result<(), CallError> {
+        self.post::<_, Value>("runs/log-batch", batch)
+            .await
+            .map(drop)
+    }
+
+    /// A run's info and latest data.
+    pub async fn get_run(&self, run_id: &str) -> Result<RemoteRun, CallError> {
+        Ok(self
+            .get::<RunReply>("runs/get", &[("run_id", run_id)])
+            .await?
+            .run)
+    }
+
+    /// The full history of metric `key`, every page.
+    pub async fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+    ) -> Result<Vec<MetricPoint>, CallError> {
+        let mut points = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("run_id", run_id),
+                ("metric_key", key),
+                ("max_results", "25000"),
+            ];
+            if let Some(t) = &token {
+                query.push(("page_token", t));
+            }
+            let page: HistoryReply = self.get("metrics/get-history", &query).await?;
+            points.extend(page.metrics.into_iter().map(|m| m.point()));
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(points),
+            }
+        }
+    }
+
+    /// Runs of `experiment_ids` matching `filter`, every page.
+    pub async fn search_runs(
+        &self,
+        experiment_ids: &[&str],
+        filter: &str,
+    ) -> Result<Vec<RemoteRun>, CallError> {
+        let mut runs = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body =
+                json!({ "experiment_ids": experiment_ids, "filter": filter, "max_results": 1000 });
+            if let Some(t) = &token {
+                body["page_token"] = json!(t);
+            }
+            let page: SearchRunsReply = self.post("runs/search", &body).await?;
+            runs.extend(page.runs);
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(runs),
+            }
+        }
+    }
+
+    /// Uploads `bytes` as artifact `path` of the run whose artifact root is `artifact_uri`,
+    /// through the server's artifact proxy (`mlflow-artifacts:` roots).
+    pub async fn upload_artifact(
+        &self,
+        artifact_uri: &str,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), CallError> {
+        let root = artifact_uri
+            .strip_prefix("mlflow-artifacts:")
+            .ok_or_else(|| CallError::Status {
+                status: 0,
+                code: Some("UNSUPPORTED_ARTIFACT_STORE".into()),
+                message: format!(
+                    "the run's artifact root {artifact_uri} is not served by the tracking server's \
+                 artifact proxy (mlflow-artifacts:), so files cannot be uploaded through it"
+                ),
+                retry_after: None,
+            })?;
+        let root = root.trim_start_matches('/');
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{}",
+            self.base,
+            encode_path(root),
+            encode_path(path)
+        );
+        let request = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.send(request).await.map(drop)
+    }
+
+    /// The artifact paths of a run below `path` (recursively), with their sizes.
+    pub async fn list_artifacts(
+        &self,
+        run_id: &str,
+        path: Option<&str>,
+    ) -> Result<Vec<(String, u64)>, CallError> {
+        let mut out = Vec::new();
+        let mut folders = vec![path.map(String::from)];
+        while let Some(folder) = folders.pop() {
+            let mut query = vec![("run_id", run_id)];
+            if let Some(f) = &folder {
+                query.push(("path", f));
+            }
+            let reply: Value = self.get("artifacts/list", &query).await?;
+            for file in reply
+                .get("files")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(p) = file.get("path").and_then(Value::as_str) else {
+                    continue;
+                };
+                if file.get("is_dir").and_then(Value::as_bool) == Some(true) {
+                    folders.push(Some(p.to_owned()));
+                } else {
+                    out.push((
+                        p.to_owned(),
+                        file.get("file_size").and_then(Value::as_u64).unwrap_or(0),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Creates registered model `name`, or finds it if it exists.
+    pub async fn ensure_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[KeyValue<'_>],
+    ) -> Result<(), CallError> {
+        let mut body = json!({ "name": name, "tags": tags });
+        if let Some(d) = description {
+            body["description"] = json!(d);
+        }
+        match self
+            .post::<_, RegisteredModelReply>("registered-models/create", &body)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a version of registered model `name` from `source` (`runs:/<run>/<path>`).
+    pub async fn create_model_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: &str,
+        description: Option<&str>,
+        tags: &[KeyValue<'_>],
+    ) -> Result<ModelVersion, CallError> {
+        let mut body = json!({ "name": name, "source": source, "run_id": run_id, "tags": tags });
+        if let Some(d) = description {
+            body["description"] = json!(d);
+        }
+        Ok(self
+            .post::<_, ModelVersionReply>("model-versions/create", &body)
+            .await?
+            .model_version)
+    }
+
+    /// Every version of registered model `name`.
+    pub async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>, CallError> {
+        let filter = format!("name = '{}'", name.replace('\'', "\\'"));
+        let reply: SearchVersionsReply = self
+            .get(
+                "model-versions/search",
+                &[("filter", &filter), ("max_results", "1000")],
+            )
+            .await?;
+        Ok(reply.model_versions)
+    }
+
+    /// Registered model `name`, if it exists.
+    pub async fn registered_model(&self, name: &str) -> Result<Option<Value>, CallError> {
+        match self
+            .get::<RegisteredModelReply>("registered-models/get", &[("name", name)])
+            .await
+        {
+            Ok(r) => Ok(Some(r.registered_model)),
+            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn decode<R: DeserializeOwned>(body: &[u8]) -> Result<R, CallError> {
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        CallError::Decode(format!(
+            "{e}: {}",
+            first_line(&String::from_utf8_lossy(body))
+        ))
+    })
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    crate::error::Shown::new(line).to_string()
+}
+
+/// The error of a failed request, without its URL (which is in the caller's message anyway).
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Percent-encodes a `/`-separated path, keeping the slashes.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn tls_error(uri: &TrackingUri, e: impl fmt::Display) -> Error {
+    Error::Config {
+        var: "MLFLOW_TRACKING_URI",
+        value: uri.base.clone(),
+        reason: format!("cannot set up TLS: {e}"),
+    }
+}
+
+/// Accepts any server certificate: `MLFLOW_TRACKING_INSECURE_TLS=true` only.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_their_secret() {
+        let c = Credentials::from_lookup(|k| {
+            (k == "MLFLOW_TRACKING_TOKEN").then(|| "s3cr3t".to_string())
+        })
+        .unwrap();
+        assert_eq!(format!("{c:?}"), "Bearer(<redacted>)");
+        let c = Credentials::from_lookup(|k| match k {
+            "MLFLOW_TRACKING_USERNAME" => Some("ann".into()),
+            "MLFLOW_TRACKING_PASSWORD" => Some("hunter2".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(format!("{c:?}"), "Basic(ann, <redacted>)");
+        let e = Credentials::from_lookup(|k| {
+            (k == "MLFLOW_TRACKING_PASSWORD").then(|| "hunter2".into())
+        })
+        .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let uri = TrackingUri::parse("X", "http://127.0.0.1:1").unwrap();
+        let client = Client::new(&uri, c, false).unwrap();
+        assert!(!format!("{client:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn transient_errors_are_no_answer_429_and_5xx() {
+        let status = |s| CallError::Status {
+            status: s,
+            code: None,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(CallError::Transport("refused".into()).is_transient());
+        assert!(status(429).is_transient());
+        assert!(status(503).is_transient());
+        assert!(!status(400).is_transient());
+        assert!(!status(401).is_transient());
+    }
+
+    #[test]
+    fn paths_are_percent_encoded_but_keep_slashes() {
+        assert_eq!(encode_path("a b/c%d.json"), "a%20b/c%25d.json");
+        assert_eq!(encode_path("ü"), "%C3%BC");
+    }
+}

@@ -1,0 +1,424 @@
+//! Online runs against a real MLflow server: everything a user logs, read back through the
+//! REST API, and `sync` of offline runs.
+
+use std::collections::BTreeMap;
+
+use run_runtime::mlflow::sync::{SyncOptions, sync};
+use run_runtime::{Error, Status, Store};
+use serde_json::{Value, json};
+use tests::mlflow::MlflowServer;
+use tests::{command, last_json};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_probe");
+
+fn tags_of(run: &Value) -> BTreeMap<String, String> {
+    run["data"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().to_owned(),
+                t["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn params_of(run: &Value) -> BTreeMap<String, String> {
+    run["data"]["params"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    (
+                        t["key"].as_str().unwrap().to_owned(),
+                        t["value"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn every_kind_of_record_reaches_the_server() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    let run = store
+        .start_online_run(&server.uri, "records", "everything")
+        .unwrap();
+    assert!(!run.is_offline());
+    assert_eq!(run.tracking_uri(), Some(server.uri.as_str()));
+
+    run.log_list("loss", [0.5, 0.25, 0.125]).unwrap();
+    run.log("auto", 1).unwrap();
+    run.log("auto", 2).unwrap();
+    run.log_step("special", f64::NAN, 0).unwrap();
+    run.log_step("special", f64::INFINITY, 1).unwrap();
+    run.log_step("special", f64::NEG_INFINITY, 2).unwrap();
+    run.tag("stage", "train").unwrap();
+    run.tag("stage", "eval").unwrap();
+    run.add_property("lr", 0.01).unwrap();
+    // A conflicting property is an error here, and nothing reaches the server.
+    let e = run.add_property("lr", 0.5).unwrap_err();
+    assert!(matches!(e, Error::PropertyConflict { .. }), "{e}");
+    // Values the server would truncate are refused here.
+    assert!(matches!(
+        run.tag("long", "x".repeat(8001)),
+        Err(Error::ValueTooLong { .. })
+    ));
+    assert!(matches!(
+        run.add_property("long", "x".repeat(6001)),
+        Err(Error::ValueTooLong { .. })
+    ));
+    run.log_confusion_matrix("Confusion matrix", &["a", "b"], &[[3, 1], [0, 4]])
+        .unwrap();
+    run.log_table("table", [("x", vec![1, 2]), ("y", vec![3, 4])])
+        .unwrap();
+    let png = dir.path().join("plot.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    run.log_image("plot", &png).unwrap();
+    let folder = dir.path().join("model");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("weights.bin"), [1u8, 2, 3]).unwrap();
+    std::fs::write(folder.join("sub/config.json"), "{}").unwrap();
+    run.upload_folder("model", &folder).unwrap();
+    run.upload_file("notes with space.txt", folder.join("sub/config.json"))
+        .unwrap();
+
+    let child = run.child_run("train").unwrap();
+    child.log("acc", 0.75).unwrap();
+    child.fail("diverged at epoch 3").unwrap();
+    let killed = run.child_run("stopped").unwrap();
+    killed.cancel().unwrap();
+    run.complete().unwrap();
+
+    let id = run.remote_id().expect("flushed runs have their server id");
+    let remote = server.run(&id);
+    assert_eq!(remote["info"]["status"], "FINISHED");
+    assert_eq!(remote["info"]["run_name"], "everything");
+    assert!(remote["info"]["start_time"].as_i64().unwrap() > 1_600_000_000_000);
+    assert!(
+        remote["info"]["end_time"].as_i64().unwrap()
+            >= remote["info"]["start_time"].as_i64().unwrap()
+    );
+    let steps_values = |key: &str| server.history(&id, key);
+    assert_eq!(
+        steps_values("loss"),
+        vec![(0, json!(0.5)), (1, json!(0.25)), (2, json!(0.125))]
+    );
+    assert_eq!(steps_values("auto"), vec![(0, json!(1.0)), (1, json!(2.0))]);
+    let special = steps_values("special");
+    assert_eq!(special[0].1, json!("NaN"));
+    assert_eq!(special[1].1.as_f64(), Some(f64::MAX));
+    assert_eq!(special[2].1.as_f64(), Some(f64::MIN));
+    let tags = tags_of(&remote);
+    assert_eq!(tags["stage"], "eval");
+    assert_eq!(tags["runctx.local_id"], run.id());
+    assert!(
+        tags.contains_key("mlflow.source.name") && tags.contains_key("mlflow.user"),
+        "{tags:?} {}",
+        remote["info"]
+    );
+    assert!(!tags.contains_key("long"));
+    assert_eq!(
+        params_of(&remote),
+        BTreeMap::from([("lr".to_string(), "0.01".to_string())])
+    );
+
+    let cm: Value =
+        serde_json::from_slice(&server.artifact(&id, "Confusion matrix.json").unwrap()).unwrap();
+    assert_eq!(cm["schema_type"], "confusion_matrix");
+    assert_eq!(cm["data"]["matrix"], json!([[3, 1], [0, 4]]));
+    let table: Value =
+        serde_json::from_slice(&server.artifact(&id, "table.json").unwrap()).unwrap();
+    assert_eq!(table["data"], json!({"x": [1, 2], "y": [3, 4]}));
+    assert_eq!(
+        server.artifact(&id, "plot.png").unwrap(),
+        b"\x89PNG\r\n\x1a\nnot really"
+    );
+    assert_eq!(
+        server.artifact(&id, "model/weights.bin").unwrap(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        server.artifact(&id, "model/sub/config.json").unwrap(),
+        b"{}"
+    );
+    assert_eq!(server.artifact(&id, "notes with space.txt").unwrap(), b"{}");
+
+    let child_id = child.remote_id().unwrap();
+    let c = server.run(&child_id);
+    assert_eq!(c["info"]["status"], "FAILED");
+    let ctags = tags_of(&c);
+    assert_eq!(ctags["mlflow.parentRunId"], id);
+    assert_eq!(ctags["runctx.error"], "diverged at epoch 3");
+    assert_eq!(server.history(&child_id, "acc"), vec![(0, json!(0.75))]);
+    assert_eq!(
+        server.run(&killed.remote_id().unwrap())["info"]["status"],
+        "KILLED"
+    );
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn online_runs_read_back_from_the_server() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store
+        .start_online_run(&server.uri, "read-back", "reader")
+        .unwrap();
+    // More points than one page of get-history (25,000).
+    let n = 30_000;
+    for i in 0..n {
+        run.log("long_series", i).unwrap();
+    }
+    run.log_step("nan", f64::NAN, 0).unwrap();
+    run.log_step("inf", f64::INFINITY, 0).unwrap();
+    run.tag("t", "v").unwrap();
+    run.add_property("p", "x").unwrap();
+    let child = run.child_run("child").unwrap();
+    child.log("c", 1).unwrap();
+
+    let metrics = run.get_metrics().unwrap();
+    let series = &metrics["long_series"];
+    assert_eq!(series.len(), n);
+    assert!(
+        series
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.step == i as i64 && p.value == i as f64)
+    );
+    assert!(metrics["nan"][0].value.is_nan());
+    assert_eq!(metrics["inf"][0].value, f64::INFINITY);
+    assert_eq!(run.tags().unwrap()["t"], "v");
+    assert_eq!(
+        run.properties().unwrap(),
+        BTreeMap::from([("p".to_string(), "x".to_string())])
+    );
+    let parent = child.parent().unwrap();
+    assert_eq!(parent.id(), run.id());
+    assert_eq!(parent.properties().unwrap()["p"], "x");
+    assert_eq!(
+        child.details().unwrap().meta.parent_id.as_deref(),
+        Some(run.id())
+    );
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn an_offline_run_syncs_with_everything_and_only_once() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let parent = store.start_run("sync-exp", "pipeline").unwrap();
+    parent.log_list("loss", [0.5, 0.25, f64::NAN]).unwrap();
+    parent.log_step("inf", f64::INFINITY, 3).unwrap();
+    parent.tag("stage", "one").unwrap();
+    parent.tag("stage", "two").unwrap();
+    parent.add_property("lr", 0.01).unwrap();
+    parent
+        .log_confusion_matrix("cm", &["a", "b"], &[[1, 2], [3, 4]])
+        .unwrap();
+    let child = parent.child_run("train").unwrap();
+    child.log("acc", 0.9).unwrap();
+    child.fail("diverged").unwrap();
+    parent.complete().unwrap();
+    let logged_at = store.read(parent.id()).unwrap().metrics["loss"][0].timestamp;
+
+    let options = SyncOptions::from_env(&server.uri).unwrap();
+    let mut reports = 0;
+    let first = sync(&store, &[parent.id().to_string()], &options, |_| {
+        reports += 1
+    })
+    .unwrap();
+    assert!(reports > 0);
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .all(|r| r.error.is_none() && r.refused.is_empty()),
+        "{first:?}"
+    );
+    let remote_parent = first[0].remote_id.clone().unwrap();
+    let remote_child = first[1].remote_id.clone().unwrap();
+
+    let run = server.run(&remote_parent);
+    assert_eq!(run["info"]["status"], "FINISHED");
+    assert_eq!(run["info"]["run_name"], "pipeline");
+    let history = server.get(
+        "metrics/get-history",
+        &[("run_id", &remote_parent), ("metric_key", "loss")],
+    );
+    assert_eq!(
+        history["metrics"][0]["timestamp"].as_i64(),
+        Some(logged_at),
+        "timestamps are kept"
+    );
+    let loss = server.history(&remote_parent, "loss");
+    assert_eq!(loss.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(loss[0].1, json!(0.5));
+    assert_eq!(loss[2].1, json!("NaN"));
+    assert_eq!(
+        server.history(&remote_parent, "inf")[0].1.as_f64(),
+        Some(f64::MAX)
+    );
+    assert_eq!(tags_of(&run)["stage"], "two");
+    assert_eq!(params_of(&run)["lr"], "0.01");
+    let cm: Value =
+        serde_json::from_slice(&server.artifact(&remote_parent, "cm.json").unwrap()).unwrap();
+    assert_eq!(cm["data"]["matrix"], json!([[1, 2], [3, 4]]));
+
+    let crun = server.run(&remote_child);
+    assert_eq!(crun["info"]["status"], "FAILED");
+    assert_eq!(tags_of(&crun)["mlflow.parentRunId"], remote_parent);
+
+    // Twice: no duplicate run, no duplicate point.
+    let second = sync(&store, &[], &options, |_| {}).unwrap();
+    assert!(
+        second.iter().all(|r| r.records == 0 && r.error.is_none()),
+        "{second:?}"
+    );
+    assert_eq!(
+        server
+            .runs_with_tag("sync-exp", "runctx.local_id", parent.id())
+            .len(),
+        1
+    );
+    assert_eq!(server.history(&remote_parent, "loss").len(), 3);
+
+    // Records logged to the run later ship on the next sync, and only they.
+    let reopened = store.attach(parent.id()).unwrap();
+    reopened.log_step("loss", 0.1, 3).unwrap();
+    drop(reopened);
+    let third = sync(&store, &[parent.id().to_string()], &options, |_| {}).unwrap();
+    assert_eq!(third[0].records, 1);
+    assert_eq!(server.history(&remote_parent, "loss").len(), 4);
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn the_same_program_runs_online_when_the_environment_says_so() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(PROBE, dir.path())
+        .args(["context"])
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .env("MLFLOW_EXPERIMENT_NAME", "online-exp")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = last_json(&out.stdout);
+    assert_eq!(v["offline"], false);
+    let local = v["id"].as_str().unwrap();
+    let runs = server.runs_with_tag("online-exp", "runctx.local_id", local);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let remote = runs[0]["info"]["run_id"].as_str().unwrap();
+    assert_eq!(
+        runs[0]["info"]["status"], "FINISHED",
+        "the exit handler ended it and waited"
+    );
+    assert_eq!(server.history(remote, "probe").len(), 1);
+    assert_eq!(
+        Store::new(dir.path()).read(local).unwrap().status,
+        Status::Finished
+    );
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn mlflow_run_id_attaches_to_the_run_an_engine_made() {
+    let server = MlflowServer::shared();
+    let (status, exp) = server.post("experiments/create", &json!({"name": "engine"}));
+    assert_eq!(status, 200, "{exp}");
+    let (status, created) = server.post(
+        "runs/create",
+        &json!({"experiment_id": exp["experiment_id"], "run_name": "job", "start_time": 1}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let run_id = created["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(PROBE, dir.path())
+        .args(["context"])
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .env("MLFLOW_RUN_ID", &run_id)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        last_json(&out.stdout)["id"],
+        run_id.as_str(),
+        "the run id is the server's"
+    );
+    assert_eq!(server.history(&run_id, "probe"), vec![(0, json!(1.0))]);
+    assert_eq!(server.run(&run_id)["info"]["status"], "FINISHED");
+}
+
+/// The `runctx` binary, built by `cargo test --workspace --all-features` next to this test.
+fn runctx() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let runctx = dir.join("runctx");
+    assert!(
+        runctx.is_file(),
+        "{} is missing: build it with `cargo test --workspace --all-features`",
+        runctx.display()
+    );
+    runctx
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn runctx_sync_uploads_once_and_says_what_it_did() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store.start_run("cli-sync", "offline").unwrap();
+    run.log_list("loss", [3, 2, 1]).unwrap();
+    run.complete().unwrap();
+    let sync_cmd = |json: bool| {
+        let mut cmd = command(runctx(), dir.path());
+        cmd.args(["sync", "--to", &server.uri]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = sync_cmd(false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("uploaded") && text.contains(&server.uri),
+        "{text}"
+    );
+    let again = sync_cmd(true);
+    assert!(again.status.success());
+    let v: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["runs"][0]["records"], 0, "{v}");
+    let remote = v["runs"][0]["remote_id"].as_str().unwrap();
+    assert_eq!(server.history(remote, "loss").len(), 3);
+
+    // No server given and none in the environment: a usage error that says what to do.
+    let out = command(runctx(), dir.path()).arg("sync").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--to"));
+}

@@ -1,0 +1,11 @@
+use run_runtime::prelude::*;
+
+#[derive(Debug)]
+struct TrainError;
+
+#[aml_step]
+fn train() -> Result<(), TrainError> {
+    Err(TrainError)
+}
+
+fn main() {}
