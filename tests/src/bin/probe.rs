@@ -20,7 +20,10 @@ fn main() {
         ["context"] => context(),
         ["exit", how] => exit(how),
         ["crash", n] => crash(n.parse().expect("a count"), None),
-        ["crash", n, pause] => crash(n.parse().expect("a count"), Some(pause.parse().expect("a count"))),
+        ["crash", n, pause] => crash(
+            n.parse().expect("a count"),
+            Some(pause.parse().expect("a count")),
+        ),
         ["read", store, id] => read(store, id),
         other => panic!("unknown arguments {other:?}"),
     }
