@@ -210,7 +210,11 @@ impl MlflowServer {
         let mut points = Vec::new();
         let mut token = String::new();
         loop {
-            let mut query = vec![("run_id", run_id), ("metric_key", key), ("max_results", "25000")];
+            let mut query = vec![
+                ("run_id", run_id),
+                ("metric_key", key),
+                ("max_results", "25000"),
+            ];
             if !token.is_empty() {
                 query.push(("page_token", &token));
             }

@@ -422,3 +422,70 @@ fn runctx_sync_uploads_once_and_says_what_it_did() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--to"));
 }
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn logging_and_reading_back_work_inside_a_users_tokio_runtime() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let points = runtime.block_on(async {
+        let run = store
+            .start_online_run(&server.uri, "async-user", "inside tokio")
+            .unwrap();
+        for i in 0..100 {
+            run.log("m", i).unwrap();
+            tokio::task::yield_now().await;
+        }
+        run.flush().unwrap(); // blocks this task only; the library's runtime is its own
+        run.get_metrics().unwrap()["m"].len()
+    });
+    assert_eq!(points, 100);
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_record_the_server_refuses_is_reported_and_the_rest_ships() {
+    let server = MlflowServer::shared();
+    let (_, exp) = server.post("experiments/create", &json!({"name": "refusals"}));
+    let (_, created) = server.post(
+        "runs/create",
+        &json!({"experiment_id": exp["experiment_id"], "run_name": "engine job", "start_time": 1}),
+    );
+    let run_id = created["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The engine already set a param that the program will set differently.
+    let (status, _) = server.post(
+        "runs/log-parameter",
+        &json!({"run_id": run_id, "key": "seed", "value": "1"}),
+    );
+    assert_eq!(status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(PROBE, dir.path())
+        .args(["refused"])
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .env("MLFLOW_RUN_ID", &run_id)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the server refused property \"seed\"")
+            && stderr.contains("Changing param values is not allowed"),
+        "{stderr}"
+    );
+    let v = last_json(&out.stdout);
+    assert_eq!(v["refused"].as_array().unwrap().len(), 1, "{v}");
+    // Everything else of the batch the refused param was in arrived.
+    assert_eq!(server.history(&run_id, "m").len(), 50);
+    let run = server.run(&run_id);
+    assert_eq!(params_of(&run)["seed"], "1");
+    assert_eq!(params_of(&run)["lr"], "0.1");
+    assert_eq!(tags_of(&run)["stage"], "done");
+}

@@ -7,6 +7,7 @@
 //! probe crash N [PAUSE]      log N points, flush, say "flushed", then log until killed
 //!                            (pausing 1 ms every PAUSE points)
 //! probe read STORE ID        read a run back and print its metric count and status
+//! probe refused              log a batch with one record the server refuses (MLFLOW_RUN_ID)
 
 use std::io::Write;
 
@@ -25,6 +26,7 @@ fn main() {
             Some(pause.parse().expect("a count")),
         ),
         ["read", store, id] => read(store, id),
+        ["refused"] => refused(),
         other => panic!("unknown arguments {other:?}"),
     }
 }
@@ -90,6 +92,19 @@ fn crash(n: i64, pause: Option<i64>) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
+}
+
+/// Logs, in one batch, a param the server already has with another value among good records.
+fn refused() {
+    let run = Run::get_context().unwrap();
+    for i in 0..50 {
+        run.log("m", i).unwrap();
+    }
+    run.add_property("seed", 2).unwrap();
+    run.add_property("lr", 0.1).unwrap();
+    run.tag("stage", "done").unwrap();
+    run.flush().unwrap();
+    println!("{}", json!({"refused": run.refused_records()}));
 }
 
 fn read(store: &str, id: &str) {
