@@ -292,9 +292,8 @@ fn an_offline_run_syncs_with_everything_and_only_once() {
     assert_eq!(server.history(&remote_parent, "loss").len(), 3);
 
     // Records logged to the run later ship on the next sync, and only they.
-    let reopened = store.attach(parent.id()).unwrap();
-    reopened.log_step("loss", 0.1, 3).unwrap();
-    drop(reopened);
+    parent.log_step("loss", 0.1, 3).unwrap();
+    parent.flush().unwrap();
     let third = sync(&store, &[parent.id().to_string()], &options, |_| {}).unwrap();
     assert_eq!(third[0].records, 1);
     assert_eq!(server.history(&remote_parent, "loss").len(), 4);
@@ -416,6 +415,14 @@ fn runctx_sync_uploads_once_and_says_what_it_did() {
     assert_eq!(v["runs"][0]["records"], 0, "{v}");
     let remote = v["runs"][0]["remote_id"].as_str().unwrap();
     assert_eq!(server.history(remote, "loss").len(), 3);
+
+    // `show` says where the run went.
+    let out = command(runctx(), dir.path())
+        .args(["show", run.id(), "--json"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["servers"][&server.uri]["run_id"], remote, "{shown}");
 
     // No server given and none in the environment: a usage error that says what to do.
     let out = command(runctx(), dir.path()).arg("sync").output().unwrap();

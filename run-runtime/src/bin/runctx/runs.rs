@@ -172,6 +172,12 @@ impl Catalog {
         })
     }
 
+    /// The size of run `id`'s journal, in bytes (0 if it has none).
+    pub fn journal_len(&self, id: &str) -> u64 {
+        std::fs::metadata(self.root.join(id).join(run_runtime::store::JOURNAL_FILE))
+            .map_or(0, |m| m.len())
+    }
+
     /// All runs, oldest first.
     pub fn all(&self) -> &[RunSummary] {
         &self.runs

@@ -1,5 +1,6 @@
 //! `runctx show RUN`: everything about a run.
 
+use run_runtime::mlflow::remote::{RemoteFile, TargetState};
 use std::collections::BTreeMap;
 
 use run_runtime::journal::{ArtifactKind, Damage};
@@ -66,6 +67,8 @@ struct ShowJson<'a> {
     artifacts: Vec<ArtifactJson<'a>>,
     children: Vec<RunJson>,
     damage: &'a [Damage],
+    /// Its copies on tracking servers, by server: server run id and shipped journal position.
+    servers: BTreeMap<String, TargetState>,
 }
 
 #[derive(Serialize)]
@@ -106,6 +109,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             .collect(),
         children,
         damage: &data.damage,
+        servers: RemoteFile::load(&store.run_dir(&summary.meta.id))?.targets,
     };
     if out.json {
         return out.print_json(&json);
@@ -120,7 +124,17 @@ fn human(
     end: Option<&RunEnd>,
     json: &ShowJson,
 ) -> String {
-    let mut text = output::fields(out, &header_fields(out, catalog, data, end, &json.run));
+    let mut fields = header_fields(out, catalog, data, end, &json.run);
+    let journal = catalog.journal_len(&data.meta.id);
+    for (server, state) in &json.servers {
+        let id = state.run_id.as_deref().unwrap_or("not created yet");
+        let shipped = state.cursor.offset.min(journal);
+        fields.push((
+            "Server",
+            format!("{server}: run {id}, {shipped} of {journal} journal bytes shipped"),
+        ));
+    }
+    let mut text = output::fields(out, &fields);
     let sections = [
         ("Metrics", metrics_table(json)),
         ("Tags", pairs_table(json.tags)),
