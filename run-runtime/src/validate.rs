@@ -85,11 +85,13 @@ pub(crate) fn key_rule(key: &str) -> Result<(), NameRule> {
         if bytes[0] == b'/' {
             return Err(NameRule::LeadingSlash);
         }
-        if bytes[bytes.len() - 1] == b'/' {
-            return Err(NameRule::TrailingSlash);
-        }
+        // The general check reports the first problem from the left: "a//" is an empty
+        // component before it is a trailing slash.
         if double & SLASH != 0 {
             return Err(NameRule::EmptyComponent);
+        }
+        if bytes[bytes.len() - 1] == b'/' {
+            return Err(NameRule::TrailingSlash);
         }
     }
     Ok(())
@@ -226,6 +228,31 @@ mod tests {
             ".hidden",
         ] {
             assert_eq!(rule(key), None, "{key:?} should be accepted");
+        }
+    }
+
+    #[test]
+    fn the_fast_check_agrees_with_the_general_one_on_every_byte_everywhere() {
+        for len in 1..=20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut key = vec![b'a'; len];
+                    key[at] = b;
+                    let Ok(key) = String::from_utf8(key) else {
+                        continue;
+                    };
+                    assert_eq!(key_rule(&key), general_rule(&key), "{key:?}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn the_fast_check_agrees_with_the_general_one(key in "[a/._ :Z9\\-!é]{1,40}") {
+            proptest::prop_assert_eq!(key_rule(&key), general_rule(&key), "{:?}", key);
         }
     }
 
