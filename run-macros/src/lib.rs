@@ -18,6 +18,7 @@ mod derive;
 mod func;
 mod keys;
 mod log;
+mod pipeline;
 mod step;
 mod suggest;
 mod types;
@@ -48,6 +49,32 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn aml_step(attr: TokenStream, item: TokenStream) -> TokenStream {
     step::expand(attr.into(), item.into()).into()
+}
+
+/// A pipeline: a named graph of `#[aml_step]` functions, in which an input named `x` reads the
+/// output named `x` of another step. The graph is checked at compile time: an unknown step, an
+/// input that no step writes and that has no default or binding, two steps writing one output,
+/// a cycle and a step listed twice are each a compile error at the step or binding concerned.
+///
+/// ```text
+/// pipeline!(
+///     /// The Iris flow: clean the data, train three classifiers, register the best.
+///     pub iris = [prep, train, register],
+///     experiment = "iris",
+///     inputs(irisdata = "examples/iris/sample_data.csv"),   // a value for every step's input
+///     params(threshold = 0.9, seed),                          // `seed`: given when it runs
+/// );
+///
+/// fn main() -> std::process::ExitCode {
+///     iris::main()      // runs the pipeline; --step NAME, --list, --graph, --export azureml
+/// }
+/// ```
+///
+/// Options: `experiment`, `description` (default: the doc comment), `inputs(...)`,
+/// `params(...)`, `crate = "path"`. See `docs/pipelines.md`.
+#[proc_macro]
+pub fn pipeline(input: TokenStream) -> TokenStream {
+    pipeline::expand(input.into()).into()
 }
 
 /// Logs the function's return value as a metric (or, for a `#[derive(Metrics)]` struct, each

@@ -627,10 +627,8 @@ impl Gen<'_> {
         let (private, ident) = (&self.private, self.ident);
         match self.func.output() {
             Some(ty) if types::has_impl_trait(ty) => quote!(#private::no_failure),
-            Some(ty) if types::wrapped(ty).is_some_and(|(w, _)| w == "Result") => {
-                quote!(#ident::__failure)
-            }
-            _ => quote!(#private::no_failure),
+            Some(_) => quote!(#ident::__failure),
+            None => quote!(#private::no_failure),
         }
     }
 
@@ -650,6 +648,20 @@ impl Gen<'_> {
                 quote! {
                     fn __failure #generics (#result: &#ty) -> ::core::option::Option<::std::string::String> #where_clause {
                         #text(#result)
+                    }
+                }
+            }
+            // Any other written type may still be a `Result` under another name (an alias):
+            // the type decides, through `failure_kind`.
+            Some(ty) if !types::has_impl_trait(ty) => {
+                let sig = &self.func.sig;
+                let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+                let result = Ident::new("result", ty.span());
+                quote! {
+                    fn __failure #generics (#result: &#ty) -> ::core::option::Option<::std::string::String> #where_clause {
+                        #[allow(unused_imports)]
+                        use #private::failure_kind::{ViaOther as _, ViaResult as _};
+                        #result.__runctx_failure_kind().failure(#result)
                     }
                 }
             }

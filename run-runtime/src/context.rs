@@ -78,6 +78,43 @@ pub(crate) fn process_run() -> Result<&'static Run> {
     Ok(PROCESS_RUN.get_or_init(|| run))
 }
 
+/// The process's run, as [`process_run`] opens it, except that a new one is started in
+/// `experiment` and named `name` when the environment names no run and no experiment: the run
+/// of a step's entry point that names its experiment (`#[aml_step(experiment = "...")]`).
+pub(crate) fn process_run_in(experiment: &str, name: &str) -> Result<Run> {
+    if let Some(run) = PROCESS_RUN.get() {
+        return Ok(run.clone());
+    }
+    let settings = Settings::from_env()?;
+    let attached = settings.local_run_id.is_some() || settings.remote_run_id.is_some();
+    if attached || environment_names_experiment() {
+        return process_run().cloned();
+    }
+    static CREATING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(run) = PROCESS_RUN.get() {
+        return Ok(run.clone());
+    }
+    let run = start_run(&settings, experiment, name)?;
+    Ok(PROCESS_RUN.get_or_init(|| run).clone())
+}
+
+/// `true` when `MLFLOW_EXPERIMENT_NAME` or `MLFLOW_EXPERIMENT_ID` is set.
+pub(crate) fn environment_names_experiment() -> bool {
+    ["MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+/// A new run named `name` in `experiment`, in the store of the settings, online when they say
+/// so: a run of its own for a pipeline, beside the process's run.
+pub(crate) fn start_run(settings: &Settings, experiment: &str, name: &str) -> Result<Run> {
+    crate::config::set_flush_timeout(settings.flush_timeout);
+    crate::config::set_exit_timeout(settings.exit_timeout);
+    let store = Store::new(&settings.home);
+    Run::start(&store, experiment, name, None, online_target(settings)?)
+}
+
 /// Opens the run the settings describe.
 pub(crate) fn open_process_run(settings: &Settings) -> Result<Run> {
     crate::config::set_flush_timeout(settings.flush_timeout);

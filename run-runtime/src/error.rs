@@ -147,6 +147,28 @@ pub enum Error {
         reason: String,
     },
 
+    /// A pipeline's graph, or the values it was given to run, have problems; nothing ran.
+    #[error("pipeline {pipeline:?}{}", problem_list(.problems))]
+    Pipeline {
+        /// The pipeline's name.
+        pipeline: String,
+        /// Each problem, saying the fix.
+        problems: Vec<String>,
+    },
+
+    /// The model registry has no such model or version.
+    #[error("{}", model_not_found(.name, .version, .registry, .similar))]
+    ModelNotFound {
+        /// The model's name.
+        name: String,
+        /// The version asked for; `None` when the model itself is missing.
+        version: Option<u64>,
+        /// The registry searched: a store folder or a server.
+        registry: String,
+        /// The closest names (or versions) there are.
+        similar: Vec<String>,
+    },
+
     /// A file operation failed.
     #[error("cannot {op} {path}: {source}")]
     Io {
@@ -165,6 +187,46 @@ fn suggest(similar: &[String]) -> String {
         String::from(" (`runctx list` shows the runs)")
     } else {
         format!("; did you mean {}?", similar.join(" or "))
+    }
+}
+
+fn problem_list(problems: &[String]) -> String {
+    match problems {
+        [one] => format!(": {one}"),
+        all => {
+            let mut text = format!(" has {} problems:", all.len());
+            for p in all {
+                text.push_str("\n- ");
+                text.push_str(p);
+            }
+            text
+        }
+    }
+}
+
+fn model_not_found(
+    name: &str,
+    version: &Option<u64>,
+    registry: &str,
+    similar: &[String],
+) -> String {
+    match version {
+        None => {
+            let hint = if similar.is_empty() {
+                String::from(" (`runctx models` lists the models)")
+            } else {
+                format!("; did you mean {}?", similar.join(" or "))
+            };
+            format!("no registered model {name:?} in {registry}{hint}")
+        }
+        Some(v) => format!(
+            "registered model {name:?} of {registry} has no version {v}; its versions are {}",
+            if similar.is_empty() {
+                String::from("none")
+            } else {
+                similar.join(", ")
+            }
+        ),
     }
 }
 
@@ -205,6 +267,8 @@ pub enum NameKind {
     Artifact,
     /// A run or experiment name.
     Run,
+    /// A registered model's name.
+    Model,
 }
 
 impl fmt::Display for NameKind {
@@ -216,6 +280,7 @@ impl fmt::Display for NameKind {
             NameKind::Table => "table",
             NameKind::Artifact => "artifact",
             NameKind::Run => "run",
+            NameKind::Model => "model",
         })
     }
 }
@@ -237,6 +302,8 @@ pub enum NameRule {
     EmptyComponent,
     /// Contains a `.` or `..` path component.
     DotComponent(&'static str),
+    /// A model name holds `/` or `:`, which would split or break its folder in the registry.
+    ModelSeparator(char, usize),
 }
 
 impl fmt::Display for NameRule {
@@ -256,6 +323,11 @@ impl fmt::Display for NameRule {
             }
             NameRule::TrailingSlash => f.write_str("it ends with '/'; drop the '/'"),
             NameRule::EmptyComponent => f.write_str("it contains '//'; use a single '/'"),
+            NameRule::ModelSeparator(c, at) => write!(
+                f,
+                "character {c:?} at position {at} cannot be in a model name, whose folder in \
+                 the registry it would split; use '-' or '_' instead"
+            ),
             NameRule::DotComponent(c) => write!(
                 f,
                 "it contains the path component '{c}', which would point somewhere else; \

@@ -32,6 +32,7 @@
 //! | `RUNCTX_HOME` | the local store (default `./runs`) |
 //! | `RUNCTX_OFFLINE` | `1`: offline, whatever the tracking URI says |
 //! | `RUNCTX_RUN_ID` | attach to this run of the local store |
+//! | `RUNCTX_PARENT_RUN_ID` | set by the step launcher: the parent the run of `RUNCTX_RUN_ID` must have |
 
 #![warn(missing_docs)]
 
@@ -46,6 +47,8 @@ pub mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod online;
+pub mod pipeline;
+pub mod registry;
 mod run;
 pub mod source;
 pub mod step;
@@ -58,6 +61,7 @@ pub use artifacts::check_artifact_name;
 pub use config::{set_exit_timeout, set_flush_timeout};
 pub use context::{ContextGuard, current_step, enter, with_current};
 pub use error::{Error, NameKind, NameRule, Result, Shown, Status};
+pub use registry::{ModelOptions, ModelVersion};
 pub use run::Run;
 pub use store::{MetricPoint, RunData, RunMeta, RunSummary, Store};
 pub use tables::{AccuracyTable, Cell, Predictions, Residuals};
@@ -65,14 +69,14 @@ pub use value::MetricValue;
 
 pub use metrics::Metrics;
 #[cfg(feature = "macros")]
-pub use run_macros::{Metrics, aml_step, log_metric, log_property, log_tag};
+pub use run_macros::{Metrics, aml_step, log_metric, log_property, log_tag, pipeline};
 
 /// The names most programs need: `use run_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{AccuracyTable, Error, MetricValue, Predictions, Residuals, Run, Status};
-    pub use crate::{Metrics, Store};
+    pub use crate::{Metrics, ModelOptions, Store};
     #[cfg(feature = "macros")]
-    pub use crate::{aml_step, log_metric, log_property, log_tag};
+    pub use crate::{aml_step, log_metric, log_property, log_tag, pipeline};
     pub use std::path::{Path, PathBuf};
 }
 
@@ -85,12 +89,16 @@ pub mod __private {
         MetricField, MetricReturn, Metrics, Site, StepArg, StepValue, Target, TextReturn,
         log_returned, log_text, visit_field,
     };
+    pub use crate::pipeline::check::{SCRATCH_PER_STEP, check_binding, check_step};
+    pub use crate::pipeline::{Binding, Pipeline, PipelineDef};
+    pub use crate::step::SlotKind;
     pub use crate::step::{
         Bindings, DataPath, DirectCall, ErrorText, InContext, ParamText, ParamValue, ParamViaDebug,
         ParamViaDisplay, ParamViaNothing, PathOf, PathViaAsRef, PathViaNothing, Prepared,
-        Registration, Slot, Step, StepError, StepFuture, block_on, failure_of_result, no_failure,
+        Registration, Slot, Step, StepError, StepFuture, block_on, failure_kind, failure_of_result,
+        no_failure,
     };
-    pub use crate::{NameKind, Run};
+    pub use crate::{Error, NameKind, Run};
     pub use inventory;
     pub use std::path::{Path, PathBuf};
     pub use std::process::ExitCode;

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Display};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::artifacts;
@@ -57,8 +58,9 @@ pub(crate) struct RunInner {
     tables: Mutex<HashMap<String, Table>>,
     /// How the run ended, once it has.
     end: Mutex<Option<Status>>,
-    /// Started (or attached as its owner) by this process: dropping it ends it.
-    owned: bool,
+    /// Started (or attached as its owner) by this process: dropping it ends it. Cleared when
+    /// the run is handed over to another process (a step launcher's child).
+    owned: AtomicBool,
     /// The shipping of an online run.
     link: Option<Arc<Link>>,
 }
@@ -129,7 +131,7 @@ impl Run {
             properties: Mutex::default(),
             tables: Mutex::default(),
             end: Mutex::new(None),
-            owned: true,
+            owned: AtomicBool::new(true),
             link,
         }))
     }
@@ -183,7 +185,7 @@ impl Run {
             properties: Mutex::new(data.properties.into_iter().collect()),
             tables: Mutex::default(),
             end: Mutex::new(end),
-            owned: owner,
+            owned: AtomicBool::new(owner),
             link,
         }))
     }
@@ -235,6 +237,17 @@ impl Run {
     /// The tracking server an online run ships to.
     pub fn tracking_uri(&self) -> Option<&str> {
         self.inner.link.as_deref().map(Link::base)
+    }
+
+    /// The shipping of an online run, for the model registry and the step launcher.
+    pub(crate) fn link(&self) -> Option<&Arc<Link>> {
+        self.inner.link.as_ref()
+    }
+
+    /// Hands the run over to another process (a step process the launcher starts): this
+    /// process no longer ends it when its handles are dropped or the process exits.
+    pub(crate) fn hand_over(&self) {
+        self.inner.owned.store(false, Ordering::Release);
     }
 
     /// The run's folder in the local store.
@@ -687,7 +700,7 @@ impl Run {
     }
 
     pub(crate) fn end_at_exit(&self, main_panic: Option<&str>) -> Result<()> {
-        if self.inner.owned && lock(&self.inner.end).is_none() {
+        if self.inner.owned.load(Ordering::Acquire) && lock(&self.inner.end).is_none() {
             match main_panic {
                 Some(message) => self.inner.finish(Status::Failed, Some(message.to_owned())),
                 None => self.inner.finish(Status::Finished, None),
@@ -744,7 +757,7 @@ impl RunInner {
 
 impl Drop for RunInner {
     fn drop(&mut self) {
-        if self.owned && lock(&self.end).is_none() {
+        if self.owned.load(Ordering::Acquire) && lock(&self.end).is_none() {
             let result = if std::thread::panicking() {
                 self.finish(Status::Failed, Some(lifecycle::panic_message()))
             } else {
@@ -754,9 +767,11 @@ impl Drop for RunInner {
                 eprintln!("run-runtime: ending run {} on drop: {e}", self.meta.id);
             }
         }
+        // What was logged through this handle reaches the journal even when no other handle
+        // of the run lives: a parent opened from the store by a step process, say.
+        let _ = self.journal.flush(false, Some(lifecycle::EXIT_WAIT));
         if let Some(link) = &self.link {
             // Ship what is left in the background; the exit handler waits for it.
-            let _ = self.journal.flush(false, Some(lifecycle::EXIT_WAIT));
             link.close();
         }
     }

@@ -417,6 +417,53 @@ pub fn no_failure<R: ?Sized>(_: &R) -> Option<String> {
     None
 }
 
+/// Telling a `Result` from any other return type by its type, not by how it is written: a
+/// step returning an alias (`type Outcome = Result<(), MyError>`) fails on `Err` too. The macro
+/// sees only the tokens of the return type; this dispatch (autoref specialisation) sees the type.
+///
+/// `value.__runctx_failure_kind()` finds [`ViaResult`] when `value: &Result<T, E>` and falls
+/// back to [`ViaOther`] otherwise; the kind then reads the failure, and for a `Result` requires
+/// its error to be [`ErrorText`], so an error type without `Display` is still a compile error.
+#[doc(hidden)]
+pub mod failure_kind {
+    use super::ErrorText;
+
+    /// The return type is a `Result`.
+    pub struct ResultKind;
+    /// Any other return type.
+    pub struct OtherKind;
+
+    /// Chosen for a `Result`.
+    pub trait ViaResult {
+        fn __runctx_failure_kind(&self) -> ResultKind {
+            ResultKind
+        }
+    }
+    impl<T, E> ViaResult for Result<T, E> {}
+
+    /// Chosen for anything else (one more reference away, so tried second).
+    pub trait ViaOther {
+        fn __runctx_failure_kind(&self) -> OtherKind {
+            OtherKind
+        }
+    }
+    impl<R: ?Sized> ViaOther for &R {}
+
+    impl ResultKind {
+        /// The `Err` text.
+        pub fn failure<T, E: ErrorText>(self, result: &Result<T, E>) -> Option<String> {
+            super::failure_of_result(result)
+        }
+    }
+
+    impl OtherKind {
+        /// Success.
+        pub fn failure<R: ?Sized>(self, _: &R) -> Option<String> {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fixture {
     //! A step description for the unit tests of the step modules.

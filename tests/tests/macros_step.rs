@@ -116,6 +116,39 @@ fn an_err_fails_the_run_with_its_message_and_is_the_calls_error() {
     );
 }
 
+/// A `Result` under another name: the macro sees `Outcome`, the type is a `Result`.
+type Outcome = Result<u32, String>;
+
+#[aml_step(params(limit = 3))]
+fn count_to(limit: u32) -> Outcome {
+    if limit > 5 {
+        Err(format!("{limit} is too far"))
+    } else {
+        Ok(limit)
+    }
+}
+
+#[test]
+fn an_err_behind_a_type_alias_fails_the_run_too() {
+    let (_dir, store) = store();
+    let run = store.start_run("Default", "alias").unwrap();
+    let e = count_to::STEP
+        .call(&run, &bindings(&[("limit", "9")]))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "9 is too far");
+    let data = run.details().unwrap();
+    assert_eq!(
+        (data.status, data.error.as_deref()),
+        (Status::Failed, Some("9 is too far"))
+    );
+
+    let ok = store.start_run("Default", "alias ok").unwrap();
+    count_to::STEP
+        .call(&ok, &bindings(&[("limit", "2")]))
+        .unwrap();
+    assert_eq!(ok.details().unwrap().status, Status::Finished);
+}
+
 #[test]
 fn a_value_that_does_not_parse_fails_before_the_body_and_says_where_it_came_from() {
     let (dir, store) = store();

@@ -411,7 +411,7 @@ impl Client {
                 ("max_results", "25000"),
             ];
             if let Some(t) = &token {
-                query.push(("page_token", t));
+                query.push(("page_token", t.as_str()));
             }
             let page: HistoryReply = self.get("metrics/get-history", &query).await?;
             points.extend(page.metrics.into_iter().map(|m| m.point()));
@@ -566,6 +566,26 @@ impl Client {
             )
             .await?;
         Ok(reply.model_versions)
+    }
+
+    /// Every registered model, as `registered-models/search` gives them.
+    pub async fn registered_models(&self) -> Result<Vec<Value>, CallError> {
+        let mut models = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("max_results", "1000")];
+            if let Some(t) = &token {
+                query.push(("page_token", t.as_str()));
+            }
+            let reply: Value = self.get("registered-models/search", &query).await?;
+            if let Some(page) = reply.get("registered_models").and_then(Value::as_array) {
+                models.extend(page.iter().cloned());
+            }
+            match reply.get("next_page_token").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(models),
+            }
+        }
     }
 
     /// Registered model `name`, if it exists.

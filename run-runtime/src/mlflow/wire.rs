@@ -84,7 +84,7 @@ impl ReadMetric {
 }
 
 /// A tag or param as read back.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ReadKeyValue {
     /// The key.
     pub key: String,
@@ -216,6 +216,9 @@ pub struct ModelVersion {
     /// Milliseconds since the epoch.
     #[serde(default)]
     pub creation_timestamp: i64,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<ReadKeyValue>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use super::registry::{find, steps};
 use super::resolve::unknown_name;
 use super::{Bindings, SlotKind, Step, StepError, StepErrorKind};
-use crate::config::{Settings, Tracking};
 use crate::context::current_step;
 use crate::run::Run;
-use crate::store::Store;
 
 impl Step {
     /// Runs the step as the program: bindings from the command line, the environment and the
@@ -102,24 +100,15 @@ fn exit_code(result: Result<(), StepError>) -> ExitCode {
 }
 
 /// The run of the entry point: the process's context run, except that a step naming an
-/// experiment starts its own offline run in it when the environment names no run and no
-/// experiment.
+/// experiment starts it in that experiment, named after the step, when the environment names
+/// no run and no experiment.
 fn entry_run(step: &Step) -> crate::Result<Run> {
-    if let Some(experiment) = step.experiment {
-        let settings = Settings::from_env()?;
-        let env_chooses = ["MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
-        let attached = settings.local_run_id.is_some() || settings.remote_run_id.is_some();
-        if matches!(settings.tracking, Tracking::Offline)
-            && !attached
-            && !env_chooses
-            && current_step().is_none()
-        {
-            return Store::new(&settings.home).start_run(experiment, step.name);
+    match step.experiment {
+        Some(experiment) if current_step().is_none() => {
+            crate::context::process_run_in(experiment, step.name)
         }
+        _ => Run::get_context(),
     }
-    Run::get_context()
 }
 
 /// Reads `--name value` and `--name=value` pairs; `Ok(None)` for `--help`.

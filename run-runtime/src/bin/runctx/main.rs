@@ -14,6 +14,7 @@ mod format;
 mod gc;
 mod list;
 mod metrics;
+mod models;
 mod output;
 mod plot;
 mod report;
@@ -71,6 +72,9 @@ enum Command {
     Report(report::Args),
     /// Upload runs (offline ones, and what online ones have not shipped) to a tracking server
     Sync(sync::Args),
+    /// Registered models and their versions: the local store's registry, or a tracking
+    /// server's (--tracking-uri, $MLFLOW_TRACKING_URI)
+    Models(models::Args),
     /// Delete runs and their children, after asking
     Delete(delete::Args),
     /// Delete failed, killed and abandoned runs and the debris of crashed writers, after asking
@@ -87,6 +91,7 @@ impl Command {
             Command::Plot(args) => plot::run(store, out, args),
             Command::Report(args) => report::run(store, out, args),
             Command::Sync(args) => sync::run(store, out, args),
+            Command::Models(args) => models::run(store, out, args),
             Command::Delete(args) => delete::run(store, out, args),
             Command::Gc(args) => gc::run(store, out, args),
         }

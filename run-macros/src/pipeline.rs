@@ -1,0 +1,419 @@
+//! `pipeline!(iris = [prep, train, register], ...)`: a graph of steps, checked at compile time.
+//!
+//! The macro cannot see the steps' declarations, only their names, so the checks of the graph
+//! (an input with no producer, two producers, a cycle, a step twice) are `const fn`s of the
+//! runtime (`run_runtime::pipeline::check`) run on the steps' `STEP` constants. The expansion
+//! holds one `const _` item per step and per binding, spanned at that step's or binding's
+//! tokens: a problem is a const-evaluation error ("evaluation panicked: ...") at the token it is
+//! about, and every problem of the graph is reported in one build. An unknown step is the
+//! compiler's own error at its name.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Ident, Path, Token, Visibility};
+
+use crate::args::{self, Arg, Value};
+use crate::ctxt::{Ctxt, respan};
+use crate::keys::run_name_problem;
+
+const MACRO: &str = "pipeline!";
+const OPTIONS: [&str; 5] = ["experiment", "description", "inputs", "params", "crate"];
+
+/// `[#attrs] [vis] name = [step, ...] [, options]`.
+struct Head {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    ident: Ident,
+    steps: Punctuated<Path, Token![,]>,
+    bracket: Span,
+    options: TokenStream,
+}
+
+impl Parse for Head {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let ident: Ident = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected the pipeline's name: pipeline!(iris = [prep, train, register])",
+            )
+        })?;
+        input.parse::<Token![=]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `=` and the steps: pipeline!({ident} = [prep, train])"),
+            )
+        })?;
+        let content;
+        let bracket = syn::bracketed!(content in input);
+        let steps = content.parse_terminated(Path::parse_mod_style, Token![,])?;
+        let options = if input.is_empty() {
+            TokenStream::new()
+        } else {
+            input.parse::<Token![,]>()?;
+            input.parse()?
+        };
+        Ok(Head {
+            attrs,
+            vis,
+            ident,
+            steps,
+            bracket: bracket.span.join(),
+            options,
+        })
+    }
+}
+
+/// A value the pipeline gives: `inputs(name = "path")`, `params(name = 0.9)`, or without a
+/// value, one given when it runs.
+struct Bound {
+    name: String,
+    at: TokenStream,
+    param: bool,
+    value: Option<String>,
+}
+
+struct Options {
+    experiment: Option<String>,
+    description: Option<String>,
+    bound: Vec<Bound>,
+    krate: TokenStream,
+}
+
+pub fn expand(input: TokenStream) -> TokenStream {
+    let head: Head = match syn::parse2(input) {
+        Ok(h) => h,
+        Err(e) => return e.to_compile_error(),
+    };
+    let mut cx = Ctxt::default();
+    if head.steps.is_empty() {
+        cx.error_span(
+            head.bracket,
+            format!(
+                "pipeline `{}` has no steps; list the #[aml_step] functions: {} = [prep, train]",
+                head.ident, head.ident
+            ),
+        );
+    }
+    let options = parse_options(head.options.clone(), &mut cx);
+    match cx.into_compile_errors() {
+        Some(errors) => errors,
+        None => generate(&head, &options),
+    }
+}
+
+fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
+    let mut options = Options {
+        experiment: None,
+        description: None,
+        bound: Vec::new(),
+        krate: quote!(::run_runtime),
+    };
+    for arg in args::known(args::parse(tokens, cx), MACRO, &OPTIONS, cx) {
+        match arg.key.as_str() {
+            "experiment" => {
+                let Some(lit) = args::lit_str(&arg, "the experiment name", cx) else {
+                    continue;
+                };
+                match run_name_problem(&lit.value()) {
+                    None => options.experiment = Some(lit.value()),
+                    Some(p) => cx.error_at(
+                        &lit,
+                        format!("{:?} cannot be an experiment name: {p}", lit.value()),
+                    ),
+                }
+            }
+            "description" => {
+                options.description = args::lit_str(&arg, "the description", cx).map(|l| l.value());
+            }
+            "inputs" | "params" => bind(&arg, arg.key == "params", &mut options.bound, cx),
+            "crate" => {
+                if let Some(path) = args::crate_path(&arg, cx) {
+                    options.krate = quote!(#path);
+                }
+            }
+            _ => unreachable!("args::known keeps only known options"),
+        }
+    }
+    options
+}
+
+fn bind(arg: &Arg, param: bool, bound: &mut Vec<Bound>, cx: &mut Ctxt) {
+    let example = match param {
+        true => "params(threshold = 0.9, model = \"knn\", seed)",
+        false => "inputs(irisdata = \"data/iris.csv\", other)",
+    };
+    let Some(entries) = args::list(arg, example, cx) else {
+        return;
+    };
+    for entry in entries {
+        if entry.quoted_key {
+            cx.error_at(
+                &entry.key_tokens,
+                format!(
+                    "expected the name of an input or param, not a string: {}",
+                    entry.key
+                ),
+            );
+            continue;
+        }
+        if bound.iter().any(|b| b.name == entry.key) {
+            cx.error_at(
+                &entry.key_tokens,
+                format!("`{}` is bound twice; bind it once", entry.key),
+            );
+            continue;
+        }
+        let value = match &entry.value {
+            Value::Flag => None,
+            Value::Eq(tokens) => match (param, literal_text(tokens)) {
+                (true, Some((text, _))) | (false, Some((text, true))) => Some(text),
+                (true, None) => {
+                    cx.error_at(
+                        tokens,
+                        format!(
+                            "the value of param `{0}` must be a literal: a number, a bool or a \
+                             string, such as {0} = 0.5",
+                            entry.key
+                        ),
+                    );
+                    continue;
+                }
+                (false, _) => {
+                    cx.error_at(
+                        tokens,
+                        format!(
+                            "the value of input `{0}` must be a path in a string literal, such \
+                             as {0} = \"data/{0}\"",
+                            entry.key
+                        ),
+                    );
+                    continue;
+                }
+            },
+            Value::List(g) => {
+                cx.error_at(g, format!("expected `{0} = <value>` or `{0}`", entry.key));
+                continue;
+            }
+        };
+        bound.push(Bound {
+            name: entry.key.clone(),
+            at: entry.key_tokens.clone(),
+            param,
+            value,
+        });
+    }
+}
+
+/// The text of a literal (with a leading `-` for numbers), and whether it was a string.
+fn literal_text(tokens: &TokenStream) -> Option<(String, bool)> {
+    let mut iter = tokens.clone().into_iter().peekable();
+    let negative =
+        matches!(iter.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '-');
+    if negative {
+        iter.next();
+    }
+    let sign = if negative { "-" } else { "" };
+    match syn::parse2::<syn::Lit>(iter.collect()).ok()? {
+        syn::Lit::Str(s) if !negative => Some((s.value(), true)),
+        syn::Lit::Int(i) => Some((format!("{sign}{}", i.base10_digits()), false)),
+        syn::Lit::Float(f) => Some((format!("{sign}{}", f.base10_digits()), false)),
+        syn::Lit::Bool(b) if !negative => Some((b.value.to_string(), false)),
+        syn::Lit::Char(c) if !negative => Some((c.value().to_string(), false)),
+        _ => None,
+    }
+}
+
+/// The description: `description = "..."`, else the doc comment.
+fn description(head: &Head, options: &Options) -> Option<String> {
+    if options.description.is_some() {
+        return options.description.clone();
+    }
+    let lines: Vec<String> = head
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let text = lines.join(" ").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn generate(head: &Head, options: &Options) -> TokenStream {
+    let krate = &options.krate;
+    let private = quote!(#krate::__private);
+    let Head {
+        attrs, vis, ident, ..
+    } = head;
+    let name = ident.to_string().trim_start_matches("r#").to_owned();
+    let opt = |v: &Option<String>| match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    };
+    let experiment = opt(&options.experiment);
+    let description = opt(&description(head, options));
+    let steps = head.steps.iter().map(|path| {
+        let step = respan(quote!(#path::STEP), span_of(path));
+        quote!(&#step)
+    });
+    let bindings = options.bound.iter().map(|b| {
+        let (n, value) = (&b.name, opt(&b.value));
+        let kind = match b.param {
+            true => quote!(Param),
+            false => quote!(Input),
+        };
+        quote!(#private::Binding { name: #n, kind: #private::SlotKind::#kind, value: #value })
+    });
+    let count = head.steps.len();
+    let step_checks = head.steps.iter().enumerate().map(|(i, path)| {
+        check_item(
+            span_of(path),
+            &private,
+            quote!(check_step(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #i, &mut __scratch)),
+            count,
+        )
+    });
+    let binding_checks = options.bound.iter().enumerate().map(|(k, b)| {
+        check_item(
+            span_of(&b.at),
+            &private,
+            quote!(check_binding(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #k)),
+            count,
+        )
+    });
+    let doc = format!(
+        "The pipeline `{name}`: [`{ident}::PIPELINE`](Self::PIPELINE) is its graph, \
+         `{ident}::pipeline()` the pipeline to run, `{ident}::main()` the program's entry point."
+    );
+    quote! {
+        #(#attrs)*
+        #[doc = #doc]
+        #[allow(non_camel_case_types)]
+        #vis struct #ident {}
+
+        #[allow(dead_code)]
+        impl #ident {
+            /// The steps as listed, and the values the pipeline binds.
+            pub const PIPELINE: #private::PipelineDef = #private::PipelineDef {
+                name: #name,
+                experiment: #experiment,
+                description: #description,
+                steps: &[#(#steps),*],
+                bindings: &[#(#bindings),*],
+            };
+
+            /// The pipeline, ready to run (its graph was checked when it compiled).
+            pub fn pipeline() -> ::core::result::Result<#private::Pipeline, #private::Error> {
+                Self::PIPELINE.pipeline()
+            }
+
+            /// Runs the program: the whole pipeline, or what the command line asks for
+            /// (`--help`); returns the exit code. See `run_runtime::pipeline::PipelineDef::main`.
+            pub fn main() -> #private::ExitCode {
+                Self::PIPELINE.main()
+            }
+        }
+
+        #(#step_checks)*
+        #(#binding_checks)*
+    }
+}
+
+/// `const _: () = ...` running one check, spanned at `span`: its failure is an error there.
+fn check_item(span: Span, private: &TokenStream, call: TokenStream, count: usize) -> TokenStream {
+    let scratch = format_ident!("__scratch", span = Span::mixed_site());
+    let message = format_ident!("__message", span = Span::mixed_site());
+    let call = respan(call, span);
+    let call = replace_ident(call, "__scratch", &scratch);
+    quote_spanned! {span=>
+        const _: () = {
+            #[allow(unused_mut, unused_variables)]
+            let mut #scratch = [0usize; #private::SCRATCH_PER_STEP * #count];
+            if let ::core::option::Option::Some(#message) = #private::#call {
+                ::core::panic!("{}", #message.as_str());
+            }
+        };
+    }
+}
+
+/// `tokens` with the identifier `name` replaced by `with` (to give it a hygienic span).
+fn replace_ident(tokens: TokenStream, name: &str, with: &Ident) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            proc_macro2::TokenTree::Ident(i) if i == name => with.clone().into(),
+            proc_macro2::TokenTree::Group(g) => {
+                let mut group =
+                    proc_macro2::Group::new(g.delimiter(), replace_ident(g.stream(), name, with));
+                group.set_span(g.span());
+                group.into()
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// The span of all of `tokens` (the first token's, where the compiler cannot join them).
+fn span_of(tokens: &impl ToTokens) -> Span {
+    let mut iter = tokens.to_token_stream().into_iter();
+    let first = iter.next().map_or_else(Span::call_site, |t| t.span());
+    let last = iter.last().map_or(first, |t| t.span());
+    first.join(last).unwrap_or(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_check_per_step_and_binding() {
+        let out = expand(quote!(
+            /// The Iris flow.
+            pub iris = [prep, steps::train, register],
+            experiment = "iris",
+            inputs(irisdata = "data/iris.csv"),
+            params(threshold = 0.9, seed),
+        ))
+        .to_string();
+        assert_eq!(out.matches("check_step").count(), 3, "{out}");
+        assert_eq!(out.matches("check_binding").count(), 3, "{out}");
+        assert!(out.contains("steps :: train :: STEP"), "{out}");
+        assert!(out.contains("\"The Iris flow.\""), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn mistakes_in_the_options_are_each_an_error() {
+        let out = expand(quote!(
+            iris = [prep],
+            experimnt = "x",
+            inputs(data = 3, data),
+            params(t = [1]),
+        ))
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert!(out.contains("did you mean `experiment`?"), "{out}");
+        assert!(out.contains("must be a path in a string literal"), "{out}");
+        assert!(out.contains("must be a literal"), "{out}");
+    }
+
+    #[test]
+    fn a_pipeline_needs_steps_and_a_name() {
+        let out = expand(quote!(iris = [])).to_string();
+        assert!(out.contains("has no steps"), "{out}");
+        let out = expand(quote!([prep, train])).to_string();
+        assert!(out.contains("expected the pipeline's name"), "{out}");
+    }
+}

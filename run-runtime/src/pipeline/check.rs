@@ -1,0 +1,681 @@
+//! The checks of a pipeline's graph, as `const fn`s: `pipeline!` runs them at compile time (a
+//! problem is a compile error at the step or binding it is about), and the runtime builder runs
+//! the same functions and returns their messages as errors.
+//!
+//! Const code cannot allocate, so the functions take their working memory from the caller
+//! (`scratch`, [`SCRATCH_PER_STEP`] slots per step) and write their messages into a fixed
+//! [`Message`] buffer.
+
+use crate::step::{SlotKind, Step, str_eq};
+
+use super::Binding;
+
+/// Scratch slots a check needs per step of the pipeline.
+pub const SCRATCH_PER_STEP: usize = 3;
+
+/// The longest message kept, in bytes; a longer one ends in `...`.
+const CAPACITY: usize = 2048;
+
+/// A message built in const code.
+#[derive(Clone, Copy)]
+pub struct Message {
+    buf: [u8; CAPACITY],
+    len: usize,
+    truncated: bool,
+}
+
+impl Message {
+    /// An empty message.
+    pub const fn new() -> Self {
+        Message {
+            buf: [0; CAPACITY],
+            len: 0,
+            truncated: false,
+        }
+    }
+
+    /// Appends `text`; what does not fit is cut at a character boundary.
+    pub const fn push(&mut self, text: &str) -> &mut Self {
+        let bytes = text.as_bytes();
+        let room = CAPACITY - 3 - self.len;
+        let mut take = if bytes.len() > room {
+            self.truncated = true;
+            room
+        } else {
+            bytes.len()
+        };
+        while take > 0 && take < bytes.len() && (bytes[take] & 0xC0) == 0x80 {
+            take -= 1;
+        }
+        let mut i = 0;
+        while i < take {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    /// Appends `name` in backquotes.
+    pub const fn quoted(&mut self, name: &str) -> &mut Self {
+        self.push("`").push(name).push("`")
+    }
+
+    /// Appends a number.
+    pub const fn number(&mut self, mut n: usize) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        loop {
+            digits[19 - count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        match core::str::from_utf8(digits.split_at(20 - count).1) {
+            Ok(text) => self.push(text),
+            Err(_) => self,
+        }
+    }
+
+    /// The text.
+    pub const fn as_str(&self) -> &str {
+        let (text, _) = self.buf.split_at(self.len);
+        match core::str::from_utf8(text) {
+            Ok(text) => text,
+            // Pushes cut only at character boundaries, so the bytes are UTF-8.
+            Err(_) => "(message not UTF-8)",
+        }
+    }
+
+    /// `true` when something was cut off.
+    pub const fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message::new()
+    }
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())?;
+        if self.truncated {
+            f.write_str("...")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+// ---------------------------------------------------------------- lookups
+
+/// The first step listed that writes the output `name`.
+pub const fn producer(steps: &[&Step], name: &str) -> Option<usize> {
+    let mut j = 0;
+    while j < steps.len() {
+        if steps[j].output(name).is_some() {
+            return Some(j);
+        }
+        j += 1;
+    }
+    None
+}
+
+/// The first binding named `name`.
+pub const fn binding(bindings: &[Binding<'_>], name: &str) -> Option<usize> {
+    let mut k = 0;
+    while k < bindings.len() {
+        if str_eq(bindings[k].name, name) {
+            return Some(k);
+        }
+        k += 1;
+    }
+    None
+}
+
+/// The name of the first input of step `a` that step `b` writes: `a` reads from `b`.
+pub const fn reads_from<'s>(steps: &[&'s Step], a: usize, b: usize) -> Option<&'s str> {
+    let inputs = steps[a].inputs;
+    let mut k = 0;
+    while k < inputs.len() {
+        if a != b && steps[b].output(inputs[k].name).is_some() {
+            return Some(inputs[k].name);
+        }
+        k += 1;
+    }
+    None
+}
+
+/// `true` when every step that step `a` reads from is among the first `placed` of `order`.
+const fn ready(steps: &[&Step], a: usize, order: &[usize], placed: usize) -> bool {
+    let mut b = 0;
+    while b < steps.len() {
+        if reads_from(steps, a, b).is_some() && !contains(order, placed, b) {
+            return false;
+        }
+        b += 1;
+    }
+    true
+}
+
+const fn contains(list: &[usize], len: usize, value: usize) -> bool {
+    let mut i = 0;
+    while i < len {
+        if list[i] == value {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The order to run the steps in: each after the steps it reads from, otherwise in the order
+/// listed. Writes step indices into `order` (as long as `steps`) and returns `false` when the
+/// graph has a cycle (then `order` holds only the steps before it).
+pub const fn run_order(steps: &[&Step], order: &mut [usize]) -> bool {
+    let mut placed = 0;
+    while placed < steps.len() {
+        let mut a = 0;
+        let mut found = false;
+        while a < steps.len() {
+            if !contains(order, placed, a) && ready(steps, a, order, placed) {
+                order[placed] = a;
+                placed += 1;
+                found = true;
+                break;
+            }
+            a += 1;
+        }
+        if !found {
+            return false;
+        }
+    }
+    true
+}
+
+// ---------------------------------------------------------------- reachability
+
+/// Whether `to` can be reached from `from` by following "reads from" edges (at least one).
+/// With `path`, the nodes of one such path from `from` to the node before `to` are written into
+/// `scratch[2n..]` and their count is returned; `None` when `to` cannot be reached.
+const fn reach(steps: &[&Step], from: usize, to: usize, scratch: &mut [usize]) -> Option<usize> {
+    let n = steps.len();
+    // scratch[0..n): 0 = not seen, else 1 + the node it was reached from; scratch[n..2n): queue.
+    let mut i = 0;
+    while i < 2 * n {
+        scratch[i] = 0;
+        i += 1;
+    }
+    let (mut head, mut tail) = (0, 0);
+    scratch[n] = from;
+    tail += 1;
+    while head < tail {
+        let u = scratch[n + head];
+        head += 1;
+        let mut v = 0;
+        while v < n {
+            if reads_from(steps, u, v).is_some() {
+                if v == to {
+                    return Some(trace(scratch, n, from, u));
+                }
+                if v != from && scratch[v] == 0 {
+                    scratch[v] = u + 1;
+                    scratch[n + tail] = v;
+                    tail += 1;
+                }
+            }
+            v += 1;
+        }
+    }
+    None
+}
+
+/// Writes the path `from`, ..., `last` into `scratch[2n..]`, following the discovery links.
+const fn trace(scratch: &mut [usize], n: usize, from: usize, last: usize) -> usize {
+    let mut count = 0;
+    let mut node = last;
+    loop {
+        scratch[2 * n + count] = node;
+        count += 1;
+        if node == from {
+            break;
+        }
+        node = scratch[node] - 1;
+    }
+    // Reverse, so that the path starts at `from`.
+    let mut i = 0;
+    while i < count / 2 {
+        let t = scratch[2 * n + i];
+        scratch[2 * n + i] = scratch[2 * n + count - 1 - i];
+        scratch[2 * n + count - 1 - i] = t;
+        i += 1;
+    }
+    count
+}
+
+// ---------------------------------------------------------------- the checks
+
+/// The first problem of step `i` of pipeline `pipeline`, if it has one: listed twice (or a
+/// name shared with another step), an output another step also writes, an input or param
+/// with no value, or, for the first step listed of a cycle, the cycle.
+///
+/// `scratch` must hold [`SCRATCH_PER_STEP`] slots per step.
+pub const fn check_step(
+    pipeline: &str,
+    steps: &[&Step],
+    bindings: &[Binding<'_>],
+    i: usize,
+    scratch: &mut [usize],
+) -> Option<Message> {
+    if let Some(m) = listed_twice(pipeline, steps, i) {
+        return Some(m);
+    }
+    if let Some(m) = shared_output(pipeline, steps, i) {
+        return Some(m);
+    }
+    if let Some(m) = unbound(pipeline, steps, bindings, i) {
+        return Some(m);
+    }
+    cycle(pipeline, steps, i, scratch)
+}
+
+const fn listed_twice(pipeline: &str, steps: &[&Step], i: usize) -> Option<Message> {
+    let mut j = 0;
+    while j < i {
+        if str_eq(steps[j].name, steps[i].name) {
+            let mut m = Message::new();
+            if str_eq(steps[j].function, steps[i].function) {
+                m.push("step ").quoted(steps[i].name);
+                m.push(" is listed twice in pipeline ").quoted(pipeline);
+                m.push("; list each step once");
+            } else {
+                m.push("steps ").quoted(steps[j].function).push(" and ");
+                m.quoted(steps[i].function)
+                    .push(" of pipeline ")
+                    .quoted(pipeline);
+                m.push(" are both named ").quoted(steps[i].name);
+                m.push("; a step's name names its runs and its `--step`, so give one of them ");
+                m.push("another: #[aml_step(name = \"...\")]");
+            }
+            return Some(m);
+        }
+        j += 1;
+    }
+    None
+}
+
+const fn shared_output(pipeline: &str, steps: &[&Step], i: usize) -> Option<Message> {
+    let outputs = steps[i].outputs;
+    let mut k = 0;
+    while k < outputs.len() {
+        let name = outputs[k].name;
+        let mut j = 0;
+        while j < i {
+            if steps[j].output(name).is_some() && !str_eq(steps[j].name, steps[i].name) {
+                let mut m = Message::new();
+                m.push("steps ")
+                    .quoted(steps[j].name)
+                    .push(" and ")
+                    .quoted(steps[i].name);
+                m.push(" of pipeline ")
+                    .quoted(pipeline)
+                    .push(" both write the output ");
+                m.quoted(name);
+                m.push("; an input reads the output of its own name, so each output needs ");
+                m.push("one producer: rename one of them");
+                return Some(m);
+            }
+            j += 1;
+        }
+        k += 1;
+    }
+    None
+}
+
+const fn unbound(
+    pipeline: &str,
+    steps: &[&Step],
+    bindings: &[Binding<'_>],
+    i: usize,
+) -> Option<Message> {
+    let step = steps[i];
+    let mut k = 0;
+    while k < step.inputs.len() {
+        let slot = &step.inputs[k];
+        if producer(steps, slot.name).is_none()
+            && binding(bindings, slot.name).is_none()
+            && slot.default.is_none()
+        {
+            return Some(no_value(
+                pipeline,
+                steps,
+                step.name,
+                SlotKind::Input,
+                slot.name,
+            ));
+        }
+        k += 1;
+    }
+    let mut k = 0;
+    while k < step.params.len() {
+        let slot = &step.params[k];
+        if binding(bindings, slot.name).is_none() && slot.default.is_none() {
+            return Some(no_value(
+                pipeline,
+                steps,
+                step.name,
+                SlotKind::Param,
+                slot.name,
+            ));
+        }
+        k += 1;
+    }
+    None
+}
+
+const fn no_value(
+    pipeline: &str,
+    steps: &[&Step],
+    step: &str,
+    kind: SlotKind,
+    name: &str,
+) -> Message {
+    let mut m = Message::new();
+    m.push(kind.as_str())
+        .push(" ")
+        .quoted(name)
+        .push(" of step ")
+        .quoted(step);
+    m.push(" has no value in pipeline ")
+        .quoted(pipeline)
+        .push(": ");
+    let list = match kind {
+        SlotKind::Input => {
+            m.push("no step of the pipeline writes an output ")
+                .quoted(name);
+            m.push(", the input has no default, and the pipeline binds none; add the step ");
+            m.push("that writes it, give the input a default (#[aml_step(inputs(");
+            "inputs"
+        }
+        _ => {
+            m.push("it has no default, and the pipeline binds none; give it a default ");
+            m.push("(#[aml_step(params(");
+            "params"
+        }
+    };
+    m.push(name)
+        .push(" = ...))]), or bind it in the pipeline: pipeline!(");
+    m.push(pipeline).push(" = [");
+    let mut j = 0;
+    while j < steps.len() {
+        if j > 0 {
+            m.push(", ");
+        }
+        m.push(steps[j].name);
+        j += 1;
+    }
+    m.push("], ")
+        .push(list)
+        .push("(")
+        .push(name)
+        .push(" = ...)), or `");
+    m.push(list)
+        .push("(")
+        .push(name)
+        .push(")` to give it when the pipeline runs");
+    m
+}
+
+const fn cycle(
+    pipeline: &str,
+    steps: &[&Step],
+    i: usize,
+    scratch: &mut [usize],
+) -> Option<Message> {
+    if reach(steps, i, i, scratch).is_none() {
+        return None;
+    }
+    // Report a cycle once, at the first step listed that is on it.
+    let mut j = 0;
+    while j < i {
+        if reach(steps, i, j, scratch).is_some() && reach(steps, j, i, scratch).is_some() {
+            return None;
+        }
+        j += 1;
+    }
+    let n = steps.len();
+    let count = match reach(steps, i, i, scratch) {
+        Some(c) => c,
+        None => return None,
+    };
+    let mut m = Message::new();
+    m.push("pipeline ").quoted(pipeline).push(" has a cycle: ");
+    let mut k = 0;
+    while k < count {
+        let a = scratch[2 * n + k];
+        let b = if k + 1 < count {
+            scratch[2 * n + k + 1]
+        } else {
+            i
+        };
+        if k > 0 {
+            m.push(", which");
+        } else {
+            m.quoted(steps[a].name);
+        }
+        m.push(" reads ");
+        if let Some(input) = reads_from(steps, a, b) {
+            m.quoted(input);
+        }
+        m.push(" from ").quoted(steps[b].name);
+        k += 1;
+    }
+    m.push("; a step runs after the steps it reads from, so break the cycle by renaming one ");
+    m.push("of these inputs or outputs");
+    Some(m)
+}
+
+/// The problem of binding `k` of pipeline `pipeline`, if it has one: bound twice, a name no
+/// step reads, a name of the other kind (`inputs(...)` for a param), or the output of a step.
+pub const fn check_binding(
+    pipeline: &str,
+    steps: &[&Step],
+    bindings: &[Binding<'_>],
+    k: usize,
+) -> Option<Message> {
+    let bound = &bindings[k];
+    let list = match bound.kind {
+        SlotKind::Param => "params",
+        _ => "inputs",
+    };
+    let mut m = Message::new();
+    if let Some(first) = binding(bindings, bound.name)
+        && first < k
+    {
+        m.push("pipeline ")
+            .quoted(pipeline)
+            .push(" binds ")
+            .quoted(bound.name);
+        m.push(" twice; bind it once");
+        return Some(m);
+    }
+    if let Some(j) = producer(steps, bound.name) {
+        m.push("pipeline ")
+            .quoted(pipeline)
+            .push(" binds ")
+            .quoted(bound.name);
+        m.push(", which step ")
+            .quoted(steps[j].name)
+            .push(" writes; an input reads the ");
+        m.push("output of its name, so remove `")
+            .push(bound.name)
+            .push("` from ");
+        m.push(list).push("(...)");
+        return Some(m);
+    }
+    let mut j = 0;
+    let mut other: Option<(usize, SlotKind)> = None;
+    while j < steps.len() {
+        match steps[j].slot(bound.name) {
+            // `==` is not const: the discriminants are compared.
+            Some((kind, _)) if kind as u8 == bound.kind as u8 => return None,
+            Some((kind, _)) => other = Some((j, kind)),
+            None => {}
+        }
+        j += 1;
+    }
+    if let Some((j, kind)) = other {
+        m.quoted(bound.name)
+            .push(" is ")
+            .push(article(kind))
+            .push(kind.as_str());
+        m.push(" of step ")
+            .quoted(steps[j].name)
+            .push(", not ")
+            .push(article(bound.kind));
+        m.push(bound.kind.as_str()).push("; bind it under ");
+        m.push(match kind {
+            SlotKind::Param => "params",
+            _ => "inputs",
+        });
+        m.push("(...)");
+        return Some(m);
+    }
+    m.push("pipeline ")
+        .quoted(pipeline)
+        .push(" binds ")
+        .quoted(bound.name);
+    m.push(", which is not ")
+        .push(article(bound.kind))
+        .push(bound.kind.as_str());
+    m.push(" of any of its steps");
+    match closest_slot(steps, bound.name) {
+        Some(name) => {
+            m.push("; did you mean ").quoted(name).push("?");
+        }
+        None => {
+            m.push("; remove it from ").push(list).push("(...)");
+        }
+    }
+    Some(m)
+}
+
+const fn article(kind: SlotKind) -> &'static str {
+    match kind {
+        SlotKind::Input => "an ",
+        _ => "a ",
+    }
+}
+
+/// The name of an input or param of the steps close to `wanted` (a likely typo).
+const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
+    let limit = {
+        let third = wanted.len() / 3;
+        if third > 2 { third } else { 2 }
+    };
+    let mut best: Option<(&str, usize)> = None;
+    let mut j = 0;
+    while j < steps.len() {
+        let lists = [steps[j].inputs, steps[j].params];
+        let mut l = 0;
+        while l < 2 {
+            let slots = lists[l];
+            let mut k = 0;
+            while k < slots.len() {
+                let d = levenshtein(wanted, slots[k].name);
+                let better = match best {
+                    Some((_, b)) => d < b,
+                    None => true,
+                };
+                if d <= limit && better {
+                    best = Some((slots[k].name, d));
+                }
+                k += 1;
+            }
+            l += 1;
+        }
+        j += 1;
+    }
+    match best {
+        Some((name, _)) => Some(name),
+        None => None,
+    }
+}
+
+/// Edit distance in bytes, for names of up to 64 bytes (longer ones are never close).
+const fn levenshtein(a: &str, b: &str) -> usize {
+    const MAX: usize = 64;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() > MAX || b.len() > MAX {
+        return usize::MAX;
+    }
+    let mut row = [0usize; MAX + 1];
+    let mut j = 0;
+    while j <= b.len() {
+        row[j] = j;
+        j += 1;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        let mut j = 0;
+        while j < b.len() {
+            let above = row[j + 1];
+            let substitute = diagonal + if a[i] == b[j] { 0 } else { 1 };
+            let mut best = above + 1;
+            if row[j] + 1 < best {
+                best = row[j] + 1;
+            }
+            if substitute < best {
+                best = substitute;
+            }
+            row[j + 1] = best;
+            diagonal = above;
+            j += 1;
+        }
+        i += 1;
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_utf8_and_say_when_cut() {
+        let mut m = Message::new();
+        m.push("step ")
+            .quoted("trainé")
+            .push(" #")
+            .number(0)
+            .push("/")
+            .number(1207);
+        assert_eq!(m.to_string(), "step `trainé` #0/1207");
+        let mut long = Message::new();
+        for _ in 0..2000 {
+            long.push("é");
+        }
+        assert!(long.is_truncated());
+        assert!(long.to_string().ends_with("é..."), "{long}");
+    }
+
+    #[test]
+    fn edit_distance_counts_bytes() {
+        assert_eq!(levenshtein("treshold", "threshold"), 1);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein(&"x".repeat(65), "x"), usize::MAX);
+    }
+}

@@ -1,0 +1,813 @@
+//! Pipelines offline: the graph put together at run time and its errors, the order steps run
+//! in, data passed through folders under the pipeline's run, a failed step and the steps it
+//! skips, values given on the command line, each step in a process of its own with the
+//! engine's environment, and the entry point's command line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use run_runtime::pipeline::{Mode, Pipeline, RunOptions};
+use run_runtime::{Error, RunData, Status, Store};
+use serde_json::Value;
+use tests::command;
+
+#[allow(dead_code)]
+#[path = "../src/bin/pipes.rs"]
+mod pipes;
+
+const PIPES: &str = env!("CARGO_BIN_EXE_pipes");
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    (dir, store)
+}
+
+fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The pipeline's run and its children by name, read back from the store.
+fn family(store: &Store, parent: &str) -> (RunData, BTreeMap<String, RunData>) {
+    let children = store
+        .children(parent)
+        .unwrap()
+        .into_iter()
+        .map(|id| {
+            let data = store.read(&id).unwrap();
+            (data.meta.name.clone(), data)
+        })
+        .collect();
+    (store.read(parent).unwrap(), children)
+}
+
+/// The JSON lines the steps printed, by step.
+fn seen(stdout: &[u8]) -> BTreeMap<String, Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["step"].as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn pipes(home: &Path, args: &[&str]) -> Output {
+    command(PIPES, home).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+// ---------------------------------------------------------------- in this process
+
+#[test]
+fn each_step_is_a_child_run_in_dependency_order_with_data_under_the_pipeline_run() {
+    let (_dir, store) = store();
+    let pipeline = pipes::numbers::pipeline().unwrap();
+    let order: Vec<&str> = pipeline.steps().iter().map(|s| s.name).collect();
+    // Listed check, total, independent, make, audit: each runs after what it reads from.
+    assert_eq!(order, ["independent", "make", "total", "check", "audit"]);
+
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let finished = pipeline.run_on(&run, &RunOptions::default()).unwrap();
+    assert_eq!(finished.status(), Status::Finished);
+    let ran: Vec<&str> = finished.steps().iter().map(|s| s.step).collect();
+    assert_eq!(ran, order);
+
+    let (parent, children) = family(&store, run.id());
+    assert_eq!(parent.status, Status::Finished);
+    assert_eq!(parent.tags["runctx.pipeline"], "numbers");
+    assert_eq!(
+        parent.tags["mlflow.note.content"],
+        "Numbers: written, summed, checked, audited."
+    );
+    // The pipeline's param, recorded on its run and given to the step.
+    assert_eq!(parent.properties["scale"], "2.0");
+    assert_eq!(children.len(), 5);
+    for (name, child) in &children {
+        assert_eq!(child.status, Status::Finished, "{name}");
+        assert_eq!(child.meta.parent_id.as_deref(), Some(run.id()));
+        assert_eq!(child.meta.experiment, "numbers");
+    }
+    let total = &children["total"];
+    assert_eq!(total.properties["scale"], "2.0");
+    assert_eq!(total.metrics["total"][0].value, 30.0);
+    // Data flows through folders under the pipeline's run.
+    let numbers = run.dir().join("data/numbers");
+    assert_eq!(total.tags["numbers"], numbers.display().to_string());
+    assert_eq!(
+        std::fs::read_to_string(numbers.join("numbers.txt")).unwrap(),
+        "1 2 3 4 5"
+    );
+    assert!(run.dir().join("data/verdict/ok.txt").is_file());
+    // A step wrote the pipeline's metrics, tags and properties; `check` read them back.
+    assert_eq!(parent.metrics["total"][0].value, 30.0);
+    assert_eq!(parent.tags["total"], "30");
+    assert_eq!(parent.properties["total"], "30");
+    assert_eq!(children["audit"].metrics["audited"][0].value, 1.0);
+    // Children started in run order.
+    let mut by_start: Vec<(&i64, &String)> = children
+        .values()
+        .map(|c| (&c.meta.start_time, &c.meta.name))
+        .collect();
+    by_start.sort();
+    let started: Vec<&str> = by_start.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(started.first(), Some(&"independent"));
+    assert_eq!(started.last(), Some(&"audit"));
+}
+
+#[test]
+fn a_failed_step_fails_the_pipeline_and_skips_what_depends_on_it() {
+    let (_dir, store) = store();
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let options = RunOptions {
+        values: values(&[("limit", "10")]),
+        ..RunOptions::default()
+    };
+    let finished = pipes::numbers::pipeline()
+        .unwrap()
+        .run_on(&run, &options)
+        .unwrap();
+    assert_eq!(finished.status(), Status::Failed);
+    let check = finished.step("check").unwrap();
+    assert_eq!(check.status, Status::Failed);
+    assert_eq!(
+        check.error.as_deref(),
+        Some("total 30 is over the limit 10")
+    );
+    let audit = finished.step("audit").unwrap();
+    assert_eq!(
+        (audit.status, audit.skipped_because),
+        (Status::Killed, Some("check"))
+    );
+    assert_eq!(
+        finished.step("independent").unwrap().status,
+        Status::Finished
+    );
+
+    let (parent, children) = family(&store, run.id());
+    assert_eq!(parent.status, Status::Failed);
+    assert_eq!(
+        parent.error.as_deref(),
+        Some("step \"check\" failed: total 30 is over the limit 10; skipped: audit")
+    );
+    assert_eq!(children["check"].status, Status::Failed);
+    assert_eq!(
+        children["check"].error.as_deref(),
+        Some("total 30 is over the limit 10")
+    );
+    assert_eq!(children["audit"].status, Status::Killed);
+    assert_eq!(
+        children["audit"].tags["runctx.skipped"],
+        "step \"check\" failed"
+    );
+    assert!(children["audit"].metrics.is_empty());
+    assert_eq!(children["independent"].status, Status::Finished);
+    assert_eq!(children["total"].status, Status::Finished);
+}
+
+#[test]
+fn a_panicking_step_is_a_failed_step_and_the_pipeline_goes_on() {
+    let (_dir, store) = store();
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let options = RunOptions {
+        values: values(&[("panic", "true")]),
+        ..RunOptions::default()
+    };
+    let finished = pipes::numbers::pipeline()
+        .unwrap()
+        .run_on(&run, &options)
+        .unwrap();
+    let check = finished.step("check").unwrap();
+    assert_eq!(check.status, Status::Failed);
+    assert_eq!(
+        check.error.as_deref(),
+        Some("panicked: check was asked to panic")
+    );
+    assert_eq!(
+        finished.step("audit").unwrap().skipped_because,
+        Some("check")
+    );
+    let (parent, children) = family(&store, run.id());
+    assert_eq!(parent.status, Status::Failed);
+    assert_eq!(
+        children["check"].error.as_deref(),
+        Some("panicked: check was asked to panic")
+    );
+}
+
+#[test]
+fn values_are_checked_before_any_step_runs() {
+    let (_dir, store) = store();
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let options = RunOptions {
+        values: values(&[("limt", "3"), ("scale", "double"), ("report", "x")]),
+        ..RunOptions::default()
+    };
+    let e = pipes::numbers::pipeline()
+        .unwrap()
+        .run_on(&run, &options)
+        .unwrap_err();
+    assert!(matches!(e, Error::Pipeline { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "pipeline \"numbers\" has 3 problems:\n\
+         - --limt is not an input or param of pipeline \"numbers\"; did you mean --limit?\n\
+         - --report cannot be given: it is an output of step \"total\", whose folder is under \
+         the pipeline's run\n\
+         - --scale \"double\" is not a valid f64 (param of step \"total\"): invalid float literal"
+    );
+    assert!(store.children(run.id()).unwrap().is_empty());
+    assert_eq!(run.status(), None);
+}
+
+#[test]
+fn a_value_the_pipeline_leaves_to_run_time_must_be_given_then() {
+    let (dir, store) = store();
+    let pipeline = Pipeline::builder("numbers")
+        .step(&pipes::total::STEP)
+        .runtime_input("numbers")
+        .runtime_param("scale")
+        .build()
+        .unwrap();
+    // `numbers` has no default: without a value, nothing runs.
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let e = pipeline.run_on(&run, &RunOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pipeline \"numbers\": input \"numbers\" of step \"total\" has no value: give \
+         --numbers <value>, or set AZUREML_DATAREFERENCE_numbers"
+    );
+    assert!(store.children(run.id()).unwrap().is_empty());
+    // Given, it runs; `scale` has a default in `total`, which the pipeline gives explicitly.
+    let numbers = dir.path().join("given");
+    std::fs::create_dir_all(&numbers).unwrap();
+    std::fs::write(numbers.join("numbers.txt"), "4 5").unwrap();
+    let options = RunOptions {
+        values: values(&[("numbers", numbers.to_str().unwrap())]),
+        ..RunOptions::default()
+    };
+    let finished = pipeline.run_on(&run, &options).unwrap();
+    let total = store.read(&finished.step("total").unwrap().run_id).unwrap();
+    assert_eq!(total.metrics["total"][0].value, 9.0);
+    assert_eq!(total.properties["scale"], "1.0");
+    let parent = store.read(run.id()).unwrap();
+    assert_eq!(parent.properties["scale"], "1.0");
+    assert_eq!(parent.tags["numbers"], numbers.display().to_string());
+}
+
+// ---------------------------------------------------------------- the builder
+
+#[test]
+fn the_builder_orders_steps_and_lists_the_pipeline_values() {
+    let pipeline = Pipeline::builder("flow")
+        .experiment("numbers")
+        .step_named("total")
+        .step(&pipes::make::STEP)
+        .param("scale", 0.5)
+        .build()
+        .unwrap();
+    let order: Vec<&str> = pipeline.steps().iter().map(|s| s.name).collect();
+    assert_eq!(order, ["make", "total"]);
+    let edges: Vec<(&str, &str, &str)> = pipeline
+        .edges()
+        .iter()
+        .map(|e| (e.from, e.to, e.name))
+        .collect();
+    assert_eq!(edges, [("make", "total", "numbers")]);
+    let values: Vec<(&str, Option<&str>, Vec<&str>)> = pipeline
+        .values()
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_deref(), v.steps.clone()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("count", None, vec!["make"]),
+            ("scale", Some("0.5"), vec!["total"])
+        ]
+    );
+    assert_eq!(pipeline.experiment(), Some("numbers"));
+}
+
+#[test]
+fn the_builder_returns_every_problem_of_the_graph() {
+    let problems = |e: Error| match e {
+        Error::Pipeline { problems, .. } => problems,
+        other => panic!("{other}"),
+    };
+    // An input no step writes, without default or binding.
+    let e = Pipeline::builder("flow")
+        .step(&pipes::total::STEP)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        problems(e),
+        [
+            "input `numbers` of step `total` has no value in pipeline `flow`: no step of the \
+          pipeline writes an output `numbers`, the input has no default, and the pipeline \
+          binds none; add the step that writes it, give the input a default \
+          (#[aml_step(inputs(numbers = ...))]), or bind it in the pipeline: pipeline!(flow = \
+          [total], inputs(numbers = ...)), or `inputs(numbers)` to give it when the pipeline \
+          runs"
+        ]
+    );
+    // The same step twice, an unknown step, a binding of a produced input, a typo.
+    let e = Pipeline::builder("flow")
+        .step(&pipes::make::STEP)
+        .step(&pipes::make::STEP)
+        .step_named("totl")
+        .input("numbers", "x")
+        .param("scal", 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        problems(e),
+        [
+            "no step named \"totl\"; did you mean \"total\"?",
+            "step `make` is listed twice in pipeline `flow`; list each step once",
+            "pipeline `flow` binds `numbers`, which step `make` writes; an input reads the \
+             output of its name, so remove `numbers` from inputs(...)",
+            "pipeline `flow` binds `scal`, which is not a param of any of its steps; remove it \
+             from params(...)",
+        ]
+    );
+    let e = Pipeline::builder("").build().unwrap_err();
+    assert_eq!(problems(e).len(), 2, "an empty name and no steps");
+}
+
+#[test]
+fn the_builder_finds_two_producers_and_cycles() {
+    use run_runtime::prelude::*;
+
+    #[aml_step(inputs(b = "b"), outputs(a = "a"))]
+    fn one(a: &Path, b: &Path) {
+        let _ = (a, b);
+    }
+    #[aml_step(inputs(a), outputs(b = "b"))]
+    fn two(a: &Path, b: &Path) {
+        let _ = (a, b);
+    }
+    #[aml_step(outputs(a = "a2"))]
+    fn three(a: &Path) {
+        let _ = a;
+    }
+    let e = Pipeline::builder("loop")
+        .step(&one::STEP)
+        .step(&two::STEP)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pipeline \"loop\": pipeline `loop` has a cycle: `one` reads `b` from `two`, which \
+         reads `a` from `one`; a step runs after the steps it reads from, so break the cycle \
+         by renaming one of these inputs or outputs"
+    );
+    let e = Pipeline::builder("twice")
+        .step(&one::STEP)
+        .step(&three::STEP)
+        .input("b", "b.csv")
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("steps `one` and `three` of pipeline `twice` both write the output `a`"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------- as processes
+
+#[test]
+fn each_step_runs_in_its_own_process_with_the_engine_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let out = pipes(&home, &["--processes", "--count", "4"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = Store::new(&home);
+    let parents: Vec<_> = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.meta.parent_id.is_none())
+        .collect();
+    assert_eq!(parents.len(), 1);
+    let parent_id = parents[0].meta.id.clone();
+    let (parent, children) = family(&store, &parent_id);
+    assert_eq!(parent.status, Status::Finished);
+    assert_eq!(parent.meta.experiment, "numbers");
+    assert_eq!(parent.meta.name, "numbers");
+    // The steps' processes recorded the total on the pipeline's run.
+    assert_eq!(parent.properties["total"], "20");
+    assert_eq!(parent.metrics["total"][0].value, 20.0);
+
+    let seen = seen(&out.stdout);
+    assert_eq!(seen.len(), 5);
+    let data = store.run_dir(&parent_id).join("data");
+    for (name, child) in &children {
+        assert_eq!(child.status, Status::Finished, "{name}");
+        let s = &seen[name];
+        let env = &s["env"];
+        // Each step logged to the run the launcher made for it, as a child of the pipeline's.
+        assert_eq!(s["run"], child.meta.id.as_str());
+        assert_eq!(s["parent"], parent_id.as_str());
+        assert_eq!(env["RUNCTX_RUN_ID"], child.meta.id.as_str());
+        assert_eq!(env["RUNCTX_PARENT_RUN_ID"], parent_id.as_str());
+        assert_eq!(env["RUNCTX_HOME"], home.display().to_string());
+        assert_eq!(env["RUNCTX_OFFLINE"], "1");
+        assert_eq!(env["MLFLOW_EXPERIMENT_NAME"], "numbers");
+        assert!(env.get("MLFLOW_RUN_ID").is_none());
+        // Its own process: not the launcher's.
+        assert_ne!(s["pid"], parent.meta.source.pid, "{name}");
+    }
+    let env = |step: &str, var: &str| seen[step]["env"][var].as_str().map(String::from);
+    let folder = |name: &str| Some(data.join(name).display().to_string());
+    assert_eq!(
+        env("make", "AZUREML_DATAREFERENCE_numbers"),
+        folder("numbers")
+    );
+    assert_eq!(env("make", "AML_PARAMETER_count"), Some("4".into()));
+    assert_eq!(
+        env("total", "AZUREML_DATAREFERENCE_numbers"),
+        folder("numbers")
+    );
+    assert_eq!(
+        env("total", "AZUREML_DATAREFERENCE_report"),
+        folder("report")
+    );
+    assert_eq!(env("total", "AML_PARAMETER_scale"), Some("2.0".into()));
+    assert_eq!(
+        env("check", "AZUREML_DATAREFERENCE_verdict"),
+        folder("verdict")
+    );
+    // A param nobody gave gets the step's default, explicitly, as an engine gives it.
+    assert_eq!(env("check", "AML_PARAMETER_limit"), Some("100.0".into()));
+    assert_eq!(children["check"].properties["limit"], "100.0");
+}
+
+#[test]
+fn a_failed_step_process_fails_the_pipeline_and_its_error_is_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let out = pipes(&home, &["--processes", "--limit", "3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("error: total 30 is over the limit 3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not run: step \"check\" failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pipeline numbers FAILED"), "{stdout}");
+    let store = Store::new(&home);
+    let parent = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.meta.parent_id.is_none())
+        .unwrap();
+    let (parent, children) = family(&store, &parent.meta.id);
+    assert_eq!(parent.status, Status::Failed);
+    assert_eq!(children["check"].status, Status::Failed);
+    assert_eq!(children["audit"].status, Status::Killed);
+    assert_eq!(children["independent"].status, Status::Finished);
+}
+
+#[test]
+fn a_step_process_that_dies_is_failed_by_the_launcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let out = pipes(&home, &["--processes", "--abort", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let store = Store::new(&home);
+    let check = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.meta.name == "check")
+        .unwrap();
+    let check = store.read(&check.meta.id).unwrap();
+    assert_eq!(check.status, Status::Failed);
+    let error = check.error.unwrap();
+    assert!(
+        error.starts_with("the step's process exited (signal: 6"),
+        "{error}"
+    );
+    assert!(error.ends_with("without ending its run"), "{error}");
+}
+
+#[test]
+fn a_step_program_that_cannot_start_fails_its_steps_and_the_pipeline() {
+    let (dir, store) = store();
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let missing = dir.path().join("no-such-program");
+    let options = RunOptions {
+        mode: Mode::Processes {
+            program: missing.clone(),
+        },
+        ..RunOptions::default()
+    };
+    let finished = pipes::numbers::pipeline()
+        .unwrap()
+        .run_on(&run, &options)
+        .unwrap();
+    assert_eq!(finished.status(), Status::Failed);
+    let (parent, children) = family(&store, run.id());
+    assert_eq!(parent.status, Status::Failed);
+    let error = children["make"].error.clone().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "the step's process could not start ({}: ",
+            missing.display()
+        )),
+        "{error}"
+    );
+    // Nothing is left running: the steps after it are skipped, the others failed alike.
+    assert!(children.values().all(|c| c.status != Status::Running));
+    assert_eq!(
+        children["total"].tags["runctx.skipped"],
+        "step \"make\" failed"
+    );
+}
+
+// ---------------------------------------------------------------- the entry point
+
+#[test]
+fn the_whole_pipeline_runs_with_no_argument_and_says_where_the_runs_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let out = pipes(&home, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let store = Store::new(&home);
+    let parent = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.meta.parent_id.is_none())
+        .unwrap();
+    assert_eq!(parent.status(), Status::Finished);
+    assert!(
+        stdout.contains(&format!(
+            "The runs are in the local store {}: the pipeline's run {}",
+            home.display(),
+            parent.meta.id
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  runctx list\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "  runctx report {} -o numbers.html",
+            parent.meta.id
+        )),
+        "{stdout}"
+    );
+    // In this process: every step saw the launcher's own pid in its run.
+    let pids: Vec<u32> = store
+        .runs()
+        .unwrap()
+        .iter()
+        .map(|r| r.meta.source.pid)
+        .collect();
+    assert!(pids.iter().all(|p| *p == pids[0]));
+}
+
+#[test]
+fn list_graph_and_help_describe_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let list = text(&pipes(&home, &["--list"]).stdout);
+    assert!(
+        list.starts_with("pipeline numbers: 5 steps, in the order they run\n"),
+        "{list}"
+    );
+    assert!(
+        list.contains(
+            "\ntotal\n  input  numbers  path  from step make\n  output report   path  read by \
+             check\n  param  scale    f64   pipeline value \"2.0\"\n"
+        ),
+        "{list}"
+    );
+    assert!(
+        list.contains("  param  limit    f64   default \"100.0\"\n"),
+        "{list}"
+    );
+
+    let graph = text(&pipes(&home, &["--graph"]).stdout);
+    assert_eq!(
+        graph,
+        "pipeline numbers\n  independent\n  make        --numbers--> total\n  total       \
+         --report--> check\n  check       --verdict--> audit\n  audit\nparams: message -> \
+         independent; count -> make; scale -> total; limit -> check; panic -> check; abort \
+         -> check\n"
+    );
+    let dot = text(&pipes(&home, &["--graph", "dot"]).stdout);
+    assert!(
+        dot.starts_with("digraph \"numbers\" {\n  rankdir=LR;\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("  \"make\" -> \"total\" [label=\"numbers\"];\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("  \"param:scale\" -> \"total\" [style=dashed];\n"),
+        "{dot}"
+    );
+    assert!(dot.ends_with("}\n"));
+
+    let help = pipes(&home, &["--help"]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    assert!(help.starts_with("pipeline numbers: Numbers: written, summed, checked, audited.\n"));
+    for option in [
+        "--processes",
+        "--step STEP",
+        "--list",
+        "--graph [dot]",
+        "--export azureml",
+    ] {
+        assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+    assert!(
+        help.contains(
+            "--scale <f64>       param of total, \"2.0\" (pipeline); $AML_PARAMETER_scale"
+        ),
+        "{help}"
+    );
+    // Nothing ran.
+    assert!(Store::new(&home).ids().unwrap().is_empty());
+}
+
+#[test]
+fn command_line_mistakes_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--scal", "2"],
+            "unknown option --scal; did you mean --scale?",
+        ),
+        (&["--scale"], "--scale needs a value: --scale VALUE"),
+        (
+            &["--list", "--graph"],
+            "--list and --graph cannot go together; choose one",
+        ),
+        (
+            &["--scale", "lots"],
+            "--scale \"lots\" is not a valid f64 (param of step \"total\"): invalid float literal",
+        ),
+        (
+            &["--step", "totl"],
+            "pipeline \"numbers\" has no step \"totl\"; did you mean \"total\"?",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = pipes(&home, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    assert!(Store::new(&home).ids().unwrap().is_empty());
+}
+
+#[test]
+fn step_runs_one_step_as_an_engine_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let numbers = dir.path().join("numbers");
+    let out = command(PIPES, &home)
+        .args(["--step", "make", "--count", "3"])
+        .env("AZUREML_DATAREFERENCE_numbers", &numbers)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(numbers.join("numbers.txt")).unwrap(),
+        "1 2 3"
+    );
+    let store = Store::new(&home);
+    let ids = store.ids().unwrap();
+    assert_eq!(ids.len(), 1);
+    let run = store.read(&ids[0]).unwrap();
+    assert_eq!(run.properties["count"], "3");
+    assert_eq!(run.tags["numbers"], numbers.display().to_string());
+}
+
+#[test]
+fn a_step_given_the_wrong_parent_refuses_to_run() {
+    let (dir, store) = store();
+    let parent = store.start_run("numbers", "numbers").unwrap();
+    let child = parent.child_run("make").unwrap();
+    let (child_id, parent_id) = (child.id().to_owned(), parent.id().to_owned());
+    drop((child, parent));
+    let out = command(PIPES, store.root())
+        .args(["--step", "make"])
+        .env("RUNCTX_RUN_ID", &child_id)
+        .env("RUNCTX_PARENT_RUN_ID", "OfflineRun_not-the-parent")
+        .env("AZUREML_DATAREFERENCE_numbers", dir.path().join("n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "step \"make\": RUNCTX_PARENT_RUN_ID=\"OfflineRun_not-the-parent\" is not the parent \
+             of RUNCTX_RUN_ID=\"{child_id}\", whose parent is \"{parent_id}\"; the launcher set \
+             them wrongly"
+        )
+    );
+}
+
+#[test]
+fn a_pipeline_runs_with_its_steps_in_processes_from_the_library() {
+    // Mode::Processes with a program of our choosing: the `pipes` program runs the steps.
+    let (_dir, store) = store();
+    let run = store.start_run("numbers", "numbers").unwrap();
+    let options = RunOptions {
+        mode: Mode::Processes {
+            program: PIPES.into(),
+        },
+        ..RunOptions::default()
+    };
+    let finished = pipes::numbers::pipeline()
+        .unwrap()
+        .run_on(&run, &options)
+        .unwrap();
+    assert_eq!(finished.status(), Status::Finished);
+    let (parent, children) = family(&store, run.id());
+    assert_eq!(parent.status, Status::Finished);
+    assert_eq!(parent.properties["total"], "30");
+    assert!(children.values().all(|c| c.status == Status::Finished));
+}
+
+// ---------------------------------------------------------------- online
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn step_processes_log_to_the_server_runs_the_launcher_made_for_them() {
+    use tests::mlflow::MlflowServer;
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let out = command(PIPES, &home)
+        .args(["--processes"])
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seen = seen(&out.stdout);
+    let store = Store::new(&home);
+    let parent = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.meta.parent_id.is_none())
+        .unwrap();
+    let parent_remote =
+        run_runtime::mlflow::remote::RemoteFile::load(&store.run_dir(&parent.meta.id))
+            .unwrap()
+            .targets[&server.uri]
+            .run_id
+            .clone()
+            .unwrap();
+    for (step, s) in &seen {
+        let env = &s["env"];
+        // The engine's contract: the server, and the step's own server run.
+        assert_eq!(env["MLFLOW_TRACKING_URI"], server.uri.as_str(), "{step}");
+        let remote = env["MLFLOW_RUN_ID"].as_str().unwrap();
+        assert_eq!(s["remote"], remote, "{step}");
+        assert!(env.get("RUNCTX_OFFLINE").is_none());
+        let run = server.run(remote);
+        assert_eq!(run["info"]["run_name"], step.as_str());
+        assert_eq!(run["info"]["status"], "FINISHED", "{step}");
+        let tags = run["data"]["tags"].as_array().unwrap();
+        assert!(
+            tags.iter()
+                .any(|t| t["key"] == "mlflow.parentRunId" && t["value"] == parent_remote.as_str()),
+            "{step}: {tags:?}"
+        );
+    }
+    // What a step process recorded on the pipeline's run reached the server.
+    let parent_run = server.run(&parent_remote);
+    assert_eq!(parent_run["info"]["status"], "FINISHED");
+    let params = parent_run["data"]["params"].as_array().unwrap();
+    assert!(
+        params
+            .iter()
+            .any(|p| p["key"] == "total" && p["value"] == "30"),
+        "{params:?}"
+    );
+    assert_eq!(
+        server.history(&parent_remote, "total")[0].1,
+        serde_json::json!(30.0)
+    );
+}
