@@ -20,6 +20,8 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# Offline-only users build run-runtime without its default features (no tokio, no reqwest).
+cargo clippy -p run-runtime --no-default-features --locked -- -D warnings
 
 step "tests"
 cargo test --workspace --all-features --locked
