@@ -26,12 +26,16 @@ pub(crate) fn current() -> Result<Run> {
 /// Calls `f` with the run of the current context, without cloning the handle.
 #[inline]
 pub fn with_current<R>(f: impl FnOnce(&Run) -> R) -> Result<R> {
-    let mut f = Some(f);
-    let stepped = STEPS.with(|s| s.borrow().last().map(|run| (f.take().expect("once"))(run)));
-    match stepped {
-        Some(r) => Ok(r),
-        None => Ok((f.take().expect("once"))(process_run()?)),
-    }
+    STEPS.with(|steps| {
+        let steps = steps.borrow();
+        match steps.last() {
+            Some(run) => Ok(f(run)),
+            None => {
+                drop(steps);
+                process_run().map(f)
+            }
+        }
+    })
 }
 
 /// The innermost step run of this thread, if any.
