@@ -1,70 +1,18 @@
-//! The key rules of `run_runtime::validate`, checked on name literals at compile time.
+//! The naming rules, checked on name literals at compile time.
 //!
-//! This mirrors `run_runtime::validate::key_rule` (the macro crate cannot depend on the runtime,
-//! which depends on it); the unit tests below use the runtime's own test cases.
-
-/// Longest key, in characters.
-const MAX_KEY_CHARS: usize = 250;
+//! The rules live in `run-rules`, which the runtime applies too: a name the compiler accepts is
+//! one the runtime accepts, refused in the same words.
 
 /// Why `key` cannot be a metric, tag or property name, with the fix; `None` when it can.
 pub fn key_problem(key: &str) -> Option<String> {
-    if key.is_empty() {
-        return Some("a name must have 1 to 250 characters, and it is empty".into());
-    }
-    let mut count = 0;
-    for (at, c) in key.chars().enumerate() {
-        let allowed = if c.is_ascii() {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/')
-        } else {
-            c.is_alphanumeric()
-        };
-        if !allowed {
-            return Some(format!(
-                "character {c:?} at position {at} is not allowed; use letters, digits, \
-                 underscore, hyphen, period, space, colon and slash"
-            ));
-        }
-        count += 1;
-    }
-    if count > MAX_KEY_CHARS {
-        return Some(format!(
-            "a name may have at most {MAX_KEY_CHARS} characters, and it has {count}"
-        ));
-    }
-    path_problem(key)
-}
-
-fn path_problem(key: &str) -> Option<String> {
-    if key.starts_with('/') {
-        return Some("it starts with '/', which makes it an absolute path; drop the '/'".into());
-    }
-    if key.ends_with('/') {
-        return Some("it ends with '/'; drop the '/'".into());
-    }
-    if key.contains("//") {
-        return Some("it contains '//'; use a single '/'".into());
-    }
-    key.split('/').find(|c| *c == "." || *c == "..").map(|c| {
-        format!(
-            "it contains the path component '{c}', which would point somewhere else; use a \
-                 plain name"
-        )
-    })
+    run_rules::key_rule(key).err().map(|rule| rule.to_string())
 }
 
 /// Why `name` cannot be a run or experiment name; `None` when it can.
 pub fn run_name_problem(name: &str) -> Option<String> {
-    if name.trim().is_empty() {
-        return Some("it is empty; give it a name".into());
-    }
-    if let Some((at, c)) = name.chars().enumerate().find(|(_, c)| c.is_control()) {
-        return Some(format!(
-            "character {c:?} at position {at} is a control character; remove it"
-        ));
-    }
-    let count = name.chars().count();
-    (count > MAX_KEY_CHARS)
-        .then(|| format!("a name may have at most {MAX_KEY_CHARS} characters, and it has {count}"))
+    run_rules::run_name_rule(name)
+        .err()
+        .map(|rule| rule.to_string())
 }
 
 #[cfg(test)]

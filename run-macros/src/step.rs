@@ -520,7 +520,7 @@ fn check_type(declared: &Declared, name: &Ident, ty: &Type, cx: &mut Ctxt) {
         }
         SlotKind::Param => {
             if let (Some(default), Some(prim)) = (&declared.default, types::simple_name(ty))
-                && let Some(error) = parse_as(&prim, &default.text)
+                && let Some(error) = run_rules::parse_check(&prim, &default.text)
             {
                 cx.error_at(
                     &default.tokens,
@@ -532,35 +532,6 @@ fn check_type(declared: &Declared, name: &Ident, ty: &Type, cx: &mut Ctxt) {
                 );
             }
         }
-    }
-}
-
-/// Why `text` does not parse as the primitive `ty` (`None` when it does, or `ty` is not one).
-fn parse_as(ty: &str, text: &str) -> Option<String> {
-    fn check<T: std::str::FromStr>(text: &str) -> Option<String>
-    where
-        T::Err: std::fmt::Display,
-    {
-        text.parse::<T>().err().map(|e| e.to_string())
-    }
-    match ty {
-        "i8" => check::<i8>(text),
-        "i16" => check::<i16>(text),
-        "i32" => check::<i32>(text),
-        "i64" => check::<i64>(text),
-        "i128" => check::<i128>(text),
-        "isize" => check::<isize>(text),
-        "u8" => check::<u8>(text),
-        "u16" => check::<u16>(text),
-        "u32" => check::<u32>(text),
-        "u64" => check::<u64>(text),
-        "u128" => check::<u128>(text),
-        "usize" => check::<usize>(text),
-        "f32" => check::<f32>(text),
-        "f64" => check::<f64>(text),
-        "bool" => check::<bool>(text),
-        "char" => check::<char>(text),
-        _ => None,
     }
 }
 

@@ -5,28 +5,10 @@ pub fn closest<'a>(wanted: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (wanted.chars().count() / 3).max(2);
     candidates
         .iter()
-        .map(|c| (levenshtein(wanted, c), *c))
+        .map(|c| (run_rules::levenshtein(wanted, c), *c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c)
-}
-
-/// Edit distance in characters.
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -285,57 +285,9 @@ impl fmt::Display for NameKind {
     }
 }
 
-/// The key rule a name breaks (see `docs/guide.md`, "Names").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NameRule {
-    /// The name is empty.
-    Empty,
-    /// More than 250 characters.
-    TooLong(usize),
-    /// A character outside letters, digits, `_ - . space : /`.
-    Character(char, usize),
-    /// Starts with `/`.
-    LeadingSlash,
-    /// Ends with `/`.
-    TrailingSlash,
-    /// Contains `//`.
-    EmptyComponent,
-    /// Contains a `.` or `..` path component.
-    DotComponent(&'static str),
-    /// A model name holds `/` or `:`, which would split or break its folder in the registry.
-    ModelSeparator(char, usize),
-}
-
-impl fmt::Display for NameRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameRule::Empty => f.write_str("a name must have 1 to 250 characters, and it is empty"),
-            NameRule::TooLong(n) => {
-                write!(f, "a name may have at most 250 characters, and it has {n}")
-            }
-            NameRule::Character(c, at) => write!(
-                f,
-                "character {c:?} at position {at} is not allowed; use letters, digits, \
-                 underscore, hyphen, period, space, colon and slash"
-            ),
-            NameRule::LeadingSlash => {
-                f.write_str("it starts with '/', which makes it an absolute path; drop the '/'")
-            }
-            NameRule::TrailingSlash => f.write_str("it ends with '/'; drop the '/'"),
-            NameRule::EmptyComponent => f.write_str("it contains '//'; use a single '/'"),
-            NameRule::ModelSeparator(c, at) => write!(
-                f,
-                "character {c:?} at position {at} cannot be in a model name, whose folder in \
-                 the registry it would split; use '-' or '_' instead"
-            ),
-            NameRule::DotComponent(c) => write!(
-                f,
-                "it contains the path component '{c}', which would point somewhere else; \
-                 use a plain name"
-            ),
-        }
-    }
-}
+/// The key rule a name breaks (see `docs/guide.md`, "Names"); defined in `run-rules`, which
+/// the macros share to check names at compile time.
+pub use run_rules::NameRule;
 
 /// A value shown in an error: quoted, and shortened to 60 characters with its length.
 #[derive(Clone, PartialEq, Eq)]

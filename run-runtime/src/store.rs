@@ -491,23 +491,8 @@ pub fn closest(wanted: &str, candidates: &[String]) -> Vec<String> {
     scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
 }
 
-/// Edit distance in characters.
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
+/// Edit distance in characters (from `run-rules`, shared with the macros' suggestions).
+pub use run_rules::levenshtein;
 
 /// Serde for metric values that keeps NaN and the infinities, which JSON numbers cannot hold:
 /// they are written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`, as on the wire.

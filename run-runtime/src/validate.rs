@@ -7,7 +7,7 @@
 use crate::error::{Error, NameKind, NameRule, Result, Shown};
 
 /// Longest key, in characters.
-pub const MAX_KEY_CHARS: usize = 250;
+pub use run_rules::MAX_KEY_CHARS;
 /// Longest property value, in characters (MLflow params).
 pub const MAX_PROPERTY_CHARS: usize = 6000;
 /// Longest tag value, in characters.
@@ -35,10 +35,6 @@ const CLASS: [u8; 256] = {
     table[b'.' as usize] |= DOT;
     table
 };
-
-fn ascii_allowed(c: char) -> bool {
-    c.is_ascii() && CLASS[c as usize] & ALLOWED != 0
-}
 
 /// Checks a metric, tag, property or artifact name against the key rules.
 ///
@@ -79,7 +75,7 @@ pub(crate) fn key_rule(key: &str) -> Result<(), NameRule> {
     }
     if any & DOT != 0 {
         // Only a "." or ".." component needs the component scan.
-        return check_path(key);
+        return general_rule(key);
     }
     if any & SLASH != 0 {
         if bytes[0] == b'/' {
@@ -97,83 +93,20 @@ pub(crate) fn key_rule(key: &str) -> Result<(), NameRule> {
     Ok(())
 }
 
-/// The complete check, for keys the fast pass does not clear.
+/// The complete check (`run_rules::key_rule`, which the macros apply at compile time), for
+/// keys the fast pass does not clear.
 #[cold]
 fn general_rule(key: &str) -> Result<(), NameRule> {
-    if key.is_empty() {
-        return Err(NameRule::Empty);
-    }
-    check_chars(key)?;
-    check_path(key)
-}
-
-/// The rule a path component breaks: empty (a leading `/`, `//` or a trailing `/`), `.` or `..`.
-#[inline]
-fn check_component(c: &[u8], first: bool, last: bool) -> Result<(), NameRule> {
-    match c {
-        [] if first => Err(NameRule::LeadingSlash),
-        [] if last => Err(NameRule::TrailingSlash),
-        [] => Err(NameRule::EmptyComponent),
-        [b'.'] => Err(NameRule::DotComponent(".")),
-        [b'.', b'.'] => Err(NameRule::DotComponent("..")),
-        _ => Ok(()),
-    }
-}
-
-#[cold]
-fn check_chars(key: &str) -> Result<(), NameRule> {
-    let mut count = 0;
-    for (at, c) in key.chars().enumerate() {
-        let ok = if c.is_ascii() {
-            ascii_allowed(c)
-        } else {
-            // Python's `\w` on the server: letters, digits and other numerics of any script.
-            c.is_alphanumeric()
-        };
-        if !ok {
-            return Err(NameRule::Character(c, at));
-        }
-        count += 1;
-    }
-    if count > MAX_KEY_CHARS {
-        return Err(NameRule::TooLong(count));
-    }
-    Ok(())
-}
-
-/// The server refuses a key that `posixpath.normpath` would change.
-fn check_path(key: &str) -> Result<(), NameRule> {
-    let bytes = key.as_bytes();
-    let mut start = 0;
-    for (at, &b) in bytes.iter().enumerate() {
-        if b == b'/' {
-            check_component(&bytes[start..at], at == 0, false)?;
-            start = at + 1;
-        }
-    }
-    check_component(&bytes[start..], start == 0, start > 0)
+    run_rules::key_rule(key)
 }
 
 /// Checks a run or experiment name: 1 to 250 characters, none of them a control character.
 pub fn check_run_name(name: &str) -> Result<()> {
-    let bad = |rule| {
-        Err(Error::InvalidName {
-            kind: NameKind::Run,
-            name: Shown::new(name),
-            rule,
-        })
-    };
-    if name.trim().is_empty() {
-        return bad(NameRule::Empty);
-    }
-    if let Some((at, c)) = name.chars().enumerate().find(|(_, c)| c.is_control()) {
-        return bad(NameRule::Character(c, at));
-    }
-    let count = name.chars().count();
-    if count > MAX_KEY_CHARS {
-        return bad(NameRule::TooLong(count));
-    }
-    Ok(())
+    run_rules::run_name_rule(name).map_err(|rule| Error::InvalidName {
+        kind: NameKind::Run,
+        name: Shown::new(name),
+        rule,
+    })
 }
 
 /// Checks a tag or property value against the server's length limit.

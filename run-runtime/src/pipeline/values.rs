@@ -120,35 +120,9 @@ impl Pipeline {
     }
 }
 
-/// Why `text` does not parse as the type written `ty`, for the types the standard library
-/// parses; `None` when it parses, or when the type is one only its step can check.
-pub(super) fn parse_check(ty: &str, text: &str) -> Option<String> {
-    fn check<T: std::str::FromStr>(text: &str) -> Option<String>
-    where
-        T::Err: std::fmt::Display,
-    {
-        text.parse::<T>().err().map(|e| e.to_string())
-    }
-    match ty.trim_start_matches('&').trim() {
-        "f32" => check::<f32>(text),
-        "f64" => check::<f64>(text),
-        "i8" => check::<i8>(text),
-        "i16" => check::<i16>(text),
-        "i32" => check::<i32>(text),
-        "i64" => check::<i64>(text),
-        "i128" => check::<i128>(text),
-        "isize" => check::<isize>(text),
-        "u8" => check::<u8>(text),
-        "u16" => check::<u16>(text),
-        "u32" => check::<u32>(text),
-        "u64" => check::<u64>(text),
-        "u128" => check::<u128>(text),
-        "usize" => check::<usize>(text),
-        "bool" => check::<bool>(text),
-        "char" => check::<char>(text),
-        _ => None,
-    }
-}
+/// Why `text` does not parse as the primitive type `ty` (`run_rules::parse_check`, which the
+/// macros apply to defaults at compile time).
+pub(super) use run_rules::parse_check;
 
 #[cfg(test)]
 mod tests {
