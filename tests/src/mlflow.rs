@@ -23,7 +23,18 @@ pub struct MlflowServer {
     data: PathBuf,
     _data_guard: Option<tempfile::TempDir>,
     child: Option<Child>,
-    admin_password: Option<String>,
+    options: ServerOptions,
+}
+
+/// How a test's own server differs from the default one.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Require HTTP Basic authentication (MLflow's `basic-auth` app), user `admin` with this
+    /// password.
+    pub admin_password: Option<String>,
+    /// Serve HTTPS with a certificate for 127.0.0.1 from a private authority made with
+    /// `openssl` (not trusted by the system; [`MlflowServer::certificate_authority`] is it).
+    pub tls: bool,
 }
 
 impl MlflowServer {
@@ -35,16 +46,20 @@ impl MlflowServer {
 
     /// A server of its own, for a test that stops and restarts it.
     pub fn start() -> MlflowServer {
-        MlflowServer::start_with(None)
+        MlflowServer::start_with(ServerOptions::default())
     }
 
     /// A server of its own that requires HTTP Basic authentication (MLflow's `basic-auth`
     /// app), with user `admin` and the password given.
     pub fn start_with_auth(admin_password: &str) -> MlflowServer {
-        MlflowServer::start_with(Some(admin_password.to_owned()))
+        MlflowServer::start_with(ServerOptions {
+            admin_password: Some(admin_password.to_owned()),
+            tls: false,
+        })
     }
 
-    fn start_with(admin_password: Option<String>) -> MlflowServer {
+    /// A server of its own with these options.
+    pub fn start_with(options: ServerOptions) -> MlflowServer {
         let guard = tempfile::tempdir().expect("a temporary folder for the server");
         let data = guard.path().to_owned();
         let mut server = MlflowServer {
@@ -53,9 +68,13 @@ impl MlflowServer {
             data,
             _data_guard: Some(guard),
             child: None,
-            admin_password,
+            options,
         };
-        server.uri = format!("http://127.0.0.1:{}", server.port);
+        let scheme = if server.options.tls { "https" } else { "http" };
+        server.uri = format!("{scheme}://127.0.0.1:{}", server.port);
+        if server.options.tls {
+            make_certificate(&server.data);
+        }
         server.launch();
         server
     }
@@ -63,6 +82,12 @@ impl MlflowServer {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The PEM file of the authority that signed a TLS server's certificate: what a client
+    /// must trust.
+    pub fn certificate_authority(&self) -> PathBuf {
+        self.data.join("ca.pem")
     }
 
     fn launch(&mut self) {
@@ -87,7 +112,15 @@ impl MlflowServer {
             .arg("watchdog")
             .arg(&mlflow)
             .arg("server");
-        if let Some(password) = &self.admin_password {
+        if self.options.tls {
+            let (key, cert) = (self.data.join("key.pem"), self.data.join("cert.pem"));
+            command.arg("--uvicorn-opts").arg(format!(
+                "--ssl-keyfile {} --ssl-certfile {}",
+                key.display(),
+                cert.display()
+            ));
+        }
+        if let Some(password) = &self.options.admin_password {
             command
                 .args(["--app-name", "basic-auth"])
                 .env("MLFLOW_AUTH_ADMIN_PASSWORD", password)
@@ -250,6 +283,30 @@ impl MlflowServer {
         reply["runs"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Every run of experiment `name`; none if the experiment does not exist.
+    pub fn runs_in(&self, experiment: &str) -> Vec<Value> {
+        let url = format!(
+            "{}/api/2.0/mlflow/experiments/get-by-name?experiment_name={}",
+            self.uri,
+            encode(experiment)
+        );
+        let (status, body) = http("GET", &url, None).expect("the server answers");
+        if status == 404 {
+            return Vec::new();
+        }
+        let exp: Value = serde_json::from_str(&body).expect("JSON");
+        let id = exp["experiment"]["experiment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, reply) = self.post(
+            "runs/search",
+            &serde_json::json!({"experiment_ids": [id], "max_results": 1000}),
+        );
+        assert_eq!(status, 200, "{reply}");
+        reply["runs"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The content of artifact `path` of a run.
     pub fn artifact(&self, run_id: &str, path: &str) -> Option<Vec<u8>> {
         let run = self.run(run_id);
@@ -354,8 +411,104 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16
     http_bytes(method, url, body).map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
 }
 
+/// A certificate authority (`ca.pem`) and a server certificate it signed for 127.0.0.1
+/// (`cert.pem`, `key.pem`) in `dir`, as a private PKI would have.
+fn make_certificate(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        run(Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stderr(Stdio::null()));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=runctx test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "cert.pem",
+    ]);
+}
+
+/// An HTTPS request to a loopback server, through curl (which trusts any certificate here:
+/// the tests check the client under test, not this reader).
+fn https_bytes(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+    let host = url
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    assert!(
+        host.starts_with("127.0.0.1:"),
+        "tests talk to loopback only: {host}"
+    );
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sk", "-X", method, "-w", "\n%{http_code}", url]);
+    if let Some(body) = body {
+        cmd.args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ]);
+    }
+    let out = cmd.output()?;
+    let mut text = out.stdout;
+    let split = text.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let status = String::from_utf8_lossy(&text[split..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    text.truncate(split);
+    Ok((status, text))
+}
+
 /// A minimal HTTP/1.1 request to a loopback server.
 pub fn http_bytes(method: &str, url: &str, body: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+    if url.starts_with("https://") {
+        return https_bytes(method, url, body);
+    }
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest
         .split_once('/')

@@ -99,8 +99,11 @@ impl fmt::Debug for Secret {
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
-    /// No answer: connection refused or reset, timeout, TLS failure.
+    /// No answer: connection refused or reset, timeout.
     Transport(String),
+    /// The TLS handshake failed: the server's certificate is not trusted, has another name,
+    /// or has expired. Retrying cannot fix it.
+    Tls(String),
     /// The server answered with an error status.
     Status {
         /// The HTTP status.
@@ -121,6 +124,7 @@ impl CallError {
     pub fn is_transient(&self) -> bool {
         match self {
             CallError::Transport(_) => true,
+            CallError::Tls(_) => false,
             CallError::Status { status, .. } => *status == 429 || *status >= 500,
             CallError::Decode(_) => false,
         }
@@ -139,6 +143,12 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Transport(e) => write!(f, "no answer: {e}"),
+            CallError::Tls(e) => write!(
+                f,
+                "the TLS handshake failed: {e} (trust the server's certificate through the \
+                 platform's store or SSL_CERT_FILE, or set MLFLOW_TRACKING_INSECURE_TLS=true \
+                 to skip the check)"
+            ),
             CallError::Status {
                 status,
                 code: Some(code),
@@ -237,11 +247,7 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
-        let response = self
-            .authorize(request)
-            .send()
-            .await
-            .map_err(|e| CallError::Transport(describe(e)))?;
+        let response = self.authorize(request).send().await.map_err(describe)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -249,10 +255,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| CallError::Transport(describe(e)))?;
+        let body = response.bytes().await.map_err(describe)?;
         if (200..300).contains(&status) {
             return Ok(body.to_vec());
         }
@@ -621,16 +624,39 @@ fn first_line(text: &str) -> String {
 }
 
 /// The error of a failed request, without its URL (which is in the caller's message anyway).
-fn describe(e: reqwest::Error) -> String {
+fn describe(e: reqwest::Error) -> CallError {
     let e = e.without_url();
     let mut text = e.to_string();
+    let mut tls = false;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
+        tls |= is_tls(s);
         source = s.source();
     }
-    text
+    if tls {
+        CallError::Tls(text)
+    } else {
+        CallError::Transport(text)
+    }
+}
+
+/// A rustls error, possibly inside `io::Error`s (the TLS stack wraps it twice), whose `source`
+/// skips it.
+fn is_tls(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => e = inner,
+            None => return false,
+        }
+    }
 }
 
 /// Percent-encodes a `/`-separated path, keeping the slashes.
@@ -740,6 +766,7 @@ mod tests {
             retry_after: None,
         };
         assert!(CallError::Transport("refused".into()).is_transient());
+        assert!(!CallError::Tls("invalid peer certificate".into()).is_transient());
         assert!(status(429).is_transient());
         assert!(status(503).is_transient());
         assert!(!status(400).is_transient());
