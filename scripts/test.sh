@@ -26,7 +26,7 @@ cargo clippy -p run-runtime --no-default-features --locked -- -D warnings
 step "tests"
 cargo test --workspace --all-features --locked
 
-step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium"
+step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium, openssl, curl"
 venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
 if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
   python3 -m venv "$venv" || {
@@ -35,9 +35,15 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.
   # The auth extra brings Flask-WTF, for the test against MLflow's basic-auth app.
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow[auth]==$MLFLOW_VERSION"
 fi
-if [ ! -x /usr/bin/chromium ]; then
+# chromium opens a runctx report; openssl makes the TLS test's certificates; curl reads that
+# HTTPS server back.
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v openssl >/dev/null || missing="$missing openssl"
+command -v curl >/dev/null || missing="$missing curl"
+if [ -n "$missing" ]; then
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
 fi
 
 step "tests against real MLflow servers, and the runctx report in headless chromium"
