@@ -116,10 +116,7 @@ pub(crate) fn place(root: &Path, name: &str) -> Result<PathBuf> {
 
 /// Writes `bytes` as artifact `name`; returns the size.
 pub(crate) fn write(root: &Path, name: &str, bytes: &[u8]) -> Result<u64> {
-    let target = place(root, name)?;
-    let tmp = temporary(&target);
-    fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    finish(&tmp, &target)?;
+    crate::store::write_atomic(&place(root, name)?, bytes)?;
     Ok(bytes.len() as u64)
 }
 

@@ -660,6 +660,11 @@ impl Run {
     /// the journal and keep shipping in the background; the error says how to upload them later.
     pub fn flush_within(&self, timeout: std::time::Duration) -> Result<()> {
         self.inner.journal.flush(true, None)?;
+        self.wait_for_server(timeout)
+    }
+
+    /// Online, waits until the server has the journal up to its current end; offline, nothing.
+    fn wait_for_server(&self, timeout: std::time::Duration) -> Result<()> {
         match &self.inner.link {
             None => Ok(()),
             Some(link) => link.wait_shipped(self.inner.journal_end(), timeout),
@@ -679,19 +684,19 @@ impl Run {
     /// Ends the run as FINISHED, and flushes it (online: waits for the server, as `flush`).
     pub fn complete(&self) -> Result<()> {
         self.inner.finish(Status::Finished, None)?;
-        self.flush()
+        self.wait_for_server(crate::config::flush_timeout())
     }
 
     /// Ends the run as FAILED with `error`, and flushes it.
     pub fn fail(&self, error: impl Display) -> Result<()> {
         self.inner.finish(Status::Failed, Some(error.to_string()))?;
-        self.flush()
+        self.wait_for_server(crate::config::flush_timeout())
     }
 
     /// Ends the run as KILLED, and flushes it.
     pub fn cancel(&self) -> Result<()> {
         self.inner.finish(Status::Killed, None)?;
-        self.flush()
+        self.wait_for_server(crate::config::flush_timeout())
     }
 
     /// How the run ended, or `None` while it runs.
@@ -757,7 +762,9 @@ impl RunInner {
 
 impl Drop for RunInner {
     fn drop(&mut self) {
-        if self.owned.load(Ordering::Acquire) && lock(&self.end).is_none() {
+        let ends_here = self.owned.load(Ordering::Acquire) && lock(&self.end).is_none();
+        if ends_here {
+            // Ending flushes the journal.
             let result = if std::thread::panicking() {
                 self.finish(Status::Failed, Some(lifecycle::panic_message()))
             } else {
@@ -766,10 +773,11 @@ impl Drop for RunInner {
             if let Err(e) = result {
                 eprintln!("run-runtime: ending run {} on drop: {e}", self.meta.id);
             }
+        } else {
+            // What was logged through this handle reaches the journal even when no other
+            // handle of the run lives: a parent opened from the store by a step process, say.
+            let _ = self.journal.flush(false, Some(lifecycle::EXIT_WAIT));
         }
-        // What was logged through this handle reaches the journal even when no other handle
-        // of the run lives: a parent opened from the store by a step process, say.
-        let _ = self.journal.flush(false, Some(lifecycle::EXIT_WAIT));
         if let Some(link) = &self.link {
             // Ship what is left in the background; the exit handler waits for it.
             link.close();

@@ -19,7 +19,7 @@
 //! Callers never block on any of this, except `flush()` and the exit handler, which wait for
 //! the cursor to pass the journal's end, with a timeout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -691,7 +691,7 @@ async fn ship_records(
 /// twice.
 fn dedupe(items: Vec<Item>) -> Vec<Item> {
     let mut last_tag: HashMap<String, usize> = HashMap::new();
-    let mut seen_param: HashMap<String, ()> = HashMap::new();
+    let mut seen_param: HashSet<String> = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         if let Item::Tag { key, .. } = item {
             last_tag.insert(key.clone(), i);
@@ -702,7 +702,7 @@ fn dedupe(items: Vec<Item>) -> Vec<Item> {
         .enumerate()
         .filter(|(i, item)| match item {
             Item::Tag { key, .. } => last_tag.get(key) == Some(i),
-            Item::Param { key, .. } => seen_param.insert(key.clone(), ()).is_none(),
+            Item::Param { key, .. } => seen_param.insert(key.clone()),
             Item::Metric { .. } => true,
         })
         .map(|(_, item)| item)
