@@ -468,8 +468,8 @@ fn summary(pipeline: &Pipeline, finished: &PipelineRun, started: Instant) -> Str
     }
     let id = run.id();
     text.push_str(&format!(
-        "Look at them with runctx (install: cargo install --path run-runtime --features cli; or \
-         run it in place: cargo run -p run-runtime --features cli --bin runctx -- list):\n\
+        "Look at them with runctx (install: cargo install runctx, or cargo install --path run-cli \
+         from a clone; or run it in place: cargo run -p runctx -- list):\n\
          \x20 runctx list\n\
          \x20 runctx show {id}\n\
          \x20 runctx report {id} -o {}.html\n",

@@ -1,7 +1,7 @@
 //! Tests of the `runctx` binary, run as a separate process on stores made by the library.
 //!
 //! Golden outputs live in `tests/fixtures/cli/`; after a deliberate change of output, rewrite
-//! them with `RUNCTX_BLESS=1 cargo test -p run-runtime --features cli --test cli` and review
+//! them with `RUNCTX_BLESS=1 cargo test -p runctx --test cli` and review
 //! the diff.
 
 #[path = "cli/browser.rs"]
@@ -126,8 +126,7 @@ pub fn golden(name: &str, actual: &str) {
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; create it with RUNCTX_BLESS=1 cargo test -p run-runtime --features cli \
-             --test cli",
+            "{}: {e}; create it with RUNCTX_BLESS=1 cargo test -p runctx --test cli",
             path.display()
         )
     });
