@@ -20,7 +20,6 @@ mod keys;
 mod log;
 mod pipeline;
 mod step;
-mod suggest;
 mod types;
 
 use proc_macro::TokenStream;

@@ -11,7 +11,6 @@ use crate::args::{self, Arg, Value};
 use crate::ctxt::{Ctxt, respan, with_errors};
 use crate::func::ItemFn;
 use crate::keys::{key_problem, run_name_problem};
-use crate::suggest::closest;
 use crate::types;
 
 const ATTR: &str = "#[aml_step]";
@@ -436,8 +435,8 @@ fn match_params<'a>(func: &'a ItemFn, options: &'a Options, cx: &mut Ctxt) -> Ve
                     .map(|d| d.name.as_str())
                     .filter(|d| !params.iter().any(|p| p.name.is_some_and(|n| n == d)))
                     .collect();
-                let message = match closest(&name.to_string(), &unmatched) {
-                    Some(similar) => {
+                let message = match run_rules::closest(&name.to_string(), unmatched).first() {
+                    Some(&similar) => {
                         used.push(similar);
                         format!(
                             "parameter `{name}` is not declared; did you mean `{similar}`, which \

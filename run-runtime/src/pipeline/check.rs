@@ -577,12 +577,10 @@ const fn article(kind: SlotKind) -> &'static str {
     }
 }
 
-/// The name of an input or param of the steps close to `wanted` (a likely typo).
+/// The input or param of the steps closest to `wanted`, if one is close enough to be a likely
+/// typo: `run_rules::closeness`, the rule of every "did you mean" of runctx. The first listed
+/// wins a tie.
 const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
-    let limit = {
-        let third = wanted.len() / 3;
-        if third > 2 { third } else { 2 }
-    };
     let mut best: Option<(&str, usize)> = None;
     let mut j = 0;
     while j < steps.len() {
@@ -592,13 +590,14 @@ const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
             let slots = lists[l];
             let mut k = 0;
             while k < slots.len() {
-                let d = levenshtein(wanted, slots[k].name);
-                let better = match best {
-                    Some((_, b)) => d < b,
-                    None => true,
-                };
-                if d <= limit && better {
-                    best = Some((slots[k].name, d));
+                if let Some(rank) = run_rules::closeness(wanted, slots[k].name) {
+                    let better = match best {
+                        Some((_, b)) => rank < b,
+                        None => true,
+                    };
+                    if better {
+                        best = Some((slots[k].name, rank));
+                    }
                 }
                 k += 1;
             }
@@ -612,46 +611,11 @@ const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
     }
 }
 
-/// Edit distance in bytes, for names of up to 64 bytes (longer ones are never close).
-const fn levenshtein(a: &str, b: &str) -> usize {
-    const MAX: usize = 64;
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() > MAX || b.len() > MAX {
-        return usize::MAX;
-    }
-    let mut row = [0usize; MAX + 1];
-    let mut j = 0;
-    while j <= b.len() {
-        row[j] = j;
-        j += 1;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        let mut j = 0;
-        while j < b.len() {
-            let above = row[j + 1];
-            let substitute = diagonal + if a[i] == b[j] { 0 } else { 1 };
-            let mut best = above + 1;
-            if row[j] + 1 < best {
-                best = row[j] + 1;
-            }
-            if substitute < best {
-                best = substitute;
-            }
-            row[j + 1] = best;
-            diagonal = above;
-            j += 1;
-        }
-        i += 1;
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::step::Slot;
 
     #[test]
     fn messages_keep_utf8_and_say_when_cut() {
@@ -671,11 +635,40 @@ mod tests {
         assert!(long.to_string().ends_with("é..."), "{long}");
     }
 
+    fn step(name: &'static str, function: &'static str, params: &'static [Slot]) -> Step {
+        Step {
+            name,
+            function,
+            experiment: None,
+            description: None,
+            tags: &[],
+            inputs: &[],
+            outputs: &[],
+            params,
+            invoke: |_, _| Ok(()),
+            invoke_async: None,
+        }
+    }
+
+    const PARAMS: &[Slot] = &[Slot {
+        name: "threshold",
+        default: Some("0.9"),
+        ty: "f64",
+    }];
+
     #[test]
-    fn edit_distance_counts_bytes() {
-        assert_eq!(levenshtein("treshold", "threshold"), 1);
-        assert_eq!(levenshtein("", "abc"), 3);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-        assert_eq!(levenshtein(&"x".repeat(65), "x"), usize::MAX);
+    fn a_binding_of_nothing_suggests_the_closest_slot() {
+        let train = step("train", "app::train", PARAMS);
+        let bindings = [Binding {
+            name: "treshold",
+            kind: SlotKind::Param,
+            value: Some("0.5"),
+        }];
+        let message = check_binding("p", &[&train], &bindings, 0).unwrap();
+        assert!(
+            message.as_str().ends_with("did you mean `threshold`?"),
+            "{message}"
+        );
+        assert_eq!(closest_slot(&[&train], "learning_rate"), None);
     }
 }
