@@ -341,6 +341,133 @@ pub fn parse_check(ty: &str, text: &str) -> Option<String> {
     }
 }
 
+/// The rules' cases, one table for every implementation to be checked against: these rules
+/// here, the macros that apply them at compile time, and the runtime's fast path for short ASCII
+/// keys (`run_runtime::validate`), which must decide exactly as [`key_rule`] does.
+#[doc(hidden)]
+pub mod testing {
+    use super::NameRule::{self, *};
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+    use alloc::{format, vec};
+
+    /// One case: a name, the rule's verdict, and words its message must contain (empty for
+    /// an accepted name).
+    pub type Case = (String, Result<(), NameRule>, &'static str);
+
+    /// Metric, tag and property keys: every character class, every path rule, both sides of
+    /// the length limit in one- and two-byte characters, and the edges of the fast path
+    /// (dots and slashes that are and are not path components).
+    pub fn key_cases() -> Vec<Case> {
+        let accepted = [
+            "loss",
+            "a",
+            "train/loss",
+            "Accuracy 1",
+            "f1_macro",
+            "lr-schedule",
+            "epoch.5",
+            "http:port",
+            "a:b",
+            "a/b/c",
+            "ünïcödé",
+            "精度",
+            "x_٣",
+            "..a",
+            "a..",
+            "a/..b",
+            ".hidden",
+        ];
+        let rejected: [(&str, NameRule, &str); 19] = [
+            ("", Empty, "and it is empty"),
+            ("bad!", Character('!', 3), "character '!' at position 3"),
+            ("loss!", Character('!', 4), "character '!' at position 4"),
+            ("a\tb", Character('\t', 1), "character '\\t' at position 1"),
+            ("a\nb", Character('\n', 1), "character '\\n' at position 1"),
+            ("a\\b", Character('\\', 1), "character '\\\\' at position 1"),
+            ("é+", Character('+', 1), "character '+' at position 1"),
+            ("🙂", Character('🙂', 0), "character '🙂' at position 0"),
+            ("/abs", LeadingSlash, "starts with '/'"),
+            ("/", LeadingSlash, "starts with '/'"),
+            ("a/", TrailingSlash, "ends with '/'"),
+            ("a//b", EmptyComponent, "contains '//'"),
+            // An empty component before a trailing slash: the first problem from the left.
+            ("a//", EmptyComponent, "contains '//'"),
+            (".", DotComponent("."), "component '.'"),
+            ("..", DotComponent(".."), "component '..'"),
+            ("a/./b", DotComponent("."), "component '.'"),
+            ("../x", DotComponent(".."), "component '..'"),
+            ("a/../b", DotComponent(".."), "component '..'"),
+            ("a/..", DotComponent(".."), "component '..'"),
+        ];
+        let mut cases: Vec<Case> = accepted
+            .iter()
+            .map(|k| (k.to_string(), Ok(()), ""))
+            .collect();
+        cases.extend(
+            rejected
+                .into_iter()
+                .map(|(k, rule, says)| (k.to_string(), Err(rule), says)),
+        );
+        for c in ["a", "é"] {
+            // 250 two-byte characters are 500 bytes, and still allowed: characters count.
+            cases.push((c.repeat(250), Ok(()), ""));
+            cases.push((
+                c.repeat(251),
+                Err(TooLong(251)),
+                "at most 250 characters, and it has 251",
+            ));
+        }
+        cases
+    }
+
+    /// Run and experiment names: free text, but not blank, without control characters, and
+    /// at most 250 characters.
+    pub fn run_name_cases() -> Vec<Case> {
+        vec![
+            ("train (fold 1) #3".to_string(), Ok(()), ""),
+            ("精度 / loss: 1".to_string(), Ok(()), ""),
+            ("n".repeat(250), Ok(()), ""),
+            ("".to_string(), Err(Empty), "and it is empty"),
+            ("  ".to_string(), Err(Empty), "and it is empty"),
+            (
+                "a\tb".to_string(),
+                Err(ControlCharacter('\t', 1)),
+                "character '\\t' at position 1 is a control character; remove it",
+            ),
+            (
+                "a\nb".to_string(),
+                Err(ControlCharacter('\n', 1)),
+                "is a control character",
+            ),
+            (
+                "n".repeat(251),
+                Err(TooLong(251)),
+                "at most 250 characters, and it has 251",
+            ),
+        ]
+    }
+
+    /// Checks `rule` against `cases` (from [`key_cases`] or [`run_name_cases`]); the error
+    /// lists every case it gets wrong.
+    pub fn check(
+        cases: &[Case],
+        rule: impl Fn(&str) -> Result<(), NameRule>,
+    ) -> Result<(), String> {
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(name, want, _)| {
+                let got = rule(name);
+                (got != *want).then(|| format!("{name:?}: {got:?}, want {want:?}"))
+            })
+            .collect();
+        match wrong.is_empty() {
+            true => Ok(()),
+            false => Err(wrong.join("\n")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,50 +475,25 @@ mod tests {
 
     #[test]
     fn keys_follow_the_servers_rules() {
-        for key in [
-            "loss",
-            "train/loss",
-            "Accuracy 1",
-            "a:b",
-            "ünï",
-            "精度",
-            "x_٣",
-            "..a",
-            "a/..b",
-        ] {
-            assert_eq!(key_rule(key), Ok(()), "{key:?}");
-        }
-        let cases = vec![
-            ("", NameRule::Empty),
-            ("bad!", NameRule::Character('!', 3)),
-            ("/abs", NameRule::LeadingSlash),
-            ("/", NameRule::LeadingSlash),
-            ("a/", NameRule::TrailingSlash),
-            ("a//b", NameRule::EmptyComponent),
-            ("a//", NameRule::EmptyComponent),
-            (".", NameRule::DotComponent(".")),
-            ("..", NameRule::DotComponent("..")),
-            ("a/./b", NameRule::DotComponent(".")),
-            ("../x", NameRule::DotComponent("..")),
-        ];
-        for (key, rule) in cases {
-            assert_eq!(key_rule(key), Err(rule), "{key:?}");
-        }
-        assert_eq!(key_rule(&"é".repeat(251)), Err(NameRule::TooLong(251)));
+        testing::check(&testing::key_cases(), key_rule).unwrap();
     }
 
     #[test]
     fn run_names_are_free_text_without_control_characters() {
-        assert_eq!(run_name_rule("train (fold 1) #3"), Ok(()));
-        assert_eq!(run_name_rule(" "), Err(NameRule::Empty));
-        assert_eq!(
-            run_name_rule("a\tb"),
-            Err(NameRule::ControlCharacter('\t', 1))
-        );
-        assert_eq!(
-            NameRule::ControlCharacter('\t', 1).to_string(),
-            "character '\\t' at position 1 is a control character; remove it"
-        );
+        testing::check(&testing::run_name_cases(), run_name_rule).unwrap();
+    }
+
+    #[test]
+    fn each_refusal_says_the_rule_and_the_fix() {
+        for (name, want, says) in testing::key_cases()
+            .into_iter()
+            .chain(testing::run_name_cases())
+        {
+            if let Err(rule) = want {
+                let message = rule.to_string();
+                assert!(message.contains(says), "{name:?}: {message}");
+            }
+        }
     }
 
     #[test]
