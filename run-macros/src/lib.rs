@@ -14,6 +14,7 @@
 
 mod args;
 mod ctxt;
+mod decl;
 mod derive;
 mod func;
 mod keys;

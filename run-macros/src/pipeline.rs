@@ -14,8 +14,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, Path, Token, Visibility};
 
-use crate::args::{self, Arg, Value};
+use crate::args;
 use crate::ctxt::{Ctxt, respan};
+use crate::decl::{self, Declaration, SlotKind, ValueRole};
 use crate::keys::run_name_problem;
 
 const MACRO: &str = "pipeline!";
@@ -67,19 +68,12 @@ impl Parse for Head {
     }
 }
 
-/// A value the pipeline gives: `inputs(name = "path")`, `params(name = 0.9)`, or without a
-/// value, one given when it runs.
-struct Bound {
-    name: String,
-    at: TokenStream,
-    param: bool,
-    value: Option<String>,
-}
-
 struct Options {
     experiment: Option<String>,
     description: Option<String>,
-    bound: Vec<Bound>,
+    /// `inputs(name = "path")`, `params(name = 0.9)`, or without a value, one given when it
+    /// runs.
+    bound: Vec<Declaration>,
     krate: TokenStream,
 }
 
@@ -129,7 +123,10 @@ fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
             "description" => {
                 options.description = args::lit_str(&arg, "the description", cx).map(|l| l.value());
             }
-            "inputs" | "params" => bind(&arg, arg.key == "params", &mut options.bound, cx),
+            key @ ("inputs" | "params") => {
+                let kind = SlotKind::of_list(key).expect("a list option");
+                decl::read(&arg, kind, ValueRole::Value, &mut options.bound, cx);
+            }
             "crate" => {
                 if let Some(path) = args::crate_path(&arg, cx) {
                     options.krate = quote!(#path);
@@ -139,92 +136,6 @@ fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
         }
     }
     options
-}
-
-fn bind(arg: &Arg, param: bool, bound: &mut Vec<Bound>, cx: &mut Ctxt) {
-    let example = match param {
-        true => "params(threshold = 0.9, model = \"knn\", seed)",
-        false => "inputs(irisdata = \"data/iris.csv\", other)",
-    };
-    let Some(entries) = args::list(arg, example, cx) else {
-        return;
-    };
-    for entry in entries {
-        if entry.quoted_key {
-            cx.error_at(
-                &entry.key_tokens,
-                format!(
-                    "expected the name of an input or param, not a string: {}",
-                    entry.key
-                ),
-            );
-            continue;
-        }
-        if bound.iter().any(|b| b.name == entry.key) {
-            cx.error_at(
-                &entry.key_tokens,
-                format!("`{}` is bound twice; bind it once", entry.key),
-            );
-            continue;
-        }
-        let value = match &entry.value {
-            Value::Flag => None,
-            Value::Eq(tokens) => match (param, literal_text(tokens)) {
-                (true, Some((text, _))) | (false, Some((text, true))) => Some(text),
-                (true, None) => {
-                    cx.error_at(
-                        tokens,
-                        format!(
-                            "the value of param `{0}` must be a literal: a number, a bool or a \
-                             string, such as {0} = 0.5",
-                            entry.key
-                        ),
-                    );
-                    continue;
-                }
-                (false, _) => {
-                    cx.error_at(
-                        tokens,
-                        format!(
-                            "the value of input `{0}` must be a path in a string literal, such \
-                             as {0} = \"data/{0}\"",
-                            entry.key
-                        ),
-                    );
-                    continue;
-                }
-            },
-            Value::List(g) => {
-                cx.error_at(g, format!("expected `{0} = <value>` or `{0}`", entry.key));
-                continue;
-            }
-        };
-        bound.push(Bound {
-            name: entry.key.clone(),
-            at: entry.key_tokens.clone(),
-            param,
-            value,
-        });
-    }
-}
-
-/// The text of a literal (with a leading `-` for numbers), and whether it was a string.
-fn literal_text(tokens: &TokenStream) -> Option<(String, bool)> {
-    let mut iter = tokens.clone().into_iter().peekable();
-    let negative =
-        matches!(iter.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '-');
-    if negative {
-        iter.next();
-    }
-    let sign = if negative { "-" } else { "" };
-    match syn::parse2::<syn::Lit>(iter.collect()).ok()? {
-        syn::Lit::Str(s) if !negative => Some((s.value(), true)),
-        syn::Lit::Int(i) => Some((format!("{sign}{}", i.base10_digits()), false)),
-        syn::Lit::Float(f) => Some((format!("{sign}{}", f.base10_digits()), false)),
-        syn::Lit::Bool(b) if !negative => Some((b.value.to_string(), false)),
-        syn::Lit::Char(c) if !negative => Some((c.value().to_string(), false)),
-        _ => None,
-    }
 }
 
 /// The description: `description = "..."`, else the doc comment.
@@ -269,10 +180,10 @@ fn generate(head: &Head, options: &Options) -> TokenStream {
         quote!(&#step)
     });
     let bindings = options.bound.iter().map(|b| {
-        let (n, value) = (&b.name, opt(&b.value));
-        let kind = match b.param {
-            true => quote!(Param),
-            false => quote!(Input),
+        let (n, value) = (&b.name, opt(&b.value.as_ref().map(|v| v.text.clone())));
+        let kind = match b.kind {
+            SlotKind::Param => quote!(Param),
+            _ => quote!(Input),
         };
         quote!(#private::Binding { name: #n, kind: #private::SlotKind::#kind, value: #value })
     });
@@ -403,8 +314,12 @@ mod tests {
             params(t = [1]),
         ))
         .to_string();
-        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert_eq!(out.matches("compile_error").count(), 4, "{out}");
         assert!(out.contains("did you mean `experiment`?"), "{out}");
+        assert!(
+            out.contains("`data` is already given in inputs(...)"),
+            "{out}"
+        );
         assert!(out.contains("must be a path in a string literal"), "{out}");
         assert!(out.contains("must be a literal"), "{out}");
     }

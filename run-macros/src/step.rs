@@ -9,6 +9,7 @@ use syn::{Attribute, FnArg, GenericParam, Ident, Type};
 
 use crate::args::{self, Arg, Value};
 use crate::ctxt::{Ctxt, respan, with_errors};
+use crate::decl::{self, Declaration, SlotKind};
 use crate::func::ItemFn;
 use crate::keys::{key_problem, run_name_problem};
 use crate::types;
@@ -25,53 +26,12 @@ const OPTIONS: [&str; 8] = [
     "crate",
 ];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SlotKind {
-    Input,
-    Output,
-    Param,
-}
-
-impl SlotKind {
-    fn list(self) -> &'static str {
-        match self {
-            SlotKind::Input => "inputs",
-            SlotKind::Output => "outputs",
-            SlotKind::Param => "params",
-        }
-    }
-
-    fn noun(self) -> &'static str {
-        match self {
-            SlotKind::Input => "input",
-            SlotKind::Output => "output",
-            SlotKind::Param => "param",
-        }
-    }
-}
-
-/// A name declared in `inputs(...)`, `outputs(...)` or `params(...)`.
-struct Declared {
-    kind: SlotKind,
-    name: String,
-    at: TokenStream,
-    default: Option<Default>,
-}
-
-/// A default value: its text, and the tokens it was written as (for errors).
-struct Default {
-    text: String,
-    tokens: TokenStream,
-    /// The type a literal of this kind suggests, for "add `x: f64`" hints.
-    suggested_ty: &'static str,
-}
-
 struct Options {
     name: Option<String>,
     experiment: Option<String>,
     description: Option<String>,
     tags: Vec<(String, String)>,
-    declared: Vec<Declared>,
+    declared: Vec<Declaration>,
     /// A declaration list could not be read (an unknown option, a malformed list): a
     /// parameter that looks undeclared may well be declared there, so it is not reported.
     declarations_incomplete: bool,
@@ -84,7 +44,7 @@ enum Role<'a> {
     Run { owned: bool },
     /// An input, output or parameter, with its index among all slots.
     Slot {
-        declared: &'a Declared,
+        declared: &'a Declaration,
         index: usize,
     },
 }
@@ -135,13 +95,15 @@ fn parse_options(attr: TokenStream, cx: &mut Ctxt) -> Options {
                 options.description = args::lit_str(&arg, "the description", cx).map(|l| l.value());
             }
             "tags" => options.tags = tags(&arg, cx),
-            "inputs" | "outputs" | "params" => {
-                let kind = match arg.key.as_str() {
-                    "inputs" => SlotKind::Input,
-                    "outputs" => SlotKind::Output,
-                    _ => SlotKind::Param,
-                };
-                if !declare(&arg, kind, &mut options.declared, cx) {
+            key @ ("inputs" | "outputs" | "params") => {
+                let kind = SlotKind::of_list(key).expect("a list option");
+                if !decl::read(
+                    &arg,
+                    kind,
+                    decl::ValueRole::Default,
+                    &mut options.declared,
+                    cx,
+                ) {
                     options.declarations_incomplete = true;
                 }
             }
@@ -195,7 +157,7 @@ fn tags(arg: &Arg, cx: &mut Ctxt) -> Vec<(String, String)> {
             continue;
         }
         let value = match &entry.value {
-            Value::Eq(tokens) => literal_text(tokens).map(|(text, _)| text),
+            Value::Eq(tokens) => decl::literal_text(tokens).map(|(text, _)| text),
             _ => None,
         };
         match value {
@@ -210,127 +172,6 @@ fn tags(arg: &Arg, cx: &mut Ctxt) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// `inputs(name = "default", other)`, and the same for outputs and params; `false` when the
-/// list could not be read whole.
-fn declare(arg: &Arg, kind: SlotKind, declared: &mut Vec<Declared>, cx: &mut Ctxt) -> bool {
-    let example = match kind {
-        SlotKind::Param => "params(threshold = 0.9, model = \"knn\")",
-        _ => "inputs(irisdata = \"data/iris.csv\")",
-    };
-    let mut errors = Ctxt::default();
-    let Some(entries) = args::list(arg, &example.replace("inputs", kind.list()), &mut errors)
-    else {
-        cx.extend(errors);
-        return false;
-    };
-    let whole = errors.is_empty();
-    cx.extend(errors);
-    for entry in entries {
-        if entry.quoted_key {
-            cx.error_at(
-                &entry.key_tokens,
-                format!(
-                    "expected the name of a parameter of the function, not a string: {}",
-                    entry.key
-                ),
-            );
-            continue;
-        }
-        if let Some(first) = declared.iter().find(|d| d.name == entry.key) {
-            cx.error_at(
-                &entry.key_tokens,
-                format!(
-                    "`{}` is already declared in {}(...); a name is declared once, as an input, \
-                     an output or a param",
-                    entry.key,
-                    first.kind.list()
-                ),
-            );
-            continue;
-        }
-        let default = match &entry.value {
-            Value::Flag => None,
-            Value::Eq(tokens) => default_value(&entry, tokens, kind, cx),
-            Value::List(g) => {
-                cx.error_at(
-                    g,
-                    format!("expected `{} = <default>` or `{}`", entry.key, entry.key),
-                );
-                None
-            }
-        };
-        declared.push(Declared {
-            kind,
-            name: entry.key.clone(),
-            at: entry.key_tokens.clone(),
-            default,
-        });
-    }
-    whole
-}
-
-fn default_value(
-    entry: &Arg,
-    tokens: &TokenStream,
-    kind: SlotKind,
-    cx: &mut Ctxt,
-) -> Option<Default> {
-    let name = &entry.key;
-    match (kind, literal_text(tokens)) {
-        (SlotKind::Param, Some((text, suggested_ty))) => Some(Default {
-            text,
-            tokens: tokens.clone(),
-            suggested_ty,
-        }),
-        (SlotKind::Param, None) => {
-            cx.error_at(
-                tokens,
-                format!(
-                    "the default of param `{name}` must be a literal: a number, a bool or a \
-                     string, such as {name} = 0.5"
-                ),
-            );
-            None
-        }
-        (_, Some((text, "String"))) => Some(Default {
-            text,
-            tokens: tokens.clone(),
-            suggested_ty: "&Path",
-        }),
-        _ => {
-            cx.error_at(
-                tokens,
-                format!(
-                    "the default of {} `{name}` must be a path in a string literal, such as \
-                     {name} = \"data/{name}\"",
-                    kind.noun()
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// The text of a literal (with an optional leading `-` for numbers), and the type it suggests.
-fn literal_text(tokens: &TokenStream) -> Option<(String, &'static str)> {
-    let mut iter = tokens.clone().into_iter().peekable();
-    let negative =
-        matches!(iter.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '-');
-    if negative {
-        iter.next();
-    }
-    let lit: syn::Lit = syn::parse2(iter.collect()).ok()?;
-    let sign = if negative { "-" } else { "" };
-    match lit {
-        syn::Lit::Str(s) if !negative => Some((s.value(), "String")),
-        syn::Lit::Int(i) => Some((format!("{sign}{}", i.base10_digits()), "i64")),
-        syn::Lit::Float(f) => Some((format!("{sign}{}", f.base10_digits()), "f64")),
-        syn::Lit::Bool(b) if !negative => Some((b.value.to_string(), "bool")),
-        syn::Lit::Char(c) if !negative => Some((c.value().to_string(), "char")),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------- the function
@@ -455,7 +296,7 @@ fn match_params<'a>(func: &'a ItemFn, options: &'a Options, cx: &mut Ctxt) -> Ve
     }
     for d in &options.declared {
         if !used.contains(&d.name.as_str()) {
-            let ty = d.default.as_ref().map_or(
+            let ty = d.value.as_ref().map_or(
                 if d.kind == SlotKind::Param {
                     "T"
                 } else {
@@ -480,7 +321,7 @@ fn match_params<'a>(func: &'a ItemFn, options: &'a Options, cx: &mut Ctxt) -> Ve
 }
 
 /// Inputs, then outputs, then params: the order of the values the runtime resolves.
-fn slot_order(declared: &[Declared]) -> Vec<&Declared> {
+fn slot_order(declared: &[Declaration]) -> Vec<&Declaration> {
     let of = |kind| declared.iter().filter(move |d| d.kind == kind);
     of(SlotKind::Input)
         .chain(of(SlotKind::Output))
@@ -488,7 +329,7 @@ fn slot_order(declared: &[Declared]) -> Vec<&Declared> {
         .collect()
 }
 
-fn check_type(declared: &Declared, name: &Ident, ty: &Type, cx: &mut Ctxt) {
+fn check_type(declared: &Declaration, name: &Ident, ty: &Type, cx: &mut Ctxt) {
     if let syn::Type::Reference(r) = types::peel(ty)
         && let Some(m) = &r.mutability
     {
@@ -518,7 +359,7 @@ fn check_type(declared: &Declared, name: &Ident, ty: &Type, cx: &mut Ctxt) {
             }
         }
         SlotKind::Param => {
-            if let (Some(default), Some(prim)) = (&declared.default, types::simple_name(ty))
+            if let (Some(default), Some(prim)) = (&declared.value, types::simple_name(ty))
                 && let Some(error) = run_rules::parse_check(&prim, &default.text)
             {
                 cx.error_at(
@@ -835,7 +676,7 @@ impl Gen<'_> {
         let slots = |kind: SlotKind| {
             let entries = options.declared.iter().filter(|d| d.kind == kind).map(|d| {
                 let name = &d.name;
-                let default = opt(&d.default.as_ref().map(|v| v.text.clone()));
+                let default = opt(&d.value.as_ref().map(|v| v.text.clone()));
                 let ty = self
                     .params
                     .iter()
