@@ -10,7 +10,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, Path, Token, Visibility};
 
@@ -32,6 +32,28 @@ struct Head {
     options: TokenStream,
 }
 
+impl Head {
+    /// The head of a pipeline whose steps or options cannot be parsed: its attributes,
+    /// visibility and name, no steps; `None` without a name.
+    fn name_only(input: TokenStream) -> Option<Head> {
+        let parser = |input: ParseStream<'_>| {
+            let attrs = input.call(Attribute::parse_outer)?;
+            let vis: Visibility = input.parse()?;
+            let ident: Ident = input.parse()?;
+            input.parse::<TokenStream>()?;
+            Ok(Head {
+                attrs,
+                vis,
+                ident,
+                steps: Punctuated::new(),
+                bracket: Span::call_site(),
+                options: TokenStream::new(),
+            })
+        };
+        parser.parse2(input).ok()
+    }
+}
+
 impl Parse for Head {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
@@ -48,6 +70,14 @@ impl Parse for Head {
                 format!("expected `=` and the steps: pipeline!({ident} = [prep, train])"),
             )
         })?;
+        if !input.peek(syn::token::Bracket) {
+            return Err(syn::Error::new(
+                input.span(),
+                format!(
+                    "expected the steps in square brackets: pipeline!({ident} = [prep, train])"
+                ),
+            ));
+        }
         let content;
         let bracket = syn::bracketed!(content in input);
         let steps = content.parse_terminated(Path::parse_mod_style, Token![,])?;
@@ -77,10 +107,19 @@ struct Options {
     krate: TokenStream,
 }
 
+/// Expands `pipeline!`. On a mistake: the errors, and the pipeline's type as far as it could
+/// be read but without the checks of its graph, so that `iris::main()` and the like get no
+/// error of their own; the errors keep the program from compiling.
 pub fn expand(input: TokenStream) -> TokenStream {
-    let head: Head = match syn::parse2(input) {
+    let head: Head = match syn::parse2(input.clone()) {
         Ok(h) => h,
-        Err(e) => return e.to_compile_error(),
+        Err(e) => {
+            let mut out = e.to_compile_error();
+            if let Some(head) = Head::name_only(input) {
+                out.extend(pipeline_type(&head, &Options::new()));
+            }
+            return out;
+        }
     };
     let mut cx = Ctxt::default();
     if head.steps.is_empty() {
@@ -94,18 +133,32 @@ pub fn expand(input: TokenStream) -> TokenStream {
     }
     let options = parse_options(head.options.clone(), &mut cx);
     match cx.into_compile_errors() {
-        Some(errors) => errors,
-        None => generate(&head, &options),
+        Some(errors) => {
+            let mut out = errors;
+            out.extend(pipeline_type(&head, &options));
+            out
+        }
+        None => {
+            let mut out = pipeline_type(&head, &options);
+            out.extend(checks(&head, &options));
+            out
+        }
+    }
+}
+
+impl Options {
+    fn new() -> Self {
+        Options {
+            experiment: None,
+            description: None,
+            bound: Vec::new(),
+            krate: quote!(::run_runtime),
+        }
     }
 }
 
 fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
-    let mut options = Options {
-        experiment: None,
-        description: None,
-        bound: Vec::new(),
-        krate: quote!(::run_runtime),
-    };
+    let mut options = Options::new();
     for arg in args::known(args::parse(tokens, cx), MACRO, &OPTIONS, cx) {
         match arg.key.as_str() {
             "experiment" => {
@@ -162,13 +215,13 @@ fn description(head: &Head, options: &Options) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn generate(head: &Head, options: &Options) -> TokenStream {
-    let krate = &options.krate;
-    let private = quote!(#krate::__private);
+/// The pipeline's type: `PIPELINE`, `pipeline()` and `main()`.
+fn pipeline_type(head: &Head, options: &Options) -> TokenStream {
+    let private = private(options);
     let Head {
         attrs, vis, ident, ..
     } = head;
-    let name = ident.to_string().trim_start_matches("r#").to_owned();
+    let name = pipeline_name(head);
     let opt = |v: &Option<String>| match v {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
@@ -186,23 +239,6 @@ fn generate(head: &Head, options: &Options) -> TokenStream {
             _ => quote!(Input),
         };
         quote!(#private::Binding { name: #n, kind: #private::SlotKind::#kind, value: #value })
-    });
-    let count = head.steps.len();
-    let step_checks = head.steps.iter().enumerate().map(|(i, path)| {
-        check_item(
-            span_of(path),
-            &private,
-            quote!(check_step(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #i, &mut __scratch)),
-            count,
-        )
-    });
-    let binding_checks = options.bound.iter().enumerate().map(|(k, b)| {
-        check_item(
-            span_of(&b.at),
-            &private,
-            quote!(check_binding(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #k)),
-            count,
-        )
     });
     let doc = format!(
         "The pipeline `{name}`: [`{ident}::PIPELINE`](Self::PIPELINE) is its graph, \
@@ -236,10 +272,44 @@ fn generate(head: &Head, options: &Options) -> TokenStream {
                 Self::PIPELINE.main()
             }
         }
+    }
+}
 
+/// The checks of the graph: one `const _` item per step and per binding.
+fn checks(head: &Head, options: &Options) -> TokenStream {
+    let private = private(options);
+    let (ident, name) = (&head.ident, pipeline_name(head));
+    let count = head.steps.len();
+    let step_checks = head.steps.iter().enumerate().map(|(i, path)| {
+        check_item(
+            span_of(path),
+            &private,
+            quote!(check_step(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #i, &mut __scratch)),
+            count,
+        )
+    });
+    let binding_checks = options.bound.iter().enumerate().map(|(k, b)| {
+        check_item(
+            span_of(&b.at),
+            &private,
+            quote!(check_binding(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #k)),
+            count,
+        )
+    });
+    quote! {
         #(#step_checks)*
         #(#binding_checks)*
     }
+}
+
+fn private(options: &Options) -> TokenStream {
+    let krate = &options.krate;
+    quote!(#krate::__private)
+}
+
+/// The pipeline's name: its identifier without `r#`.
+fn pipeline_name(head: &Head) -> String {
+    head.ident.to_string().trim_start_matches("r#").to_owned()
 }
 
 /// `const _: () = ...` running one check, spanned at `span`: its failure is an error there.
@@ -322,6 +392,24 @@ mod tests {
         );
         assert!(out.contains("must be a path in a string literal"), "{out}");
         assert!(out.contains("must be a literal"), "{out}");
+    }
+
+    #[test]
+    fn on_a_mistake_the_type_is_still_defined_without_checks() {
+        let out = expand(quote!(pub iris = [prep, train], experimnt = "x")).to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("pub struct iris"), "{out}");
+        assert!(out.contains("train :: STEP"), "{out}");
+        assert!(out.contains("fn main"), "{out}");
+        assert!(!out.contains("check_step"), "{out}");
+        let out = expand(quote!(iris = prep, train)).to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(
+            out.contains("expected the steps in square brackets"),
+            "{out}"
+        );
+        assert!(out.contains("struct iris"), "{out}");
+        assert!(out.contains("steps : & []"), "{out}");
     }
 
     #[test]

@@ -55,7 +55,9 @@ struct FnParam<'a> {
     role: Role<'a>,
 }
 
-/// Expands `#[aml_step]`.
+/// Expands `#[aml_step]`. On a mistake: the function unchanged, the errors, and the type beside
+/// it with a stand-in `STEP` and `main` ([`Gen::stand_in`]), so that the only errors are the
+/// attribute's.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
@@ -66,7 +68,11 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     check_signature(&func, &mut cx);
     let params = match_params(&func, &options, &mut cx);
     match cx.into_compile_errors() {
-        Some(errors) => with_errors(item, errors),
+        Some(errors) => {
+            let mut out = with_errors(item, errors);
+            out.extend(Gen::new(&func, &options, &params).stand_in());
+            out
+        }
         None => generate(&func, &options, &params),
     }
 }
@@ -387,15 +393,7 @@ struct Gen<'a> {
 }
 
 fn generate(func: &ItemFn, options: &Options, params: &[FnParam<'_>]) -> TokenStream {
-    let krate = &options.krate;
-    let step = Gen {
-        func,
-        options,
-        params,
-        private: quote!(#krate::__private),
-        ident: &func.sig.ident,
-        is_async: func.sig.asyncness.is_some(),
-    };
+    let step = Gen::new(func, options, params);
     let direct = step.direct_call();
     let holder = step.holder_type();
     let private = &step.private;
@@ -407,6 +405,15 @@ fn generate(func: &ItemFn, options: &Options, params: &[FnParam<'_>]) -> TokenSt
             #private::Registration(&#ident::STEP)
         }
     }
+}
+
+/// Which `STEP` to generate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StepConst {
+    /// The step's.
+    Step,
+    /// A stand-in for an attribute with mistakes: an empty `function`, no `invoke_async`.
+    StandIn,
 }
 
 /// Attributes by where they go: (on every generated item, on the callable function, on the
@@ -432,7 +439,105 @@ fn split_attrs(attrs: &[Attribute]) -> (Vec<&Attribute>, Vec<&Attribute>, Vec<&A
     (everywhere, outer, body)
 }
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
+    fn new(func: &'a ItemFn, options: &'a Options, params: &'a [FnParam<'a>]) -> Self {
+        let krate = &options.krate;
+        Gen {
+            func,
+            options,
+            params,
+            private: quote!(#krate::__private),
+            ident: &func.sig.ident,
+            is_async: func.sig.asyncness.is_some(),
+        }
+    }
+
+    /// The type named after the step, for an attribute with mistakes: `STEP` and `main` as
+    /// they would be (async or not), from what could be read, so that `train::main()`,
+    /// `train::STEP` and a `pipeline!` naming the step get no error of their own (as tokio's
+    /// entry macro emits the function with a default configuration on an error).
+    ///
+    /// The program does not compile anyway (the errors are emitted beside it), so this runs
+    /// nothing: `__invoke` is unreachable, and `STEP.function` is empty, which tells a
+    /// pipeline's checks (`run_runtime::pipeline::check`) not to check a graph against a
+    /// step's guessed declarations. Nothing is registered. A method gets no type: a type cannot
+    /// be declared in an `impl` block, and that mistake is reported already.
+    fn stand_in(&self) -> TokenStream {
+        if let Some(FnArg::Receiver(_)) = self.func.sig.inputs.first() {
+            return TokenStream::new();
+        }
+        let Gen {
+            func,
+            private,
+            ident,
+            ..
+        } = self;
+        let (everywhere, _, _) = split_attrs(&func.attrs);
+        let vis = &func.vis;
+        let step = self.step_const(StepConst::StandIn);
+        let main = self.main_fn();
+        let doc = self.holder_doc();
+        let (run, bindings) = (
+            Ident::new("__run", Span::mixed_site()),
+            Ident::new("__bindings", Span::mixed_site()),
+        );
+        let result = quote!(::core::result::Result<(), #private::StepError>);
+        let unreachable =
+            format!("#[aml_step] of `{ident}` has errors, so the program does not compile");
+        quote! {
+            #(#everywhere)*
+            #[doc = #doc]
+            #[allow(non_camel_case_types)]
+            #vis struct #ident {}
+
+            #(#everywhere)*
+            #[allow(dead_code)]
+            impl #ident {
+                /// What the step takes and how to run it.
+                pub const STEP: #private::Step = #step;
+
+                #main
+
+                fn __invoke(#run: &#private::Run, #bindings: &#private::Bindings) -> #result {
+                    ::core::unreachable!(#unreachable)
+                }
+            }
+        }
+    }
+
+    /// The entry point, `main`: async for an async step.
+    fn main_fn(&self) -> TokenStream {
+        let private = &self.private;
+        if self.is_async {
+            quote! {
+                /// Runs the step as the program, with the caller's executor: values from the
+                /// command line (`--name value`), the environment and the defaults; see
+                /// `run_runtime::step::Step::main`.
+                pub async fn main() -> #private::ExitCode {
+                    Self::STEP.main_async().await
+                }
+            }
+        } else {
+            quote! {
+                /// Runs the step as the program: values from the command line
+                /// (`--name value`), the environment and the defaults, on the process's
+                /// context run; returns the exit code. See `run_runtime::step::Step::main`.
+                pub fn main() -> #private::ExitCode {
+                    Self::STEP.main()
+                }
+            }
+        }
+    }
+
+    fn holder_doc(&self) -> String {
+        let ident = self.ident;
+        format!(
+            "The step `{}`: [`{ident}::STEP`](Self::STEP) describes it, `{ident}::main()` runs \
+             it as a program, and `{ident}(...)` runs it in a child run.",
+            self.step_name()
+        )
+    }
+
     /// The function that tells a failed run from what the body returned.
     fn failure(&self) -> TokenStream {
         let (private, ident) = (&self.private, self.ident);
@@ -590,28 +695,10 @@ impl Gen<'_> {
         } = self;
         let (everywhere, _, body_attrs) = split_attrs(&func.attrs);
         let vis = &func.vis;
-        let step = self.step_const();
+        let step = self.step_const(StepConst::Step);
         let invoke = self.invoke();
         let failure_fn = self.failure_fn();
-        let main = if self.is_async {
-            quote! {
-                /// Runs the step as the program, with the caller's executor: values from the
-                /// command line (`--name value`), the environment and the defaults; see
-                /// `run_runtime::step::Step::main`.
-                pub async fn main() -> #private::ExitCode {
-                    Self::STEP.main_async().await
-                }
-            }
-        } else {
-            quote! {
-                /// Runs the step as the program: values from the command line
-                /// (`--name value`), the environment and the defaults, on the process's
-                /// context run; returns the exit code. See `run_runtime::step::Step::main`.
-                pub fn main() -> #private::ExitCode {
-                    Self::STEP.main()
-                }
-            }
-        };
+        let main = self.main_fn();
         let sig = &func.sig;
         let body_ident = Ident::new("__body", sig.ident.span());
         let (constness, asyncness, fn_token, generics, inputs, output) = (
@@ -624,11 +711,7 @@ impl Gen<'_> {
         );
         let where_clause = &sig.generics.where_clause;
         let body = &func.body;
-        let doc = format!(
-            "The step `{}`: [`{ident}::STEP`](Self::STEP) describes it, `{ident}::main()` runs \
-             it as a program, and `{ident}(...)` runs it in a child run.",
-            self.step_name()
-        );
+        let doc = self.holder_doc();
         quote! {
             #(#everywhere)*
             #[doc = #doc]
@@ -661,7 +744,7 @@ impl Gen<'_> {
             .unwrap_or_else(|| self.func.name())
     }
 
-    fn step_const(&self) -> TokenStream {
+    fn step_const(&self, what: StepConst) -> TokenStream {
         let Gen {
             options, private, ..
         } = self;
@@ -692,15 +775,19 @@ impl Gen<'_> {
             slots(SlotKind::Output),
             slots(SlotKind::Param),
         );
-        let invoke_async = if self.is_async {
+        let invoke_async = if self.is_async && what == StepConst::Step {
             quote!(::core::option::Option::Some(Self::__invoke_async))
         } else {
             quote!(::core::option::Option::None)
         };
+        let function = match what {
+            StepConst::Step => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+            StepConst::StandIn => quote!(""),
+        };
         quote! {
             #private::Step {
                 name: #name,
-                function: ::core::concat!(::core::module_path!(), "::", #fn_name),
+                function: #function,
                 experiment: #experiment,
                 description: #description,
                 tags: &[#(#tags),*],

@@ -265,11 +265,33 @@ const fn trace(scratch: &mut [usize], n: usize, from: usize, last: usize) -> usi
 
 // ---------------------------------------------------------------- the checks
 
+/// `true` when one of the steps stands in for an `#[aml_step]` with an error in its attribute.
+///
+/// On an error, the attribute reports it and still defines `STEP`, so that code naming the
+/// step (a `pipeline!`, `train::main()`) gets no error of its own; that `STEP` has an empty
+/// `function` (a compiled step's is its module path) and only the declarations that could be
+/// read. Checking a graph against such a guess would report problems that are not there
+/// ("no step writes `model`"), so a pipeline holding one is left unchecked: the program does
+/// not compile anyway, and the graph is checked once the attribute is fixed.
+const fn has_stand_in(steps: &[&Step]) -> bool {
+    let mut j = 0;
+    while j < steps.len() {
+        if steps[j].function.is_empty() {
+            return true;
+        }
+        j += 1;
+    }
+    false
+}
+
 /// The first problem of step `i` of pipeline `pipeline`, if it has one: listed twice (or a
 /// name shared with another step), an output another step also writes, an input or param
 /// with no value, or, for the first step listed of a cycle, the cycle.
 ///
 /// `scratch` must hold [`SCRATCH_PER_STEP`] slots per step.
+///
+/// Nothing is checked while a step stands in for one whose attribute has an error (its
+/// `function` is empty).
 pub const fn check_step(
     pipeline: &str,
     steps: &[&Step],
@@ -277,6 +299,9 @@ pub const fn check_step(
     i: usize,
     scratch: &mut [usize],
 ) -> Option<Message> {
+    if has_stand_in(steps) {
+        return None;
+    }
     if let Some(m) = listed_twice(pipeline, steps, i) {
         return Some(m);
     }
@@ -487,12 +512,18 @@ const fn cycle(
 
 /// The problem of binding `k` of pipeline `pipeline`, if it has one: bound twice, a name no
 /// step reads, a name of the other kind (`inputs(...)` for a param), or the output of a step.
+///
+/// Nothing is checked while a step stands in for one whose attribute has an error (its
+/// `function` is empty).
 pub const fn check_binding(
     pipeline: &str,
     steps: &[&Step],
     bindings: &[Binding<'_>],
     k: usize,
 ) -> Option<Message> {
+    if has_stand_in(steps) {
+        return None;
+    }
     let bound = &bindings[k];
     let list = match bound.kind {
         SlotKind::Param => "params",
@@ -670,5 +701,28 @@ mod tests {
             "{message}"
         );
         assert_eq!(closest_slot(&[&train], "learning_rate"), None);
+    }
+
+    #[test]
+    fn a_pipeline_with_a_stand_in_step_is_not_checked() {
+        // Unbound params everywhere and a binding of nothing: errors, unless a step stands in
+        // for an #[aml_step] with an error (empty `function`).
+        const UNBOUND: &[Slot] = &[Slot {
+            name: "epochs",
+            default: None,
+            ty: "u32",
+        }];
+        let (train, broken) = (step("train", "app::train", UNBOUND), step("fit", "", &[]));
+        let bindings = [Binding {
+            name: "nothing",
+            kind: SlotKind::Param,
+            value: None,
+        }];
+        let mut scratch = [0; SCRATCH_PER_STEP * 2];
+        assert!(check_step("p", &[&train], &bindings, 0, &mut scratch).is_some());
+        assert!(check_binding("p", &[&train], &bindings, 0).is_some());
+        let steps = [&train, &broken];
+        assert!(check_step("p", &steps, &bindings, 0, &mut scratch).is_none());
+        assert!(check_binding("p", &steps, &bindings, 0).is_none());
     }
 }
