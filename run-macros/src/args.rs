@@ -5,7 +5,6 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 
 use crate::ctxt::Ctxt;
-use crate::suggest::closest;
 
 /// One option as written.
 pub struct Arg {
@@ -134,8 +133,7 @@ pub fn known(args: Vec<Arg>, attr: &str, known: &[&str], cx: &mut Ctxt) -> Vec<A
     for arg in args {
         if arg.quoted_key || !known.contains(&arg.key.as_str()) {
             let mut message = format!("unknown option `{}` for {attr}", arg.key);
-            let candidates: Vec<&str> = known.to_vec();
-            if let Some(similar) = closest(&arg.key, &candidates) {
+            if let Some(similar) = run_rules::closest(&arg.key, known.iter().copied()).first() {
                 message.push_str(&format!("; did you mean `{similar}`?"));
             }
             message.push_str(&format!(" The options are: {}", known.join(", ")));

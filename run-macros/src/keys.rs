@@ -18,61 +18,28 @@ pub fn run_name_problem(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use run_rules::testing::{key_cases, run_name_cases};
 
-    // The cases of run_runtime::validate's tests.
+    // The rules' own table: the compiler refuses what the runtime refuses, in its words.
     #[test]
-    fn accepts_what_the_runtime_accepts() {
-        for key in [
-            "loss",
-            "a",
-            "train/loss",
-            "Accuracy 1",
-            "f1_macro",
-            "lr-schedule",
-            "epoch.5",
-            "http:port",
-            "a/b/c",
-            "ünïcödé",
-            "精度",
-            "x_٣",
-            "..a",
-            "a..",
-            "a/..b",
-            ".hidden",
-        ] {
-            assert_eq!(key_problem(key), None, "{key:?}");
+    fn keys_are_checked_as_the_runtime_checks_them() {
+        for (key, rule, _) in key_cases() {
+            assert_eq!(
+                key_problem(&key),
+                rule.err().map(|r| r.to_string()),
+                "{key:?}"
+            );
         }
-        assert_eq!(key_problem(&"a".repeat(250)), None);
-        assert_eq!(key_problem(&"é".repeat(250)), None);
     }
 
     #[test]
-    fn rejects_what_the_runtime_rejects_with_its_words() {
-        let cases = [
-            ("", "is empty"),
-            ("loss!", "character '!' at position 4"),
-            ("a\tb", "character '\\t' at position 1"),
-            ("🙂", "character '🙂' at position 0"),
-            ("/abs", "starts with '/'"),
-            ("a/", "ends with '/'"),
-            ("a//b", "contains '//'"),
-            ("..", "component '..'"),
-            (".", "component '.'"),
-            ("a/./b", "component '.'"),
-            ("a/..", "component '..'"),
-        ];
-        for (key, want) in cases {
-            let problem = key_problem(key).unwrap_or_default();
-            assert!(problem.contains(want), "{key:?}: {problem}");
+    fn run_names_are_checked_as_the_runtime_checks_them() {
+        for (name, rule, _) in run_name_cases() {
+            assert_eq!(
+                run_name_problem(&name),
+                rule.err().map(|r| r.to_string()),
+                "{name:?}"
+            );
         }
-        let long = key_problem(&"a".repeat(251)).unwrap();
-        assert!(long.ends_with("it has 251"), "{long}");
-    }
-
-    #[test]
-    fn run_names_allow_free_text_but_not_control_characters() {
-        assert_eq!(run_name_problem("train (fold 1) #3"), None);
-        assert!(run_name_problem(" ").is_some());
-        assert!(run_name_problem("a\nb").is_some());
     }
 }

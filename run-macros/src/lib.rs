@@ -10,17 +10,19 @@
 //! generates and the compile errors a user meets.
 //!
 //! Each mistake in an attribute is one error at the token that is wrong, saying the fix; the
-//! function is still emitted unchanged, so no other error follows from it.
+//! function is still emitted unchanged, and so is what the attribute defines beside it (the
+//! type `train` with `STEP` and `main`, a stand-in built from what could be read), so no other
+//! error follows from it. `pipeline!` does the same for the pipeline's type.
 
 mod args;
 mod ctxt;
+mod decl;
 mod derive;
 mod func;
 mod keys;
 mod log;
 mod pipeline;
 mod step;
-mod suggest;
 mod types;
 
 use proc_macro::TokenStream;
@@ -182,6 +184,29 @@ mod tests {
         let text = out.to_string();
         assert!(text.starts_with(&item.to_string()), "{text}");
         assert_eq!(text.matches("compile_error").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_step_with_a_mistake_keeps_its_type_with_a_stand_in_step() {
+        let item = quote!(
+            pub async fn train(run: &Run, data: &Path) {}
+        );
+        let out = crate::step::expand(quote!(inputz(data = "d.csv")), item.clone());
+        let text = out.to_string();
+        assert!(text.starts_with(&item.to_string()), "{text}");
+        assert_eq!(text.matches("compile_error").count(), 1, "{text}");
+        assert!(text.contains("pub struct train"), "{text}");
+        assert!(text.contains("pub const STEP"), "{text}");
+        assert!(text.contains("function : \"\""), "{text}");
+        assert!(text.contains("pub async fn main"), "{text}");
+        assert!(!text.contains("inventory"), "{text}");
+        assert!(!text.contains("__body"), "{text}");
+        // A method gets none: a type cannot be declared in an `impl` block.
+        let method = quote!(
+            fn train(&self) {}
+        );
+        let text = crate::step::expand(quote!(), method.clone()).to_string();
+        assert!(!text.contains("struct"), "{text}");
     }
 
     #[test]

@@ -10,7 +10,6 @@ use crate::args::{self, Arg, Value};
 use crate::ctxt::{Ctxt, respan, with_errors};
 use crate::func::ItemFn;
 use crate::keys::key_problem;
-use crate::suggest::closest;
 use crate::types;
 
 /// Which attribute.
@@ -160,8 +159,9 @@ fn targets(arg: &Arg, cx: &mut Ctxt) -> Vec<(&'static str, Span)> {
             }
             Some((_, variant)) => out.push((variant, ident.span())),
             None => {
-                let names: Vec<&str> = TARGETS.iter().map(|(w, _)| *w).collect();
-                let hint = closest(&word, &names)
+                let names = TARGETS.iter().map(|(w, _)| *w);
+                let hint = run_rules::closest(&word, names)
+                    .first()
                     .map(|s| format!("did you mean `{s}`? "))
                     .unwrap_or_default();
                 cx.error_at(
@@ -275,8 +275,8 @@ fn check_step(func: &ItemFn, step: &Ident, cx: &mut Ctxt) {
             .iter()
             .filter_map(|p| p.name.map(|n| n.to_string()))
             .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let hint = match closest(&step.to_string(), &names) {
+        let similar = run_rules::closest(&step.to_string(), names.iter().map(String::as_str));
+        let hint = match similar.first() {
             Some(similar) => format!("did you mean `{similar}`?"),
             None => String::from("add an integer parameter for the step, such as `epoch: i64`"),
         };

@@ -10,12 +10,13 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, Path, Token, Visibility};
 
-use crate::args::{self, Arg, Value};
+use crate::args;
 use crate::ctxt::{Ctxt, respan};
+use crate::decl::{self, Declaration, SlotKind, ValueRole};
 use crate::keys::run_name_problem;
 
 const MACRO: &str = "pipeline!";
@@ -29,6 +30,28 @@ struct Head {
     steps: Punctuated<Path, Token![,]>,
     bracket: Span,
     options: TokenStream,
+}
+
+impl Head {
+    /// The head of a pipeline whose steps or options cannot be parsed: its attributes,
+    /// visibility and name, no steps; `None` without a name.
+    fn name_only(input: TokenStream) -> Option<Head> {
+        let parser = |input: ParseStream<'_>| {
+            let attrs = input.call(Attribute::parse_outer)?;
+            let vis: Visibility = input.parse()?;
+            let ident: Ident = input.parse()?;
+            input.parse::<TokenStream>()?;
+            Ok(Head {
+                attrs,
+                vis,
+                ident,
+                steps: Punctuated::new(),
+                bracket: Span::call_site(),
+                options: TokenStream::new(),
+            })
+        };
+        parser.parse2(input).ok()
+    }
 }
 
 impl Parse for Head {
@@ -47,6 +70,14 @@ impl Parse for Head {
                 format!("expected `=` and the steps: pipeline!({ident} = [prep, train])"),
             )
         })?;
+        if !input.peek(syn::token::Bracket) {
+            return Err(syn::Error::new(
+                input.span(),
+                format!(
+                    "expected the steps in square brackets: pipeline!({ident} = [prep, train])"
+                ),
+            ));
+        }
         let content;
         let bracket = syn::bracketed!(content in input);
         let steps = content.parse_terminated(Path::parse_mod_style, Token![,])?;
@@ -67,26 +98,28 @@ impl Parse for Head {
     }
 }
 
-/// A value the pipeline gives: `inputs(name = "path")`, `params(name = 0.9)`, or without a
-/// value, one given when it runs.
-struct Bound {
-    name: String,
-    at: TokenStream,
-    param: bool,
-    value: Option<String>,
-}
-
 struct Options {
     experiment: Option<String>,
     description: Option<String>,
-    bound: Vec<Bound>,
+    /// `inputs(name = "path")`, `params(name = 0.9)`, or without a value, one given when it
+    /// runs.
+    bound: Vec<Declaration>,
     krate: TokenStream,
 }
 
+/// Expands `pipeline!`. On a mistake: the errors, and the pipeline's type as far as it could
+/// be read but without the checks of its graph, so that `iris::main()` and the like get no
+/// error of their own; the errors keep the program from compiling.
 pub fn expand(input: TokenStream) -> TokenStream {
-    let head: Head = match syn::parse2(input) {
+    let head: Head = match syn::parse2(input.clone()) {
         Ok(h) => h,
-        Err(e) => return e.to_compile_error(),
+        Err(e) => {
+            let mut out = e.to_compile_error();
+            if let Some(head) = Head::name_only(input) {
+                out.extend(pipeline_type(&head, &Options::new()));
+            }
+            return out;
+        }
     };
     let mut cx = Ctxt::default();
     if head.steps.is_empty() {
@@ -100,18 +133,32 @@ pub fn expand(input: TokenStream) -> TokenStream {
     }
     let options = parse_options(head.options.clone(), &mut cx);
     match cx.into_compile_errors() {
-        Some(errors) => errors,
-        None => generate(&head, &options),
+        Some(errors) => {
+            let mut out = errors;
+            out.extend(pipeline_type(&head, &options));
+            out
+        }
+        None => {
+            let mut out = pipeline_type(&head, &options);
+            out.extend(checks(&head, &options));
+            out
+        }
+    }
+}
+
+impl Options {
+    fn new() -> Self {
+        Options {
+            experiment: None,
+            description: None,
+            bound: Vec::new(),
+            krate: quote!(::run_runtime),
+        }
     }
 }
 
 fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
-    let mut options = Options {
-        experiment: None,
-        description: None,
-        bound: Vec::new(),
-        krate: quote!(::run_runtime),
-    };
+    let mut options = Options::new();
     for arg in args::known(args::parse(tokens, cx), MACRO, &OPTIONS, cx) {
         match arg.key.as_str() {
             "experiment" => {
@@ -129,7 +176,10 @@ fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
             "description" => {
                 options.description = args::lit_str(&arg, "the description", cx).map(|l| l.value());
             }
-            "inputs" | "params" => bind(&arg, arg.key == "params", &mut options.bound, cx),
+            key @ ("inputs" | "params") => {
+                let kind = SlotKind::of_list(key).expect("a list option");
+                decl::read(&arg, kind, ValueRole::Value, &mut options.bound, cx);
+            }
             "crate" => {
                 if let Some(path) = args::crate_path(&arg, cx) {
                     options.krate = quote!(#path);
@@ -139,92 +189,6 @@ fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
         }
     }
     options
-}
-
-fn bind(arg: &Arg, param: bool, bound: &mut Vec<Bound>, cx: &mut Ctxt) {
-    let example = match param {
-        true => "params(threshold = 0.9, model = \"knn\", seed)",
-        false => "inputs(irisdata = \"data/iris.csv\", other)",
-    };
-    let Some(entries) = args::list(arg, example, cx) else {
-        return;
-    };
-    for entry in entries {
-        if entry.quoted_key {
-            cx.error_at(
-                &entry.key_tokens,
-                format!(
-                    "expected the name of an input or param, not a string: {}",
-                    entry.key
-                ),
-            );
-            continue;
-        }
-        if bound.iter().any(|b| b.name == entry.key) {
-            cx.error_at(
-                &entry.key_tokens,
-                format!("`{}` is bound twice; bind it once", entry.key),
-            );
-            continue;
-        }
-        let value = match &entry.value {
-            Value::Flag => None,
-            Value::Eq(tokens) => match (param, literal_text(tokens)) {
-                (true, Some((text, _))) | (false, Some((text, true))) => Some(text),
-                (true, None) => {
-                    cx.error_at(
-                        tokens,
-                        format!(
-                            "the value of param `{0}` must be a literal: a number, a bool or a \
-                             string, such as {0} = 0.5",
-                            entry.key
-                        ),
-                    );
-                    continue;
-                }
-                (false, _) => {
-                    cx.error_at(
-                        tokens,
-                        format!(
-                            "the value of input `{0}` must be a path in a string literal, such \
-                             as {0} = \"data/{0}\"",
-                            entry.key
-                        ),
-                    );
-                    continue;
-                }
-            },
-            Value::List(g) => {
-                cx.error_at(g, format!("expected `{0} = <value>` or `{0}`", entry.key));
-                continue;
-            }
-        };
-        bound.push(Bound {
-            name: entry.key.clone(),
-            at: entry.key_tokens.clone(),
-            param,
-            value,
-        });
-    }
-}
-
-/// The text of a literal (with a leading `-` for numbers), and whether it was a string.
-fn literal_text(tokens: &TokenStream) -> Option<(String, bool)> {
-    let mut iter = tokens.clone().into_iter().peekable();
-    let negative =
-        matches!(iter.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '-');
-    if negative {
-        iter.next();
-    }
-    let sign = if negative { "-" } else { "" };
-    match syn::parse2::<syn::Lit>(iter.collect()).ok()? {
-        syn::Lit::Str(s) if !negative => Some((s.value(), true)),
-        syn::Lit::Int(i) => Some((format!("{sign}{}", i.base10_digits()), false)),
-        syn::Lit::Float(f) => Some((format!("{sign}{}", f.base10_digits()), false)),
-        syn::Lit::Bool(b) if !negative => Some((b.value.to_string(), false)),
-        syn::Lit::Char(c) if !negative => Some((c.value().to_string(), false)),
-        _ => None,
-    }
 }
 
 /// The description: `description = "..."`, else the doc comment.
@@ -251,13 +215,13 @@ fn description(head: &Head, options: &Options) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn generate(head: &Head, options: &Options) -> TokenStream {
-    let krate = &options.krate;
-    let private = quote!(#krate::__private);
+/// The pipeline's type: `PIPELINE`, `pipeline()` and `main()`.
+fn pipeline_type(head: &Head, options: &Options) -> TokenStream {
+    let private = private(options);
     let Head {
         attrs, vis, ident, ..
     } = head;
-    let name = ident.to_string().trim_start_matches("r#").to_owned();
+    let name = pipeline_name(head);
     let opt = |v: &Option<String>| match v {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
@@ -269,29 +233,12 @@ fn generate(head: &Head, options: &Options) -> TokenStream {
         quote!(&#step)
     });
     let bindings = options.bound.iter().map(|b| {
-        let (n, value) = (&b.name, opt(&b.value));
-        let kind = match b.param {
-            true => quote!(Param),
-            false => quote!(Input),
+        let (n, value) = (&b.name, opt(&b.value.as_ref().map(|v| v.text.clone())));
+        let kind = match b.kind {
+            SlotKind::Param => quote!(Param),
+            _ => quote!(Input),
         };
         quote!(#private::Binding { name: #n, kind: #private::SlotKind::#kind, value: #value })
-    });
-    let count = head.steps.len();
-    let step_checks = head.steps.iter().enumerate().map(|(i, path)| {
-        check_item(
-            span_of(path),
-            &private,
-            quote!(check_step(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #i, &mut __scratch)),
-            count,
-        )
-    });
-    let binding_checks = options.bound.iter().enumerate().map(|(k, b)| {
-        check_item(
-            span_of(&b.at),
-            &private,
-            quote!(check_binding(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #k)),
-            count,
-        )
     });
     let doc = format!(
         "The pipeline `{name}`: [`{ident}::PIPELINE`](Self::PIPELINE) is its graph, \
@@ -325,10 +272,44 @@ fn generate(head: &Head, options: &Options) -> TokenStream {
                 Self::PIPELINE.main()
             }
         }
+    }
+}
 
+/// The checks of the graph: one `const _` item per step and per binding.
+fn checks(head: &Head, options: &Options) -> TokenStream {
+    let private = private(options);
+    let (ident, name) = (&head.ident, pipeline_name(head));
+    let count = head.steps.len();
+    let step_checks = head.steps.iter().enumerate().map(|(i, path)| {
+        check_item(
+            span_of(path),
+            &private,
+            quote!(check_step(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #i, &mut __scratch)),
+            count,
+        )
+    });
+    let binding_checks = options.bound.iter().enumerate().map(|(k, b)| {
+        check_item(
+            span_of(&b.at),
+            &private,
+            quote!(check_binding(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #k)),
+            count,
+        )
+    });
+    quote! {
         #(#step_checks)*
         #(#binding_checks)*
     }
+}
+
+fn private(options: &Options) -> TokenStream {
+    let krate = &options.krate;
+    quote!(#krate::__private)
+}
+
+/// The pipeline's name: its identifier without `r#`.
+fn pipeline_name(head: &Head) -> String {
+    head.ident.to_string().trim_start_matches("r#").to_owned()
 }
 
 /// `const _: () = ...` running one check, spanned at `span`: its failure is an error there.
@@ -403,10 +384,32 @@ mod tests {
             params(t = [1]),
         ))
         .to_string();
-        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert_eq!(out.matches("compile_error").count(), 4, "{out}");
         assert!(out.contains("did you mean `experiment`?"), "{out}");
+        assert!(
+            out.contains("`data` is already given in inputs(...)"),
+            "{out}"
+        );
         assert!(out.contains("must be a path in a string literal"), "{out}");
         assert!(out.contains("must be a literal"), "{out}");
+    }
+
+    #[test]
+    fn on_a_mistake_the_type_is_still_defined_without_checks() {
+        let out = expand(quote!(pub iris = [prep, train], experimnt = "x")).to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("pub struct iris"), "{out}");
+        assert!(out.contains("train :: STEP"), "{out}");
+        assert!(out.contains("fn main"), "{out}");
+        assert!(!out.contains("check_step"), "{out}");
+        let out = expand(quote!(iris = prep, train)).to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(
+            out.contains("expected the steps in square brackets"),
+            "{out}"
+        );
+        assert!(out.contains("struct iris"), "{out}");
+        assert!(out.contains("steps : & []"), "{out}");
     }
 
     #[test]

@@ -9,9 +9,9 @@ use syn::{Attribute, FnArg, GenericParam, Ident, Type};
 
 use crate::args::{self, Arg, Value};
 use crate::ctxt::{Ctxt, respan, with_errors};
+use crate::decl::{self, Declaration, SlotKind};
 use crate::func::ItemFn;
 use crate::keys::{key_problem, run_name_problem};
-use crate::suggest::closest;
 use crate::types;
 
 const ATTR: &str = "#[aml_step]";
@@ -26,53 +26,12 @@ const OPTIONS: [&str; 8] = [
     "crate",
 ];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SlotKind {
-    Input,
-    Output,
-    Param,
-}
-
-impl SlotKind {
-    fn list(self) -> &'static str {
-        match self {
-            SlotKind::Input => "inputs",
-            SlotKind::Output => "outputs",
-            SlotKind::Param => "params",
-        }
-    }
-
-    fn noun(self) -> &'static str {
-        match self {
-            SlotKind::Input => "input",
-            SlotKind::Output => "output",
-            SlotKind::Param => "param",
-        }
-    }
-}
-
-/// A name declared in `inputs(...)`, `outputs(...)` or `params(...)`.
-struct Declared {
-    kind: SlotKind,
-    name: String,
-    at: TokenStream,
-    default: Option<Default>,
-}
-
-/// A default value: its text, and the tokens it was written as (for errors).
-struct Default {
-    text: String,
-    tokens: TokenStream,
-    /// The type a literal of this kind suggests, for "add `x: f64`" hints.
-    suggested_ty: &'static str,
-}
-
 struct Options {
     name: Option<String>,
     experiment: Option<String>,
     description: Option<String>,
     tags: Vec<(String, String)>,
-    declared: Vec<Declared>,
+    declared: Vec<Declaration>,
     /// A declaration list could not be read (an unknown option, a malformed list): a
     /// parameter that looks undeclared may well be declared there, so it is not reported.
     declarations_incomplete: bool,
@@ -85,7 +44,7 @@ enum Role<'a> {
     Run { owned: bool },
     /// An input, output or parameter, with its index among all slots.
     Slot {
-        declared: &'a Declared,
+        declared: &'a Declaration,
         index: usize,
     },
 }
@@ -96,7 +55,9 @@ struct FnParam<'a> {
     role: Role<'a>,
 }
 
-/// Expands `#[aml_step]`.
+/// Expands `#[aml_step]`. On a mistake: the function unchanged, the errors, and the type beside
+/// it with a stand-in `STEP` and `main` ([`Gen::stand_in`]), so that the only errors are the
+/// attribute's.
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
@@ -107,7 +68,11 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     check_signature(&func, &mut cx);
     let params = match_params(&func, &options, &mut cx);
     match cx.into_compile_errors() {
-        Some(errors) => with_errors(item, errors),
+        Some(errors) => {
+            let mut out = with_errors(item, errors);
+            out.extend(Gen::new(&func, &options, &params).stand_in());
+            out
+        }
         None => generate(&func, &options, &params),
     }
 }
@@ -136,13 +101,15 @@ fn parse_options(attr: TokenStream, cx: &mut Ctxt) -> Options {
                 options.description = args::lit_str(&arg, "the description", cx).map(|l| l.value());
             }
             "tags" => options.tags = tags(&arg, cx),
-            "inputs" | "outputs" | "params" => {
-                let kind = match arg.key.as_str() {
-                    "inputs" => SlotKind::Input,
-                    "outputs" => SlotKind::Output,
-                    _ => SlotKind::Param,
-                };
-                if !declare(&arg, kind, &mut options.declared, cx) {
+            key @ ("inputs" | "outputs" | "params") => {
+                let kind = SlotKind::of_list(key).expect("a list option");
+                if !decl::read(
+                    &arg,
+                    kind,
+                    decl::ValueRole::Default,
+                    &mut options.declared,
+                    cx,
+                ) {
                     options.declarations_incomplete = true;
                 }
             }
@@ -196,7 +163,7 @@ fn tags(arg: &Arg, cx: &mut Ctxt) -> Vec<(String, String)> {
             continue;
         }
         let value = match &entry.value {
-            Value::Eq(tokens) => literal_text(tokens).map(|(text, _)| text),
+            Value::Eq(tokens) => decl::literal_text(tokens).map(|(text, _)| text),
             _ => None,
         };
         match value {
@@ -211,127 +178,6 @@ fn tags(arg: &Arg, cx: &mut Ctxt) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-/// `inputs(name = "default", other)`, and the same for outputs and params; `false` when the
-/// list could not be read whole.
-fn declare(arg: &Arg, kind: SlotKind, declared: &mut Vec<Declared>, cx: &mut Ctxt) -> bool {
-    let example = match kind {
-        SlotKind::Param => "params(threshold = 0.9, model = \"knn\")",
-        _ => "inputs(irisdata = \"data/iris.csv\")",
-    };
-    let mut errors = Ctxt::default();
-    let Some(entries) = args::list(arg, &example.replace("inputs", kind.list()), &mut errors)
-    else {
-        cx.extend(errors);
-        return false;
-    };
-    let whole = errors.is_empty();
-    cx.extend(errors);
-    for entry in entries {
-        if entry.quoted_key {
-            cx.error_at(
-                &entry.key_tokens,
-                format!(
-                    "expected the name of a parameter of the function, not a string: {}",
-                    entry.key
-                ),
-            );
-            continue;
-        }
-        if let Some(first) = declared.iter().find(|d| d.name == entry.key) {
-            cx.error_at(
-                &entry.key_tokens,
-                format!(
-                    "`{}` is already declared in {}(...); a name is declared once, as an input, \
-                     an output or a param",
-                    entry.key,
-                    first.kind.list()
-                ),
-            );
-            continue;
-        }
-        let default = match &entry.value {
-            Value::Flag => None,
-            Value::Eq(tokens) => default_value(&entry, tokens, kind, cx),
-            Value::List(g) => {
-                cx.error_at(
-                    g,
-                    format!("expected `{} = <default>` or `{}`", entry.key, entry.key),
-                );
-                None
-            }
-        };
-        declared.push(Declared {
-            kind,
-            name: entry.key.clone(),
-            at: entry.key_tokens.clone(),
-            default,
-        });
-    }
-    whole
-}
-
-fn default_value(
-    entry: &Arg,
-    tokens: &TokenStream,
-    kind: SlotKind,
-    cx: &mut Ctxt,
-) -> Option<Default> {
-    let name = &entry.key;
-    match (kind, literal_text(tokens)) {
-        (SlotKind::Param, Some((text, suggested_ty))) => Some(Default {
-            text,
-            tokens: tokens.clone(),
-            suggested_ty,
-        }),
-        (SlotKind::Param, None) => {
-            cx.error_at(
-                tokens,
-                format!(
-                    "the default of param `{name}` must be a literal: a number, a bool or a \
-                     string, such as {name} = 0.5"
-                ),
-            );
-            None
-        }
-        (_, Some((text, "String"))) => Some(Default {
-            text,
-            tokens: tokens.clone(),
-            suggested_ty: "&Path",
-        }),
-        _ => {
-            cx.error_at(
-                tokens,
-                format!(
-                    "the default of {} `{name}` must be a path in a string literal, such as \
-                     {name} = \"data/{name}\"",
-                    kind.noun()
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// The text of a literal (with an optional leading `-` for numbers), and the type it suggests.
-fn literal_text(tokens: &TokenStream) -> Option<(String, &'static str)> {
-    let mut iter = tokens.clone().into_iter().peekable();
-    let negative =
-        matches!(iter.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '-');
-    if negative {
-        iter.next();
-    }
-    let lit: syn::Lit = syn::parse2(iter.collect()).ok()?;
-    let sign = if negative { "-" } else { "" };
-    match lit {
-        syn::Lit::Str(s) if !negative => Some((s.value(), "String")),
-        syn::Lit::Int(i) => Some((format!("{sign}{}", i.base10_digits()), "i64")),
-        syn::Lit::Float(f) => Some((format!("{sign}{}", f.base10_digits()), "f64")),
-        syn::Lit::Bool(b) if !negative => Some((b.value.to_string(), "bool")),
-        syn::Lit::Char(c) if !negative => Some((c.value().to_string(), "char")),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------- the function
@@ -436,8 +282,8 @@ fn match_params<'a>(func: &'a ItemFn, options: &'a Options, cx: &mut Ctxt) -> Ve
                     .map(|d| d.name.as_str())
                     .filter(|d| !params.iter().any(|p| p.name.is_some_and(|n| n == d)))
                     .collect();
-                let message = match closest(&name.to_string(), &unmatched) {
-                    Some(similar) => {
+                let message = match run_rules::closest(&name.to_string(), unmatched).first() {
+                    Some(&similar) => {
                         used.push(similar);
                         format!(
                             "parameter `{name}` is not declared; did you mean `{similar}`, which \
@@ -456,7 +302,7 @@ fn match_params<'a>(func: &'a ItemFn, options: &'a Options, cx: &mut Ctxt) -> Ve
     }
     for d in &options.declared {
         if !used.contains(&d.name.as_str()) {
-            let ty = d.default.as_ref().map_or(
+            let ty = d.value.as_ref().map_or(
                 if d.kind == SlotKind::Param {
                     "T"
                 } else {
@@ -481,7 +327,7 @@ fn match_params<'a>(func: &'a ItemFn, options: &'a Options, cx: &mut Ctxt) -> Ve
 }
 
 /// Inputs, then outputs, then params: the order of the values the runtime resolves.
-fn slot_order(declared: &[Declared]) -> Vec<&Declared> {
+fn slot_order(declared: &[Declaration]) -> Vec<&Declaration> {
     let of = |kind| declared.iter().filter(move |d| d.kind == kind);
     of(SlotKind::Input)
         .chain(of(SlotKind::Output))
@@ -489,7 +335,7 @@ fn slot_order(declared: &[Declared]) -> Vec<&Declared> {
         .collect()
 }
 
-fn check_type(declared: &Declared, name: &Ident, ty: &Type, cx: &mut Ctxt) {
+fn check_type(declared: &Declaration, name: &Ident, ty: &Type, cx: &mut Ctxt) {
     if let syn::Type::Reference(r) = types::peel(ty)
         && let Some(m) = &r.mutability
     {
@@ -519,7 +365,7 @@ fn check_type(declared: &Declared, name: &Ident, ty: &Type, cx: &mut Ctxt) {
             }
         }
         SlotKind::Param => {
-            if let (Some(default), Some(prim)) = (&declared.default, types::simple_name(ty))
+            if let (Some(default), Some(prim)) = (&declared.value, types::simple_name(ty))
                 && let Some(error) = run_rules::parse_check(&prim, &default.text)
             {
                 cx.error_at(
@@ -547,15 +393,7 @@ struct Gen<'a> {
 }
 
 fn generate(func: &ItemFn, options: &Options, params: &[FnParam<'_>]) -> TokenStream {
-    let krate = &options.krate;
-    let step = Gen {
-        func,
-        options,
-        params,
-        private: quote!(#krate::__private),
-        ident: &func.sig.ident,
-        is_async: func.sig.asyncness.is_some(),
-    };
+    let step = Gen::new(func, options, params);
     let direct = step.direct_call();
     let holder = step.holder_type();
     let private = &step.private;
@@ -567,6 +405,15 @@ fn generate(func: &ItemFn, options: &Options, params: &[FnParam<'_>]) -> TokenSt
             #private::Registration(&#ident::STEP)
         }
     }
+}
+
+/// Which `STEP` to generate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StepConst {
+    /// The step's.
+    Step,
+    /// A stand-in for an attribute with mistakes: an empty `function`, no `invoke_async`.
+    StandIn,
 }
 
 /// Attributes by where they go: (on every generated item, on the callable function, on the
@@ -592,7 +439,105 @@ fn split_attrs(attrs: &[Attribute]) -> (Vec<&Attribute>, Vec<&Attribute>, Vec<&A
     (everywhere, outer, body)
 }
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
+    fn new(func: &'a ItemFn, options: &'a Options, params: &'a [FnParam<'a>]) -> Self {
+        let krate = &options.krate;
+        Gen {
+            func,
+            options,
+            params,
+            private: quote!(#krate::__private),
+            ident: &func.sig.ident,
+            is_async: func.sig.asyncness.is_some(),
+        }
+    }
+
+    /// The type named after the step, for an attribute with mistakes: `STEP` and `main` as
+    /// they would be (async or not), from what could be read, so that `train::main()`,
+    /// `train::STEP` and a `pipeline!` naming the step get no error of their own (as tokio's
+    /// entry macro emits the function with a default configuration on an error).
+    ///
+    /// The program does not compile anyway (the errors are emitted beside it), so this runs
+    /// nothing: `__invoke` is unreachable, and `STEP.function` is empty, which tells a
+    /// pipeline's checks (`run_runtime::pipeline::check`) not to check a graph against a
+    /// step's guessed declarations. Nothing is registered. A method gets no type: a type cannot
+    /// be declared in an `impl` block, and that mistake is reported already.
+    fn stand_in(&self) -> TokenStream {
+        if let Some(FnArg::Receiver(_)) = self.func.sig.inputs.first() {
+            return TokenStream::new();
+        }
+        let Gen {
+            func,
+            private,
+            ident,
+            ..
+        } = self;
+        let (everywhere, _, _) = split_attrs(&func.attrs);
+        let vis = &func.vis;
+        let step = self.step_const(StepConst::StandIn);
+        let main = self.main_fn();
+        let doc = self.holder_doc();
+        let (run, bindings) = (
+            Ident::new("__run", Span::mixed_site()),
+            Ident::new("__bindings", Span::mixed_site()),
+        );
+        let result = quote!(::core::result::Result<(), #private::StepError>);
+        let unreachable =
+            format!("#[aml_step] of `{ident}` has errors, so the program does not compile");
+        quote! {
+            #(#everywhere)*
+            #[doc = #doc]
+            #[allow(non_camel_case_types)]
+            #vis struct #ident {}
+
+            #(#everywhere)*
+            #[allow(dead_code)]
+            impl #ident {
+                /// What the step takes and how to run it.
+                pub const STEP: #private::Step = #step;
+
+                #main
+
+                fn __invoke(#run: &#private::Run, #bindings: &#private::Bindings) -> #result {
+                    ::core::unreachable!(#unreachable)
+                }
+            }
+        }
+    }
+
+    /// The entry point, `main`: async for an async step.
+    fn main_fn(&self) -> TokenStream {
+        let private = &self.private;
+        if self.is_async {
+            quote! {
+                /// Runs the step as the program, with the caller's executor: values from the
+                /// command line (`--name value`), the environment and the defaults; see
+                /// `run_runtime::step::Step::main`.
+                pub async fn main() -> #private::ExitCode {
+                    Self::STEP.main_async().await
+                }
+            }
+        } else {
+            quote! {
+                /// Runs the step as the program: values from the command line
+                /// (`--name value`), the environment and the defaults, on the process's
+                /// context run; returns the exit code. See `run_runtime::step::Step::main`.
+                pub fn main() -> #private::ExitCode {
+                    Self::STEP.main()
+                }
+            }
+        }
+    }
+
+    fn holder_doc(&self) -> String {
+        let ident = self.ident;
+        format!(
+            "The step `{}`: [`{ident}::STEP`](Self::STEP) describes it, `{ident}::main()` runs \
+             it as a program, and `{ident}(...)` runs it in a child run.",
+            self.step_name()
+        )
+    }
+
     /// The function that tells a failed run from what the body returned.
     fn failure(&self) -> TokenStream {
         let (private, ident) = (&self.private, self.ident);
@@ -750,28 +695,10 @@ impl Gen<'_> {
         } = self;
         let (everywhere, _, body_attrs) = split_attrs(&func.attrs);
         let vis = &func.vis;
-        let step = self.step_const();
+        let step = self.step_const(StepConst::Step);
         let invoke = self.invoke();
         let failure_fn = self.failure_fn();
-        let main = if self.is_async {
-            quote! {
-                /// Runs the step as the program, with the caller's executor: values from the
-                /// command line (`--name value`), the environment and the defaults; see
-                /// `run_runtime::step::Step::main`.
-                pub async fn main() -> #private::ExitCode {
-                    Self::STEP.main_async().await
-                }
-            }
-        } else {
-            quote! {
-                /// Runs the step as the program: values from the command line
-                /// (`--name value`), the environment and the defaults, on the process's
-                /// context run; returns the exit code. See `run_runtime::step::Step::main`.
-                pub fn main() -> #private::ExitCode {
-                    Self::STEP.main()
-                }
-            }
-        };
+        let main = self.main_fn();
         let sig = &func.sig;
         let body_ident = Ident::new("__body", sig.ident.span());
         let (constness, asyncness, fn_token, generics, inputs, output) = (
@@ -784,11 +711,7 @@ impl Gen<'_> {
         );
         let where_clause = &sig.generics.where_clause;
         let body = &func.body;
-        let doc = format!(
-            "The step `{}`: [`{ident}::STEP`](Self::STEP) describes it, `{ident}::main()` runs \
-             it as a program, and `{ident}(...)` runs it in a child run.",
-            self.step_name()
-        );
+        let doc = self.holder_doc();
         quote! {
             #(#everywhere)*
             #[doc = #doc]
@@ -821,7 +744,7 @@ impl Gen<'_> {
             .unwrap_or_else(|| self.func.name())
     }
 
-    fn step_const(&self) -> TokenStream {
+    fn step_const(&self, what: StepConst) -> TokenStream {
         let Gen {
             options, private, ..
         } = self;
@@ -836,7 +759,7 @@ impl Gen<'_> {
         let slots = |kind: SlotKind| {
             let entries = options.declared.iter().filter(|d| d.kind == kind).map(|d| {
                 let name = &d.name;
-                let default = opt(&d.default.as_ref().map(|v| v.text.clone()));
+                let default = opt(&d.value.as_ref().map(|v| v.text.clone()));
                 let ty = self
                     .params
                     .iter()
@@ -852,15 +775,19 @@ impl Gen<'_> {
             slots(SlotKind::Output),
             slots(SlotKind::Param),
         );
-        let invoke_async = if self.is_async {
+        let invoke_async = if self.is_async && what == StepConst::Step {
             quote!(::core::option::Option::Some(Self::__invoke_async))
         } else {
             quote!(::core::option::Option::None)
         };
+        let function = match what {
+            StepConst::Step => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+            StepConst::StandIn => quote!(""),
+        };
         quote! {
             #private::Step {
                 name: #name,
-                function: ::core::concat!(::core::module_path!(), "::", #fn_name),
+                function: #function,
                 experiment: #experiment,
                 description: #description,
                 tags: &[#(#tags),*],

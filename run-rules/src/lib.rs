@@ -147,22 +147,167 @@ pub fn run_name_rule(name: &str) -> Result<(), NameRule> {
     Ok(())
 }
 
-/// Edit distance between two strings, in characters: what "did you mean" suggestions rank by.
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+// ---------------------------------------------------------------- "did you mean"
+
+/// Longest name [`levenshtein`] measures, in characters. Longer names are never close by
+/// edits (the distance is `usize::MAX`), which bounds one comparison to 64 × 64 steps and its
+/// working memory to a few arrays on the stack: it runs in const evaluation (`pipeline!`'s
+/// checks), where nothing can be allocated.
+pub const MAX_EDIT_CHARS: usize = 64;
+
+/// Edit distance between two strings, in characters (insertions, deletions, substitutions):
+/// what "did you mean" suggestions rank by. `usize::MAX` when either has more than
+/// [`MAX_EDIT_CHARS`] characters.
+///
+/// ```
+/// const D: usize = run_rules::levenshtein("treshold", "threshold");
+/// assert_eq!(D, 1);
+/// ```
+pub const fn levenshtein(a: &str, b: &str) -> usize {
+    let (mut a_chars, mut b_chars) = ([0u32; MAX_EDIT_CHARS], [0u32; MAX_EDIT_CHARS]);
+    let (Some(a_len), Some(b_len)) = (decode(a, &mut a_chars), decode(b, &mut b_chars)) else {
+        return usize::MAX;
+    };
+    let mut row = [0usize; MAX_EDIT_CHARS + 1];
+    let mut j = 0;
+    while j <= b_len {
+        row[j] = j;
+        j += 1;
+    }
+    let mut i = 0;
+    while i < a_len {
         let mut diagonal = row[0];
         row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
+        let mut j = 0;
+        while j < b_len {
             let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
+            let substitute = diagonal + (a_chars[i] != b_chars[j]) as usize;
+            row[j + 1] = min(min(above + 1, row[j] + 1), substitute);
             diagonal = above;
+            j += 1;
+        }
+        i += 1;
+    }
+    row[b_len]
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b { a } else { b }
+}
+
+/// The characters of `s` as code points into `out`, and their count; `None` when there are
+/// more than `out` holds. (`str::chars` is not a `const fn`.)
+const fn decode(s: &str, out: &mut [u32; MAX_EDIT_CHARS]) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let (mut at, mut count) = (0, 0);
+    while at < bytes.len() {
+        if count == MAX_EDIT_CHARS {
+            return None;
+        }
+        let lead = bytes[at] as u32;
+        // A `str` is valid UTF-8: the lead byte says how many continuation bytes follow.
+        let (mut code, width) = match lead {
+            0x00..=0x7F => (lead, 1),
+            0xC0..=0xDF => (lead & 0x1F, 2),
+            0xE0..=0xEF => (lead & 0x0F, 3),
+            _ => (lead & 0x07, 4),
+        };
+        let mut k = 1;
+        while k < width {
+            code = (code << 6) | (bytes[at + k] as u32 & 0x3F);
+            k += 1;
+        }
+        out[count] = code;
+        count += 1;
+        at += width;
+    }
+    Some(count)
+}
+
+/// Whether `candidate` is close enough to `wanted` to be suggested for it ("did you mean"),
+/// and how close: `Some(rank)`, smaller first, or `None`.
+///
+/// The rule, the same for every suggestion of runctx (macro options, step and pipeline names,
+/// run ids): `wanted` is not empty, and either
+///
+/// - `candidate` starts with `wanted`: an abbreviation, such as the first characters of a run
+///   id, ranked with an exact match (0); or
+/// - they are at most `max(2, n / 5)` edits apart ([`levenshtein`]) and fewer than `n`, for a
+///   `wanted` of `n` characters, ranked by their distance: a typo keeps most of a name, so two
+///   edits are allowed in a short name and one more per five characters in a long one, and a
+///   name of one or two letters is not a "typo" of every other short name.
+///
+/// ```
+/// use run_rules::closeness;
+/// assert_eq!(closeness("treshold", "threshold"), Some(1));
+/// assert_eq!(closeness("OfflineRun_3f", "OfflineRun_3f2a"), Some(0));
+/// assert_eq!(closeness("learning_rate", "threshold"), None);
+/// ```
+pub const fn closeness(wanted: &str, candidate: &str) -> Option<usize> {
+    let n = char_count(wanted);
+    if n == 0 {
+        return None;
+    }
+    if starts_with(candidate, wanted) {
+        return Some(0);
+    }
+    let limit = if n / 5 > 2 { n / 5 } else { 2 };
+    let distance = levenshtein(wanted, candidate);
+    if distance <= limit && distance < n {
+        Some(distance)
+    } else {
+        None
+    }
+}
+
+/// Characters in `s`: its bytes that are not UTF-8 continuation bytes.
+const fn char_count(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let (mut i, mut count) = (0, 0);
+    while i < bytes.len() {
+        count += (bytes[i] & 0xC0 != 0x80) as usize;
+        i += 1;
+    }
+    count
+}
+
+/// `s.starts_with(prefix)`, in const code. Bytes suffice: a prefix of valid UTF-8 that is
+/// itself a `str` ends at a character boundary.
+const fn starts_with(s: &str, prefix: &str) -> bool {
+    let (s, prefix) = (s.as_bytes(), prefix.as_bytes());
+    if prefix.len() > s.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < prefix.len() {
+        if s[i] != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Up to three of `candidates` close to `wanted` ([`closeness`]), best first; ties keep the
+/// candidates' order, and a candidate given twice is listed once.
+///
+/// ```
+/// let ids = ["OfflineRun_abc", "OfflineRun_abd", "OfflineRun_xyz"];
+/// assert_eq!(run_rules::closest("OfflineRun_abx", ids), ["OfflineRun_abc", "OfflineRun_abd"]);
+/// assert!(run_rules::closest("something else", ids).is_empty());
+/// ```
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut ranked: Vec<(usize, &'a str)> = Vec::new();
+    for candidate in candidates {
+        if let Some(rank) = closeness(wanted, candidate)
+            && !ranked.iter().any(|(_, c)| *c == candidate)
+        {
+            ranked.push((rank, candidate));
         }
     }
-    row[b.len()]
+    // Stable: equally close candidates stay in the order given.
+    ranked.sort_by_key(|(rank, _)| *rank);
+    ranked.into_iter().take(3).map(|(_, c)| c).collect()
 }
 
 /// Why `text` does not parse as the primitive type named `ty` (`f64`, `u32`, `bool`, ...; a
@@ -196,6 +341,133 @@ pub fn parse_check(ty: &str, text: &str) -> Option<String> {
     }
 }
 
+/// The rules' cases, one table for every implementation to be checked against: these rules
+/// here, the macros that apply them at compile time, and the runtime's fast path for short ASCII
+/// keys (`run_runtime::validate`), which must decide exactly as [`key_rule`] does.
+#[doc(hidden)]
+pub mod testing {
+    use super::NameRule::{self, *};
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+    use alloc::{format, vec};
+
+    /// One case: a name, the rule's verdict, and words its message must contain (empty for
+    /// an accepted name).
+    pub type Case = (String, Result<(), NameRule>, &'static str);
+
+    /// Metric, tag and property keys: every character class, every path rule, both sides of
+    /// the length limit in one- and two-byte characters, and the edges of the fast path
+    /// (dots and slashes that are and are not path components).
+    pub fn key_cases() -> Vec<Case> {
+        let accepted = [
+            "loss",
+            "a",
+            "train/loss",
+            "Accuracy 1",
+            "f1_macro",
+            "lr-schedule",
+            "epoch.5",
+            "http:port",
+            "a:b",
+            "a/b/c",
+            "ünïcödé",
+            "精度",
+            "x_٣",
+            "..a",
+            "a..",
+            "a/..b",
+            ".hidden",
+        ];
+        let rejected: [(&str, NameRule, &str); 19] = [
+            ("", Empty, "and it is empty"),
+            ("bad!", Character('!', 3), "character '!' at position 3"),
+            ("loss!", Character('!', 4), "character '!' at position 4"),
+            ("a\tb", Character('\t', 1), "character '\\t' at position 1"),
+            ("a\nb", Character('\n', 1), "character '\\n' at position 1"),
+            ("a\\b", Character('\\', 1), "character '\\\\' at position 1"),
+            ("é+", Character('+', 1), "character '+' at position 1"),
+            ("🙂", Character('🙂', 0), "character '🙂' at position 0"),
+            ("/abs", LeadingSlash, "starts with '/'"),
+            ("/", LeadingSlash, "starts with '/'"),
+            ("a/", TrailingSlash, "ends with '/'"),
+            ("a//b", EmptyComponent, "contains '//'"),
+            // An empty component before a trailing slash: the first problem from the left.
+            ("a//", EmptyComponent, "contains '//'"),
+            (".", DotComponent("."), "component '.'"),
+            ("..", DotComponent(".."), "component '..'"),
+            ("a/./b", DotComponent("."), "component '.'"),
+            ("../x", DotComponent(".."), "component '..'"),
+            ("a/../b", DotComponent(".."), "component '..'"),
+            ("a/..", DotComponent(".."), "component '..'"),
+        ];
+        let mut cases: Vec<Case> = accepted
+            .iter()
+            .map(|k| (k.to_string(), Ok(()), ""))
+            .collect();
+        cases.extend(
+            rejected
+                .into_iter()
+                .map(|(k, rule, says)| (k.to_string(), Err(rule), says)),
+        );
+        for c in ["a", "é"] {
+            // 250 two-byte characters are 500 bytes, and still allowed: characters count.
+            cases.push((c.repeat(250), Ok(()), ""));
+            cases.push((
+                c.repeat(251),
+                Err(TooLong(251)),
+                "at most 250 characters, and it has 251",
+            ));
+        }
+        cases
+    }
+
+    /// Run and experiment names: free text, but not blank, without control characters, and
+    /// at most 250 characters.
+    pub fn run_name_cases() -> Vec<Case> {
+        vec![
+            ("train (fold 1) #3".to_string(), Ok(()), ""),
+            ("精度 / loss: 1".to_string(), Ok(()), ""),
+            ("n".repeat(250), Ok(()), ""),
+            ("".to_string(), Err(Empty), "and it is empty"),
+            ("  ".to_string(), Err(Empty), "and it is empty"),
+            (
+                "a\tb".to_string(),
+                Err(ControlCharacter('\t', 1)),
+                "character '\\t' at position 1 is a control character; remove it",
+            ),
+            (
+                "a\nb".to_string(),
+                Err(ControlCharacter('\n', 1)),
+                "is a control character",
+            ),
+            (
+                "n".repeat(251),
+                Err(TooLong(251)),
+                "at most 250 characters, and it has 251",
+            ),
+        ]
+    }
+
+    /// Checks `rule` against `cases` (from [`key_cases`] or [`run_name_cases`]); the error
+    /// lists every case it gets wrong.
+    pub fn check(
+        cases: &[Case],
+        rule: impl Fn(&str) -> Result<(), NameRule>,
+    ) -> Result<(), String> {
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(name, want, _)| {
+                let got = rule(name);
+                (got != *want).then(|| format!("{name:?}: {got:?}, want {want:?}"))
+            })
+            .collect();
+        match wrong.is_empty() {
+            true => Ok(()),
+            false => Err(wrong.join("\n")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,56 +475,116 @@ mod tests {
 
     #[test]
     fn keys_follow_the_servers_rules() {
-        for key in [
-            "loss",
-            "train/loss",
-            "Accuracy 1",
-            "a:b",
-            "ünï",
-            "精度",
-            "x_٣",
-            "..a",
-            "a/..b",
-        ] {
-            assert_eq!(key_rule(key), Ok(()), "{key:?}");
-        }
-        let cases = vec![
-            ("", NameRule::Empty),
-            ("bad!", NameRule::Character('!', 3)),
-            ("/abs", NameRule::LeadingSlash),
-            ("/", NameRule::LeadingSlash),
-            ("a/", NameRule::TrailingSlash),
-            ("a//b", NameRule::EmptyComponent),
-            ("a//", NameRule::EmptyComponent),
-            (".", NameRule::DotComponent(".")),
-            ("..", NameRule::DotComponent("..")),
-            ("a/./b", NameRule::DotComponent(".")),
-            ("../x", NameRule::DotComponent("..")),
-        ];
-        for (key, rule) in cases {
-            assert_eq!(key_rule(key), Err(rule), "{key:?}");
-        }
-        assert_eq!(key_rule(&"é".repeat(251)), Err(NameRule::TooLong(251)));
+        testing::check(&testing::key_cases(), key_rule).unwrap();
     }
 
     #[test]
     fn run_names_are_free_text_without_control_characters() {
-        assert_eq!(run_name_rule("train (fold 1) #3"), Ok(()));
-        assert_eq!(run_name_rule(" "), Err(NameRule::Empty));
-        assert_eq!(
-            run_name_rule("a\tb"),
-            Err(NameRule::ControlCharacter('\t', 1))
-        );
-        assert_eq!(
-            NameRule::ControlCharacter('\t', 1).to_string(),
-            "character '\\t' at position 1 is a control character; remove it"
-        );
+        testing::check(&testing::run_name_cases(), run_name_rule).unwrap();
     }
 
     #[test]
-    fn edit_distance_and_parse_check() {
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-        assert_eq!(levenshtein("", "abc"), 3);
+    fn each_refusal_says_the_rule_and_the_fix() {
+        for (name, want, says) in testing::key_cases()
+            .into_iter()
+            .chain(testing::run_name_cases())
+        {
+            if let Err(rule) = want {
+                let message = rule.to_string();
+                assert!(message.contains(says), "{name:?}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_characters_up_to_a_bound() {
+        const IN_CONST: usize = levenshtein("kitten", "sitting");
+        assert_eq!(IN_CONST, 3);
+        let cases = [
+            ("", "", 0),
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("treshold", "threshold", 1),
+            ("epohc", "epoch", 2),
+            ("flaw", "lawn", 2),
+            // Characters, not bytes: é is two bytes, one edit.
+            ("café", "cafe", 1),
+            ("精度", "精", 1),
+            ("🙂a", "a🙂", 2),
+        ];
+        for (a, b, d) in cases {
+            assert_eq!(levenshtein(a, b), d, "{a:?} {b:?}");
+            assert_eq!(levenshtein(b, a), d, "{b:?} {a:?}");
+        }
+        let at_bound = "é".repeat(MAX_EDIT_CHARS);
+        assert_eq!(levenshtein(&at_bound, ""), MAX_EDIT_CHARS);
+        let over = "x".repeat(MAX_EDIT_CHARS + 1);
+        assert_eq!(levenshtein(&over, "x"), usize::MAX);
+        assert_eq!(levenshtein("x", &over), usize::MAX);
+    }
+
+    #[test]
+    fn close_means_an_abbreviation_or_a_few_edits() {
+        let (x70, x71) = ("x".repeat(70), "x".repeat(71));
+        // (wanted, candidate, rank)
+        let cases = [
+            ("treshold", "threshold", Some(1)),
+            ("iris_data", "irisdata", Some(1)),
+            ("epohc", "epoch", Some(2)),
+            ("fti", "fit", Some(2)),
+            ("inputz", "inputs", Some(1)),
+            ("experimnt", "experiment", Some(1)),
+            ("threshold", "threshold", Some(0)),
+            // An abbreviation ranks with an exact match, however much is left out.
+            ("OfflineRun_", "OfflineRun_abc", Some(0)),
+            ("n", "name", Some(0)),
+            // Two edits in a short name, one more per five characters.
+            ("abcdefghij", "abcdefghXY", Some(2)),
+            ("abcdefghij", "abcdefgXYZ", None),
+            ("abcdefghijklmno", "abcdefghijklXYZ", Some(3)),
+            ("learning_rate", "threshold", None),
+            ("something else entirely", "OfflineRun_abc", None),
+            // A name of one or two letters is not a typo of every short name.
+            ("x", "y", None),
+            ("x", "to", None),
+            ("ab", "cd", None),
+            ("ab", "ac", Some(1)),
+            // Nothing is close to nothing.
+            ("", "anything", None),
+            ("", "", None),
+            // Longer than MAX_EDIT_CHARS: close only as an abbreviation.
+            (x70.as_str(), x71.as_str(), Some(0)),
+            (x71.as_str(), x70.as_str(), None),
+        ];
+        for (wanted, candidate, rank) in cases {
+            assert_eq!(
+                closeness(wanted, candidate),
+                rank,
+                "{wanted:?} {candidate:?}"
+            );
+        }
+        const IN_CONST: Option<usize> = closeness("treshold", "threshold");
+        assert_eq!(IN_CONST, Some(1));
+    }
+
+    #[test]
+    fn closest_lists_three_at_most_best_first() {
+        let ids = ["OfflineRun_abc", "OfflineRun_abd", "OfflineRun_xyz"];
+        assert_eq!(
+            closest("OfflineRun_abx", ids),
+            ["OfflineRun_abc", "OfflineRun_abd"]
+        );
+        assert_eq!(closest("OfflineRun_", ids).len(), 3);
+        assert!(closest("something else entirely", ids).is_empty());
+        assert!(closest("x", []).is_empty());
+        let names = ["trian", "train", "training", "rain", "train"];
+        assert_eq!(closest("train", names), ["train", "training", "rain"]);
+        let owned: Vec<alloc::string::String> = vec!["a".into(), "b".into()];
+        assert_eq!(closest("a", owned.iter().map(|s| s.as_str())), ["a"]);
+    }
+
+    #[test]
+    fn parse_check_names_the_parse_error() {
         assert_eq!(parse_check("f64", "0.5"), None);
         assert_eq!(
             parse_check("u32", "-1").as_deref(),

@@ -265,11 +265,33 @@ const fn trace(scratch: &mut [usize], n: usize, from: usize, last: usize) -> usi
 
 // ---------------------------------------------------------------- the checks
 
+/// `true` when one of the steps stands in for an `#[aml_step]` with an error in its attribute.
+///
+/// On an error, the attribute reports it and still defines `STEP`, so that code naming the
+/// step (a `pipeline!`, `train::main()`) gets no error of its own; that `STEP` has an empty
+/// `function` (a compiled step's is its module path) and only the declarations that could be
+/// read. Checking a graph against such a guess would report problems that are not there
+/// ("no step writes `model`"), so a pipeline holding one is left unchecked: the program does
+/// not compile anyway, and the graph is checked once the attribute is fixed.
+const fn has_stand_in(steps: &[&Step]) -> bool {
+    let mut j = 0;
+    while j < steps.len() {
+        if steps[j].function.is_empty() {
+            return true;
+        }
+        j += 1;
+    }
+    false
+}
+
 /// The first problem of step `i` of pipeline `pipeline`, if it has one: listed twice (or a
 /// name shared with another step), an output another step also writes, an input or param
 /// with no value, or, for the first step listed of a cycle, the cycle.
 ///
 /// `scratch` must hold [`SCRATCH_PER_STEP`] slots per step.
+///
+/// Nothing is checked while a step stands in for one whose attribute has an error (its
+/// `function` is empty).
 pub const fn check_step(
     pipeline: &str,
     steps: &[&Step],
@@ -277,6 +299,9 @@ pub const fn check_step(
     i: usize,
     scratch: &mut [usize],
 ) -> Option<Message> {
+    if has_stand_in(steps) {
+        return None;
+    }
     if let Some(m) = listed_twice(pipeline, steps, i) {
         return Some(m);
     }
@@ -487,12 +512,18 @@ const fn cycle(
 
 /// The problem of binding `k` of pipeline `pipeline`, if it has one: bound twice, a name no
 /// step reads, a name of the other kind (`inputs(...)` for a param), or the output of a step.
+///
+/// Nothing is checked while a step stands in for one whose attribute has an error (its
+/// `function` is empty).
 pub const fn check_binding(
     pipeline: &str,
     steps: &[&Step],
     bindings: &[Binding<'_>],
     k: usize,
 ) -> Option<Message> {
+    if has_stand_in(steps) {
+        return None;
+    }
     let bound = &bindings[k];
     let list = match bound.kind {
         SlotKind::Param => "params",
@@ -577,12 +608,10 @@ const fn article(kind: SlotKind) -> &'static str {
     }
 }
 
-/// The name of an input or param of the steps close to `wanted` (a likely typo).
+/// The input or param of the steps closest to `wanted`, if one is close enough to be a likely
+/// typo: `run_rules::closeness`, the rule of every "did you mean" of runctx. The first listed
+/// wins a tie.
 const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
-    let limit = {
-        let third = wanted.len() / 3;
-        if third > 2 { third } else { 2 }
-    };
     let mut best: Option<(&str, usize)> = None;
     let mut j = 0;
     while j < steps.len() {
@@ -592,13 +621,14 @@ const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
             let slots = lists[l];
             let mut k = 0;
             while k < slots.len() {
-                let d = levenshtein(wanted, slots[k].name);
-                let better = match best {
-                    Some((_, b)) => d < b,
-                    None => true,
-                };
-                if d <= limit && better {
-                    best = Some((slots[k].name, d));
+                if let Some(rank) = run_rules::closeness(wanted, slots[k].name) {
+                    let better = match best {
+                        Some((_, b)) => rank < b,
+                        None => true,
+                    };
+                    if better {
+                        best = Some((slots[k].name, rank));
+                    }
                 }
                 k += 1;
             }
@@ -612,46 +642,11 @@ const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
     }
 }
 
-/// Edit distance in bytes, for names of up to 64 bytes (longer ones are never close).
-const fn levenshtein(a: &str, b: &str) -> usize {
-    const MAX: usize = 64;
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() > MAX || b.len() > MAX {
-        return usize::MAX;
-    }
-    let mut row = [0usize; MAX + 1];
-    let mut j = 0;
-    while j <= b.len() {
-        row[j] = j;
-        j += 1;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        let mut j = 0;
-        while j < b.len() {
-            let above = row[j + 1];
-            let substitute = diagonal + if a[i] == b[j] { 0 } else { 1 };
-            let mut best = above + 1;
-            if row[j] + 1 < best {
-                best = row[j] + 1;
-            }
-            if substitute < best {
-                best = substitute;
-            }
-            row[j + 1] = best;
-            diagonal = above;
-            j += 1;
-        }
-        i += 1;
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::step::Slot;
 
     #[test]
     fn messages_keep_utf8_and_say_when_cut() {
@@ -671,11 +666,63 @@ mod tests {
         assert!(long.to_string().ends_with("é..."), "{long}");
     }
 
+    fn step(name: &'static str, function: &'static str, params: &'static [Slot]) -> Step {
+        Step {
+            name,
+            function,
+            experiment: None,
+            description: None,
+            tags: &[],
+            inputs: &[],
+            outputs: &[],
+            params,
+            invoke: |_, _| Ok(()),
+            invoke_async: None,
+        }
+    }
+
+    const PARAMS: &[Slot] = &[Slot {
+        name: "threshold",
+        default: Some("0.9"),
+        ty: "f64",
+    }];
+
     #[test]
-    fn edit_distance_counts_bytes() {
-        assert_eq!(levenshtein("treshold", "threshold"), 1);
-        assert_eq!(levenshtein("", "abc"), 3);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-        assert_eq!(levenshtein(&"x".repeat(65), "x"), usize::MAX);
+    fn a_binding_of_nothing_suggests_the_closest_slot() {
+        let train = step("train", "app::train", PARAMS);
+        let bindings = [Binding {
+            name: "treshold",
+            kind: SlotKind::Param,
+            value: Some("0.5"),
+        }];
+        let message = check_binding("p", &[&train], &bindings, 0).unwrap();
+        assert!(
+            message.as_str().ends_with("did you mean `threshold`?"),
+            "{message}"
+        );
+        assert_eq!(closest_slot(&[&train], "learning_rate"), None);
+    }
+
+    #[test]
+    fn a_pipeline_with_a_stand_in_step_is_not_checked() {
+        // Unbound params everywhere and a binding of nothing: errors, unless a step stands in
+        // for an #[aml_step] with an error (empty `function`).
+        const UNBOUND: &[Slot] = &[Slot {
+            name: "epochs",
+            default: None,
+            ty: "u32",
+        }];
+        let (train, broken) = (step("train", "app::train", UNBOUND), step("fit", "", &[]));
+        let bindings = [Binding {
+            name: "nothing",
+            kind: SlotKind::Param,
+            value: None,
+        }];
+        let mut scratch = [0; SCRATCH_PER_STEP * 2];
+        assert!(check_step("p", &[&train], &bindings, 0, &mut scratch).is_some());
+        assert!(check_binding("p", &[&train], &bindings, 0).is_some());
+        let steps = [&train, &broken];
+        assert!(check_step("p", &steps, &bindings, 0, &mut scratch).is_none());
+        assert!(check_binding("p", &steps, &bindings, 0).is_none());
     }
 }
