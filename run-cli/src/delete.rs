@@ -56,10 +56,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             src.host.as_deref().unwrap_or("an unknown host"),
         )));
     }
-    let bytes: u64 = doomed
-        .iter()
-        .map(|r| dir_size(&store.run_dir(&r.meta.id)))
-        .sum();
+    let bytes: u64 = doomed.iter().map(|r| run_size(store, &r.meta.id)).sum();
     eprint!("{}", listing(&catalog, store, &doomed));
     let noun = if doomed.len() == 1 { "run" } else { "runs" };
     confirm(
@@ -106,7 +103,7 @@ pub fn listing(catalog: &Catalog, store: &Store, doomed: &[&RunSummary]) -> Stri
             r.meta.name.clone().into(),
             state.label().into(),
             format::time_short(r.meta.start_time).into(),
-            format::size(dir_size(&store.run_dir(&r.meta.id))).into(),
+            format::size(run_size(store, &r.meta.id)).into(),
         ]);
     }
     let plain = Output {
@@ -121,12 +118,16 @@ pub fn listing(catalog: &Catalog, store: &Store, doomed: &[&RunSummary]) -> Stri
 pub fn remove_runs(store: &Store, doomed: &[&RunSummary]) -> Result<Vec<RunJson>, Failure> {
     let mut deleted = Vec::with_capacity(doomed.len());
     for r in doomed.iter().rev() {
-        let dir = store.run_dir(&r.meta.id);
-        fs::remove_dir_all(&dir).map_err(|e| Failure::io("delete", &dir, e))?;
+        store.delete_run(&r.meta.id)?;
         deleted.push(RunJson::new(&r.meta, r.end.as_ref()));
     }
     deleted.reverse();
     Ok(deleted)
+}
+
+/// Bytes in the folder of run `id`.
+pub fn run_size(store: &Store, id: &str) -> u64 {
+    store.run_dir(id).map_or(0, |dir| dir_size(&dir))
 }
 
 /// Bytes in the files below `path` (symbolic links are not followed).

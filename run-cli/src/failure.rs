@@ -57,7 +57,7 @@ impl Failure {
 
     /// `what` (e.g. `metric "loss"`) is not there; suggests the closest of `candidates`.
     pub fn not_found(what: &str, wanted: &str, within: &str, candidates: &[String]) -> Self {
-        let suggestions = run_runtime::store::closest(wanted, candidates);
+        let suggestions = closest(wanted, candidates);
         let message = if suggestions.is_empty() && candidates.is_empty() {
             format!("no {what} {wanted:?} in {within}, which has none")
         } else if suggestions.is_empty() {
@@ -149,6 +149,15 @@ fn shortlist(names: &[String]) -> String {
         n if n > 5 => format!("{} and {} more", shown.join(", "), n - 5),
         _ => shown.join(", "),
     }
+}
+
+/// Up to three of `candidates` closest to `wanted`, best first: the "did you mean" rule of
+/// run-rules, which the library and the macros use too.
+pub fn closest(wanted: &str, candidates: &[String]) -> Vec<String> {
+    run_rules::closest(wanted, candidates.iter().map(String::as_str))
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -55,9 +55,22 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     }
 }
 
+/// The wire name of a value JSON has no number for: `NaN`, `Infinity`, `-Infinity`.
+fn special(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
+    }
+}
+
 /// A metric value in at most 6 significant digits; NaN and the infinities by their wire names.
 pub fn value(v: f64) -> String {
-    if let Some(text) = run_runtime::store::float::special(v) {
+    if let Some(text) = special(v) {
         return text.to_owned();
     }
     if v == 0.0 {
@@ -113,7 +126,10 @@ pub struct Num(pub f64);
 
 impl serde::Serialize for Num {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        run_runtime::store::float::serialize(&self.0, s)
+        match special(self.0) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_f64(self.0),
+        }
     }
 }
 

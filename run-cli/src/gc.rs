@@ -1,11 +1,9 @@
 //! `runctx gc`: delete runs that ended badly or were abandoned, and what crashed writers left
 //! behind, after asking.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use run_runtime::store::RUN_FILE;
 use run_runtime::{RunSummary, Store};
 use serde::Serialize;
 
@@ -66,7 +64,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     }
     let catalog = Catalog::load(store)?;
     let doomed = select(&catalog, &statuses, &args);
-    let leftovers = leftovers(store, &catalog)?;
+    let leftovers = store.leftovers(LEFTOVER_AGE)?;
     let json = GcJson {
         dry_run: args.dry_run,
         runs: doomed
@@ -76,7 +74,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
         leftovers: leftovers.iter().map(|p| p.display().to_string()).collect(),
         bytes: doomed
             .iter()
-            .map(|r| dir_size(&store.run_dir(&r.meta.id)))
+            .map(|r| delete::run_size(store, &r.meta.id))
             .chain(leftovers.iter().map(|p| dir_size(p)))
             .sum(),
     };
@@ -95,12 +93,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     eprint!("{plan}");
     confirm(&format!("Delete all this ({size}) for good?"), args.yes)?;
     for path in &leftovers {
-        let removed = if path.is_dir() {
-            fs::remove_dir_all(path)
-        } else {
-            fs::remove_file(path)
-        };
-        removed.map_err(|e| Failure::io("delete", path, e))?;
+        store.remove_leftover(path)?;
     }
     delete::remove_runs(store, &doomed)?;
     if out.json {
@@ -150,75 +143,6 @@ fn select<'a>(catalog: &'a Catalog, statuses: &[State], args: &Args) -> Vec<&'a 
     doomed
 }
 
-/// Temporary files that an interrupted atomic write left (`.NAME.PID.tmp` and `.NAME.PID.part`)
-/// and run folders that never got their `run.json`, all older than [`LEFTOVER_AGE`].
-fn leftovers(store: &Store, catalog: &Catalog) -> Result<Vec<PathBuf>, Failure> {
-    let root = store.root();
-    let entries = match fs::read_dir(root) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Failure::io("list", root, e)),
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        if catalog.get(&name).is_some() {
-            temporary_files(&path, &mut found);
-        } else if name.starts_with("OfflineRun_") && !path.join(RUN_FILE).exists() && is_old(&path)
-        {
-            found.push(path);
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn temporary_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if kind.is_dir() {
-            temporary_files(&path, found);
-        } else if kind.is_file() && is_temporary(&name) && is_old(&path) {
-            found.push(path);
-        }
-    }
-}
-
-/// `.NAME.PID.tmp` or `.NAME.PID.part`, as the store and artifact writers name them.
-fn is_temporary(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix('.') else {
-        return false;
-    };
-    let Some(stem) = rest
-        .strip_suffix(".tmp")
-        .or_else(|| rest.strip_suffix(".part"))
-    else {
-        return false;
-    };
-    stem.rsplit_once('.').is_some_and(|(file, pid)| {
-        !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
-fn is_old(path: &Path) -> bool {
-    fs::symlink_metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age >= LEFTOVER_AGE)
-}
-
 fn plan(catalog: &Catalog, store: &Store, doomed: &[&RunSummary], leftovers: &[PathBuf]) -> String {
     let mut text = String::new();
     if !doomed.is_empty() {
@@ -235,19 +159,4 @@ fn plan(catalog: &Catalog, store: &Store, doomed: &[&RunSummary], leftovers: &[P
         }
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporary_names_are_the_writers_own() {
-        assert!(is_temporary(".run.json.1234.tmp"));
-        assert!(is_temporary(".weights.bin.77.part"));
-        assert!(!is_temporary("run.json.1234.tmp"));
-        assert!(!is_temporary(".notes.tmp"));
-        assert!(!is_temporary(".x.12a.part"));
-        assert!(!is_temporary("journal.rj"));
-    }
 }

@@ -3,8 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use run_runtime::store::RunEnd;
-use run_runtime::{RunData, RunSummary, Store};
+use run_runtime::{RunData, RunEnd, RunSummary, Store};
 use serde::Serialize;
 
 use crate::failure::Failure;

@@ -1,7 +1,7 @@
 //! `runctx models [NAME [VERSION]]`: the model registry, the store's or a tracking server's.
 
-use run_runtime::registry::{ModelVersion, RegisteredModel, Registry};
 use run_runtime::{Error, Store};
+use run_runtime::{ModelVersion, RegisteredModel, Registry};
 use serde::Serialize;
 
 use crate::failure::{Failure, Kind};

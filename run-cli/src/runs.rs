@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use run_runtime::store::RunEnd;
-use run_runtime::{RunData, RunMeta, RunSummary, Status, Store};
+use run_runtime::{RunData, RunEnd, RunMeta, RunSummary, Status, Store};
 use serde::Serialize;
 
 use crate::failure::{Failure, Kind};
@@ -148,7 +147,12 @@ pub struct Catalog {
 impl Catalog {
     /// Reads the descriptions of all runs of `store` (not their journals).
     pub fn load(store: &Store) -> Result<Catalog, Failure> {
-        let runs = store.runs()?;
+        let listing = store.list()?;
+        // One bad file never stops a command: its run is left out, and the user told why.
+        for problem in &listing.problems {
+            eprintln!("runctx: warning: {problem}");
+        }
+        let runs = listing.runs;
         let by_id: HashMap<String, usize> = runs
             .iter()
             .enumerate()
@@ -174,8 +178,7 @@ impl Catalog {
 
     /// The size of run `id`'s journal, in bytes (0 if it has none).
     pub fn journal_len(&self, id: &str) -> u64 {
-        std::fs::metadata(self.root.join(id).join(run_runtime::store::JOURNAL_FILE))
-            .map_or(0, |m| m.len())
+        Store::new(&self.root).journal_len(id)
     }
 
     /// All runs, oldest first.
@@ -289,12 +292,12 @@ impl Catalog {
             // A mistyped short id is close to the start of an id, not to all of it.
             let n = wanted.chars().count();
             let heads: Vec<String> = ids.iter().map(|id| id.chars().take(n).collect()).collect();
-            for head in run_runtime::store::closest(&wanted, &heads) {
+            for head in crate::failure::closest(&wanted, &heads) {
                 similar.extend(ids.iter().filter(|id| id.starts_with(&head)).cloned());
             }
         }
         let names: Vec<String> = self.runs.iter().map(|r| r.meta.name.clone()).collect();
-        for name in run_runtime::store::closest(arg, &names) {
+        for name in crate::failure::closest(arg, &names) {
             similar.extend(
                 self.runs
                     .iter()

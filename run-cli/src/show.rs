@@ -1,12 +1,8 @@
 //! `runctx show RUN`: everything about a run.
 
-use run_runtime::mlflow::remote::{RemoteFile, TargetState};
 use std::collections::BTreeMap;
 
-use run_runtime::journal::{ArtifactKind, Damage};
-use run_runtime::source::Source;
-use run_runtime::store::RunEnd;
-use run_runtime::{MetricPoint, RunData, Store};
+use run_runtime::{ArtifactKind, Damage, MetricPoint, RemoteCopy, RunData, RunEnd, Source, Store};
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -68,7 +64,7 @@ struct ShowJson<'a> {
     children: Vec<RunJson>,
     damage: &'a [Damage],
     /// Its copies on tracking servers, by server: server run id and shipped journal position.
-    servers: BTreeMap<String, TargetState>,
+    servers: BTreeMap<String, RemoteCopy>,
 }
 
 #[derive(Serialize)]
@@ -109,7 +105,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             .collect(),
         children,
         damage: &data.damage,
-        servers: RemoteFile::load(&store.run_dir(&summary.meta.id))?.targets,
+        servers: store.remote_copies(&summary.meta.id)?,
     };
     if out.json {
         return out.print_json(&json);

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use run_runtime::Store;
-use run_runtime::mlflow::sync::{SyncOptions, SyncProgress, SyncedRun, sync};
+use run_runtime::StoreProblem;
+use run_runtime::sync::{SyncOptions, SyncProgress, SyncedRun, sync};
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -29,6 +30,8 @@ pub struct Args {
 struct SyncJson<'a> {
     server: &'a str,
     runs: &'a [SyncedRun],
+    /// Files of the store that could not be used; their runs were not synced.
+    skipped: &'a [StoreProblem],
 }
 
 pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
@@ -60,20 +63,26 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     })
     .map_err(|e| Failure::failed(e.to_string()))?;
     bar.finish_and_clear();
-    let failed = report.iter().filter(|r| r.error.is_some()).count();
+    let failed = report.runs.iter().filter(|r| r.error.is_some()).count();
     if out.json {
         out.print_json(&SyncJson {
-            server: &options.uri.base,
-            runs: &report,
+            server: options.server(),
+            runs: &report.runs,
+            skipped: &report.skipped,
         })?;
     } else {
-        out.print(&summary(out, &catalog, &options.uri.base, &report))?;
+        for run in &report.runs {
+            for warning in &run.warnings {
+                eprintln!("runctx: warning: run {}: {warning}", run.id);
+            }
+        }
+        out.print(&summary(out, &catalog, options.server(), &report.runs))?;
     }
     if failed > 0 {
         return Err(Failure::failed(format!(
             "{failed} of {} runs could not be uploaded (see above); their journals are kept, and \
              running the same command again continues where it stopped",
-            report.len()
+            report.runs.len()
         )));
     }
     Ok(())

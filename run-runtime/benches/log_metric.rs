@@ -7,7 +7,8 @@
 //! attribute: `Run::get_context()` then `run.log`, ignoring a logging error as the attribute
 //! does. `held_handle` is the floor: `run.log` on a handle the caller already holds.
 
-use run_runtime::{Run, Store, enter, log_metric, with_current};
+use run_runtime::__private::with_current;
+use run_runtime::{Run, Store, enter, log_metric};
 
 fn main() {
     divan::main();
@@ -33,6 +34,7 @@ fn by_hand(x: f64) -> f64 {
     value
 }
 
+/// What the attribute expands to, written out (through the generated code's own helper).
 fn by_hand_borrowed(x: f64) -> f64 {
     let value = x * 0.5;
     let _ = with_current(|run| run.log("train/loss", value));

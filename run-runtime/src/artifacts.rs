@@ -10,6 +10,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::durable;
 use crate::error::{Error, Result};
 
 /// Longest artifact path, in bytes.
@@ -17,7 +18,7 @@ const MAX_PATH_BYTES: usize = 1024;
 
 /// Checks an artifact name: a relative path without `.`/`..`/empty components or control
 /// characters.
-pub fn check_artifact_name(name: &str) -> Result<()> {
+pub(crate) fn check_artifact_name(name: &str) -> Result<()> {
     let bad = |reason: &str| Err(invalid(name, reason));
     if name.is_empty() {
         return bad("the name is empty; give the file a name");
@@ -93,17 +94,11 @@ pub(crate) fn place(root: &Path, name: &str) -> Result<PathBuf> {
                     &format!("{} is a file, not a folder", dir.display()),
                 ));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&dir)
-                    .or_else(|e| {
-                        if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() {
-                            Ok(())
-                        } else {
-                            Err(e)
-                        }
-                    })
-                    .map_err(|e| Error::io("create", &dir, e))?;
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&dir) {
+                Ok(()) => durable::sync_parent(&dir)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) => return Err(Error::io("create", &dir, e)),
+            },
             Err(e) => return Err(Error::io("inspect", &dir, e)),
         }
     }
@@ -114,10 +109,34 @@ pub(crate) fn place(root: &Path, name: &str) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Writes `bytes` as artifact `name`; returns the size.
+/// Writes `bytes` as artifact `name`, durably; returns the size.
 pub(crate) fn write(root: &Path, name: &str, bytes: &[u8]) -> Result<u64> {
-    crate::store::write_atomic(&place(root, name)?, bytes)?;
+    durable::write_atomic(&place(root, name)?, bytes)?;
     Ok(bytes.len() as u64)
+}
+
+/// The file of artifact `name` below `root`, for reading: the name must pass the artifact rules,
+/// no component may be a symbolic link, and it must be a file.
+pub(crate) fn locate(root: &Path, name: &str) -> Result<PathBuf> {
+    check_artifact_name(name)?;
+    let mut at = root.to_path_buf();
+    for component in name.split('/') {
+        at.push(component);
+        let kind = fs::symlink_metadata(&at).map_err(|e| Error::io("read", &at, e))?;
+        if kind.file_type().is_symlink() {
+            return Err(invalid(
+                name,
+                &format!(
+                    "{} is a symbolic link, which could lead out of the run folder",
+                    at.display()
+                ),
+            ));
+        }
+    }
+    if !at.is_file() {
+        return Err(invalid(name, &format!("{} is not a file", at.display())));
+    }
+    Ok(at)
 }
 
 /// Copies the file at `source` as artifact `name`; returns the size.
@@ -130,10 +149,17 @@ pub(crate) fn copy(root: &Path, name: &str, source: &Path) -> Result<u64> {
         ));
     }
     let target = place(root, name)?;
-    let tmp = temporary(&target);
-    let size = fs::copy(source, &tmp).map_err(|e| Error::io("copy", source, e))?;
-    finish(&tmp, &target)?;
-    Ok(size)
+    let tmp = durable::temporary(&target, "part");
+    let copied = fs::copy(source, &tmp)
+        .map_err(|e| Error::io("copy", source, e))
+        .and_then(|size| durable::sync_file(&tmp).map(|()| size));
+    match copied {
+        Ok(size) => durable::commit(&tmp, &target).map(|()| size),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 /// The files below `folder`, as (path relative to it with `/` separators, full path), sorted.
@@ -172,21 +198,6 @@ pub(crate) fn files_below(folder: &Path) -> Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn temporary(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.{}.part", std::process::id()))
-}
-
-fn finish(tmp: &Path, target: &Path) -> Result<()> {
-    fs::rename(tmp, target).map_err(|e| {
-        let _ = fs::remove_file(tmp);
-        Error::io("rename", target, e)
-    })
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@
 
 /// Milliseconds since the Unix epoch.
 #[inline]
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     imp::now_ms()
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod imp {
     #[inline]
-    pub fn now_ms() -> i64 {
+    pub(crate) fn now_ms() -> i64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,

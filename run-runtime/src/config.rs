@@ -9,19 +9,21 @@
 //! | `RUNCTX_HOME` | the local store (default `./runs`) |
 //! | `RUNCTX_OFFLINE` | `1`/`true`: offline whatever the tracking URI says |
 //! | `RUNCTX_RUN_ID` | attach to this run of the local store (set by the step launcher) |
+//! | `RUNCTX_FLUSH_TIMEOUT` | seconds `flush()` and `complete()` wait for the server at most (60) |
+//! | `RUNCTX_EXIT_TIMEOUT` | seconds the end of the program waits for the server at most (30) |
+//! | `RUNCTX_STALL_TIMEOUT` | seconds any such wait goes on while the server acknowledges nothing (5) |
 //!
 //! An empty variable counts as unset. Anything else that cannot be used is an error naming the
 //! variable, never a silent fallback to offline.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 
 /// Where runs go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tracking {
+pub(crate) enum Tracking {
     /// Kept in the local store only.
     Offline,
     /// Shipped to an MLflow-compatible server.
@@ -30,7 +32,7 @@ pub enum Tracking {
 
 /// An MLflow-compatible tracking server's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackingUri {
+pub(crate) struct TrackingUri {
     /// The `http(s)://` base URL the REST API is under (an `azureml://` URI turned into
     /// `https://` with the same host and path), without a trailing `/`.
     pub base: String,
@@ -40,7 +42,7 @@ pub struct TrackingUri {
 
 impl TrackingUri {
     /// Parses a tracking URI; `var` names where it came from, for the error.
-    pub fn parse(var: &'static str, value: &str) -> Result<Self> {
+    pub(crate) fn parse(var: &'static str, value: &str) -> Result<Self> {
         let bad = |reason: &str| Error::Config {
             var,
             value: value.to_owned(),
@@ -105,7 +107,7 @@ impl TrackingUri {
 
 /// Everything the environment says, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The local store.
     pub home: PathBuf,
     /// The experiment name of a new run.
@@ -118,6 +120,9 @@ pub struct Settings {
     pub remote_run_id: Option<String>,
     /// `RUNCTX_RUN_ID`: attach to this local run.
     pub local_run_id: Option<String>,
+    /// `RUNCTX_PARENT_RUN_ID`: the parent the run of `RUNCTX_RUN_ID` must have (set by the step
+    /// launcher).
+    pub parent_run_id: Option<String>,
     /// `MLFLOW_TRACKING_INSECURE_TLS=true`: do not verify the server's certificate.
     pub insecure_tls: bool,
     /// `RUNCTX_MAX_BATCH_METRICS`: most metrics in one batch (default 1000, 250 for Azure ML).
@@ -128,22 +133,35 @@ pub struct Settings {
     pub flush_timeout: Duration,
     /// `RUNCTX_EXIT_TIMEOUT`: seconds the exit handler waits for the server (default 30).
     pub exit_timeout: Duration,
+    /// `RUNCTX_STALL_TIMEOUT`: seconds a wait for the server goes on while it acknowledges
+    /// nothing (default 5).
+    pub stall_timeout: Duration,
 }
 
 impl Settings {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Self> {
+    pub(crate) fn from_env() -> Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Reads settings through `get`, which returns a variable's value.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |k: &str| get(k).filter(|v| !v.is_empty());
         let offline = match var("RUNCTX_OFFLINE") {
             None => false,
             Some(v) => parse_flag("RUNCTX_OFFLINE", &v)?,
         };
-        let remote_run_id = var("MLFLOW_RUN_ID");
+        let run_id = |name: &'static str| -> Result<Option<String>> {
+            let Some(id) = var(name) else { return Ok(None) };
+            // A run id becomes a folder name in the store: it must be one plain path component.
+            crate::store::check_run_id(&id).map_err(|e| Error::Config {
+                var: name,
+                value: id.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(Some(id))
+        };
+        let remote_run_id = run_id("MLFLOW_RUN_ID")?;
         let tracking = match var("MLFLOW_TRACKING_URI") {
             Some(uri) if !offline => {
                 Tracking::Online(TrackingUri::parse("MLFLOW_TRACKING_URI", uri.trim())?)
@@ -210,7 +228,8 @@ impl Settings {
             experiment_id: var("MLFLOW_EXPERIMENT_ID"),
             tracking,
             remote_run_id,
-            local_run_id: var("RUNCTX_RUN_ID"),
+            local_run_id: run_id("RUNCTX_RUN_ID")?,
+            parent_run_id: run_id("RUNCTX_PARENT_RUN_ID")?,
             insecure_tls,
             max_batch_metrics: number("RUNCTX_MAX_BATCH_METRICS", 1..=1000)?.map(|n| n as usize),
             ship_concurrency: number("RUNCTX_SHIP_CONCURRENCY", 1..=64)?.unwrap_or(4) as usize,
@@ -220,38 +239,30 @@ impl Settings {
             exit_timeout: Duration::from_secs(
                 number("RUNCTX_EXIT_TIMEOUT", 0..=86_400)?.unwrap_or(30),
             ),
+            stall_timeout: Duration::from_secs(
+                number("RUNCTX_STALL_TIMEOUT", 0..=86_400)?.unwrap_or(5),
+            ),
         })
     }
-}
 
-static FLUSH_TIMEOUT_MS: AtomicU64 = AtomicU64::new(60_000);
-static EXIT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
-
-/// How long `flush()` waits for the tracking server: `RUNCTX_FLUSH_TIMEOUT` seconds when the
-/// process's context was opened, or what [`set_flush_timeout`] set; 60 s by default.
-pub fn flush_timeout() -> Duration {
-    Duration::from_millis(FLUSH_TIMEOUT_MS.load(Ordering::Relaxed))
-}
-
-/// Sets how long `flush()` (and `complete()`, `fail()`, `cancel()`) wait for the server.
-pub fn set_flush_timeout(timeout: Duration) {
-    FLUSH_TIMEOUT_MS.store(
-        timeout.as_millis().min(u128::from(u64::MAX)) as u64,
-        Ordering::Relaxed,
-    );
-}
-
-/// How long the exit handler waits for the server: `RUNCTX_EXIT_TIMEOUT`, 30 s by default.
-pub fn exit_timeout() -> Duration {
-    Duration::from_millis(EXIT_TIMEOUT_MS.load(Ordering::Relaxed))
-}
-
-/// Sets how long the exit handler waits for the server.
-pub fn set_exit_timeout(timeout: Duration) {
-    EXIT_TIMEOUT_MS.store(
-        timeout.as_millis().min(u128::from(u64::MAX)) as u64,
-        Ordering::Relaxed,
-    );
+    /// The settings of an empty environment.
+    pub(crate) fn defaults() -> Self {
+        Self::from_lookup(|_| None).unwrap_or_else(|_| Settings {
+            home: PathBuf::from("runs"),
+            experiment: "Default".into(),
+            experiment_id: None,
+            tracking: Tracking::Offline,
+            remote_run_id: None,
+            local_run_id: None,
+            parent_run_id: None,
+            insecure_tls: false,
+            max_batch_metrics: None,
+            ship_concurrency: 4,
+            flush_timeout: Duration::from_secs(60),
+            exit_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(5),
+        })
+    }
 }
 
 fn parse_flag(var: &'static str, value: &str) -> Result<bool> {
@@ -391,6 +402,22 @@ mod tests {
             (
                 vec![("MLFLOW_TRACKING_INSECURE_TLS", "sure")],
                 "MLFLOW_TRACKING_INSECURE_TLS",
+            ),
+            (
+                vec![("RUNCTX_RUN_ID", "a/../../etc")],
+                "RUNCTX_RUN_ID=\"a/../../etc\" is invalid: invalid run id \"a/../../etc\": the \
+                 character '/' is not allowed",
+            ),
+            (
+                vec![("RUNCTX_PARENT_RUN_ID", "/abs")],
+                "RUNCTX_PARENT_RUN_ID=\"/abs\" is invalid",
+            ),
+            (
+                vec![
+                    ("MLFLOW_TRACKING_URI", "http://h:1"),
+                    ("MLFLOW_RUN_ID", ".."),
+                ],
+                "MLFLOW_RUN_ID=\"..\" is invalid: invalid run id \"..\": it starts with '.'",
             ),
         ];
         for (vars, want) in cases {

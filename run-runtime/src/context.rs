@@ -2,25 +2,31 @@
 //! this task), else the process's run.
 
 use std::cell::RefCell;
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::config::{Settings, Tracking};
 use crate::error::{Error, Result};
+use crate::process::process;
 use crate::run::Run;
+use crate::source::program_name;
 use crate::store::Store;
 
 thread_local! {
     static STEPS: RefCell<Vec<Run>> = const { RefCell::new(Vec::new()) };
 }
 
-static PROCESS_RUN: OnceLock<Run> = OnceLock::new();
-
-/// The run of the current context (see [`Run::get_context`]).
-pub(crate) fn current() -> Result<Run> {
-    if let Some(run) = current_step() {
-        return Ok(run);
+impl Run {
+    /// The run of the current context: the step being run, if any; otherwise the process's run,
+    /// created on first use, online if the environment names a tracking server and offline
+    /// otherwise (see the crate documentation for the variables).
+    ///
+    /// Opening a context never waits on the network. A malformed configuration is an error,
+    /// never a silent fallback to offline.
+    pub fn get_context() -> Result<Run> {
+        match current_step() {
+            Some(run) => Ok(run),
+            None => process_run(),
+        }
     }
-    process_run().cloned()
 }
 
 /// Calls `f` with the run of the current context, without cloning the handle.
@@ -32,7 +38,7 @@ pub fn with_current<R>(f: impl FnOnce(&Run) -> R) -> Result<R> {
             Some(run) => Ok(f(run)),
             None => {
                 drop(steps);
-                process_run().map(f)
+                process_run().map(|run| f(&run))
             }
         }
     })
@@ -67,40 +73,25 @@ impl Drop for ContextGuard {
 }
 
 /// The process's run, created on first use from the environment.
-pub(crate) fn process_run() -> Result<&'static Run> {
-    if let Some(run) = PROCESS_RUN.get() {
-        return Ok(run);
+pub(crate) fn process_run() -> Result<Run> {
+    if let Some(run) = process().context_run_if_open() {
+        return Ok(run.clone());
     }
-    // Creation can fail, and must then be retried on the next call: OnceLock::get_or_try_init
-    // is not stable, so a mutex serialises the attempts.
-    static CREATING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = CREATING.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(run) = PROCESS_RUN.get() {
-        return Ok(run);
-    }
-    let run = open_process_run(&Settings::from_env()?)?;
-    Ok(PROCESS_RUN.get_or_init(|| run))
+    process().context_run(open_process_run)
 }
 
 /// The process's run, as [`process_run`] opens it, except that a new one is started in
 /// `experiment` and named `name` when the environment names no run and no experiment: the run
 /// of a step's entry point that names its experiment (`#[aml_step(experiment = "...")]`).
 pub(crate) fn process_run_in(experiment: &str, name: &str) -> Result<Run> {
-    if let Some(run) = PROCESS_RUN.get() {
-        return Ok(run.clone());
-    }
-    let settings = Settings::from_env()?;
-    let attached = settings.local_run_id.is_some() || settings.remote_run_id.is_some();
-    if attached || environment_names_experiment() {
-        return process_run().cloned();
-    }
-    static CREATING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = CREATING.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(run) = PROCESS_RUN.get() {
-        return Ok(run.clone());
-    }
-    let run = start_run(&settings, experiment, name)?;
-    Ok(PROCESS_RUN.get_or_init(|| run).clone())
+    process().context_run(|settings| {
+        let attached = settings.local_run_id.is_some() || settings.remote_run_id.is_some();
+        if attached || environment_names_experiment() {
+            open_process_run(settings)
+        } else {
+            start_run(settings, experiment, name)
+        }
+    })
 }
 
 /// `true` when `MLFLOW_EXPERIMENT_NAME` or `MLFLOW_EXPERIMENT_ID` is set.
@@ -113,18 +104,14 @@ pub(crate) fn environment_names_experiment() -> bool {
 /// A new run named `name` in `experiment`, in the store of the settings, online when they say
 /// so: a run of its own for a pipeline, beside the process's run.
 pub(crate) fn start_run(settings: &Settings, experiment: &str, name: &str) -> Result<Run> {
-    crate::config::set_flush_timeout(settings.flush_timeout);
-    crate::config::set_exit_timeout(settings.exit_timeout);
     let store = Store::new(&settings.home);
-    Run::start(&store, experiment, name, None, online_target(settings)?)
+    Run::start(&store, experiment, name, None, online_server(settings)?)
 }
 
 /// Opens the run the settings describe.
-pub(crate) fn open_process_run(settings: &Settings) -> Result<Run> {
-    crate::config::set_flush_timeout(settings.flush_timeout);
-    crate::config::set_exit_timeout(settings.exit_timeout);
+fn open_process_run(settings: &Settings) -> Result<Run> {
     let store = Store::new(&settings.home);
-    let online = online_target(settings)?;
+    let online = online_server(settings)?;
     let experiment = &settings.experiment;
     if let Some(id) = &settings.local_run_id {
         let online = online.map(|t| (t, settings.remote_run_id.clone()));
@@ -151,15 +138,15 @@ pub(crate) fn open_process_run(settings: &Settings) -> Result<Run> {
 
 /// The server an online context ships to; `None` offline.
 #[cfg(feature = "mlflow")]
-fn online_target(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Target>>> {
+fn online_server(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Server>>> {
     match &settings.tracking {
         Tracking::Offline => Ok(None),
-        Tracking::Online(uri) => crate::mlflow::target(settings, uri).map(Some),
+        Tracking::Online(uri) => crate::mlflow::server(settings, uri).map(Some),
     }
 }
 
 #[cfg(not(feature = "mlflow"))]
-fn online_target(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Target>>> {
+fn online_server(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Server>>> {
     match &settings.tracking {
         Tracking::Offline => Ok(None),
         Tracking::Online(uri) => Err(Error::Config {
@@ -170,13 +157,4 @@ fn online_target(settings: &Settings) -> Result<Option<std::sync::Arc<crate::onl
                 .into(),
         }),
     }
-}
-
-/// The name of a process's run: its program's name.
-pub(crate) fn program_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "run".to_owned())
 }

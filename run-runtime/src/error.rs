@@ -11,7 +11,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// (shortened) and the rule it breaks, so that the message alone says what to fix.
 ///
 /// A call that returns an error has recorded nothing: a rejected record never reaches the journal.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same sentence as `Display`, so that `fn main() -> Result<(), Error>`
+/// ends with a message a user can act on rather than a struct.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A metric, tag, property, table or artifact name breaks the key rules.
@@ -110,6 +113,15 @@ pub enum Error {
         similar: Vec<String>,
     },
 
+    /// A run id that cannot name a run folder.
+    #[error("invalid run id {id}: {reason}")]
+    InvalidRunId {
+        /// The id, quoted and shortened.
+        id: Shown,
+        /// The rule it breaks.
+        reason: String,
+    },
+
     /// The journal or run folder is not something this version can read.
     #[error("{path}: {reason}")]
     Store {
@@ -180,6 +192,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 fn suggest(similar: &[String]) -> String {
@@ -362,6 +380,20 @@ mod tests {
         let shown = Shown::new(&long).to_string();
         assert!(shown.len() < 100, "{shown}");
         assert!(shown.ends_with("... (7000 characters)"), "{shown}");
+    }
+
+    #[test]
+    fn debug_reads_like_display_for_main_returning_an_error() {
+        let e = Error::Config {
+            var: "RUNCTX_OFFLINE",
+            value: "maybe".into(),
+            reason: "use 1 or 0".into(),
+        };
+        assert_eq!(format!("{e:?}"), e.to_string());
+        assert_eq!(
+            format!("{e:?}"),
+            "RUNCTX_OFFLINE=\"maybe\" is invalid: use 1 or 0"
+        );
     }
 
     #[test]

@@ -35,39 +35,52 @@
 //! | `RUNCTX_PARENT_RUN_ID` | set by the step launcher: the parent the run of `RUNCTX_RUN_ID` must have |
 
 #![warn(missing_docs)]
+// Only what a user calls is public; everything else is `pub(crate)`, so that a change to the
+// public API (docs/api.md) is always a decision.
+#![warn(unreachable_pub)]
 
 mod artifacts;
 mod clock;
-pub mod config;
+mod config;
 mod context;
+mod durable;
 mod error;
-pub mod journal;
+mod journal;
 mod lifecycle;
 pub mod metrics;
 #[cfg(feature = "mlflow")]
-pub mod mlflow;
+mod mlflow;
 mod online;
+mod panics;
 pub mod pipeline;
-pub mod registry;
+mod process;
+mod registry;
+mod remote;
 mod run;
-pub mod source;
+mod source;
 pub mod step;
-pub mod store;
-pub mod tables;
-pub mod validate;
+mod store;
+mod tables;
+mod validate;
 mod value;
 
-pub use artifacts::check_artifact_name;
-pub use config::{set_exit_timeout, set_flush_timeout};
-pub use context::{ContextGuard, current_step, enter, with_current};
+pub use context::{ContextGuard, current_step, enter};
 pub use error::{Error, NameKind, NameRule, Result, Shown, Status};
-pub use registry::{ModelOptions, ModelVersion};
+pub use journal::{ArtifactKind, Damage, JournalPosition};
+pub use metrics::Metrics;
+#[cfg(feature = "mlflow")]
+pub use mlflow::sync;
+pub use process::{set_exit_timeout, set_flush_timeout, set_stall_timeout};
+pub use registry::{ModelOptions, ModelVersion, RegisteredModel, Registry};
+pub use remote::RemoteCopy;
 pub use run::Run;
-pub use store::{MetricPoint, RunData, RunMeta, RunSummary, Store};
+pub use source::Source;
+pub use store::{
+    ArtifactInfo, Listing, MetricPoint, RunData, RunEnd, RunMeta, RunSummary, Store, StoreProblem,
+};
 pub use tables::{AccuracyTable, Cell, Predictions, Residuals};
 pub use value::MetricValue;
 
-pub use metrics::Metrics;
 #[cfg(feature = "macros")]
 pub use run_macros::{Metrics, aml_step, log_metric, log_property, log_tag, pipeline};
 
@@ -84,19 +97,22 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::context::{enter, with_current};
-    pub use crate::lifecycle::payload_text;
-    pub use crate::metrics::{
-        MetricField, MetricReturn, Metrics, Site, StepArg, StepValue, Target, TextReturn,
-        log_returned, log_text, visit_field,
+    pub use crate::metrics::attribute::{
+        MetricField, MetricReturn, Site, StepArg, StepValue, TextReturn, log_returned, log_text,
+        visit_field,
     };
+    pub use crate::metrics::{Metrics, Target};
+    pub use crate::panics::payload_text;
     pub use crate::pipeline::check::{SCRATCH_PER_STEP, check_binding, check_step};
     pub use crate::pipeline::{Binding, Pipeline, PipelineDef};
-    pub use crate::step::SlotKind;
+    pub use crate::step::failure::{ErrorText, failure_kind, failure_of_result, no_failure};
+    pub use crate::step::registry::Registration;
+    pub use crate::step::running::{
+        DirectCall, InContext, ParamText, ParamViaDebug, ParamViaDisplay, ParamViaNothing, PathOf,
+        PathViaAsRef, PathViaNothing, Prepared, block_on,
+    };
     pub use crate::step::{
-        Bindings, DataPath, DirectCall, ErrorText, InContext, ParamText, ParamValue, ParamViaDebug,
-        ParamViaDisplay, ParamViaNothing, PathOf, PathViaAsRef, PathViaNothing, Prepared,
-        Registration, Slot, Step, StepError, StepFuture, block_on, failure_kind, failure_of_result,
-        no_failure,
+        Bindings, DataPath, ParamValue, Slot, SlotKind, Step, StepError, StepFuture,
     };
     pub use crate::{Error, NameKind, Run};
     pub use inventory;

@@ -2,10 +2,10 @@
 //! the rest of the crate uses `Option<Arc<Link>>` either way.
 
 #[cfg(feature = "mlflow")]
-pub(crate) use crate::mlflow::{Link, Target};
+pub(crate) use crate::mlflow::{Link, Server};
 
 #[cfg(not(feature = "mlflow"))]
-pub(crate) use offline_only::{Link, Target};
+pub(crate) use offline_only::{Link, Server};
 
 #[cfg(not(feature = "mlflow"))]
 mod offline_only {
@@ -22,43 +22,43 @@ mod offline_only {
 
     /// Without the `mlflow` feature there is no server to ship to.
     #[derive(Debug)]
-    pub(crate) enum Target {}
+    pub(crate) enum Server {}
 
     impl Link {
-        pub fn start(
-            target: Arc<Target>,
+        pub(crate) fn start(
+            server: Arc<Server>,
             _meta: RunMeta,
             _root: &Path,
             _parent: Option<Arc<Link>>,
             _remote: Option<String>,
         ) -> Result<Arc<Link>> {
-            match *target {}
+            match *server {}
         }
-        pub fn remote_id(&self) -> Option<String> {
+        pub(crate) fn remote_id(&self) -> Option<String> {
             match *self {}
         }
-        pub fn remote_parent_id(&self) -> Option<String> {
+        pub(crate) fn remote_parent_id(&self) -> Option<String> {
             match *self {}
         }
-        pub fn base(&self) -> &str {
+        pub(crate) fn base(&self) -> &str {
             match *self {}
         }
-        pub fn target(&self) -> Arc<Target> {
+        pub(crate) fn server(&self) -> Arc<Server> {
             match *self {}
         }
-        pub fn poke(&self) {
+        pub(crate) fn poke(&self) {
             match *self {}
         }
-        pub fn close(&self) {
+        pub(crate) fn close(&self) {
             match *self {}
         }
-        pub fn refused(&self) -> Vec<String> {
+        pub(crate) fn refused(&self) -> Vec<String> {
             match *self {}
         }
-        pub fn read_back(&self, _meta: RunMeta) -> Result<RunData> {
+        pub(crate) fn read_back(&self, _meta: RunMeta) -> Result<RunData> {
             match *self {}
         }
-        pub fn wait_shipped(&self, _end: u64, _timeout: Duration) -> Result<()> {
+        pub(crate) fn wait_shipped(&self, _end: u64, _timeout: Duration) -> Result<()> {
             match *self {}
         }
     }

@@ -16,7 +16,7 @@
 //! ```
 //! # let dir = tempfile::tempdir()?;
 //! use run_runtime::Store;
-//! use run_runtime::registry::{ModelOptions, Registry};
+//! use run_runtime::{ModelOptions, Registry};
 //!
 //! let store = Store::new(dir.path().join("runs"));
 //! let run = store.start_run("iris", "train")?;
@@ -44,14 +44,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts;
+use crate::durable::write_atomic;
 use crate::error::{Error, NameKind, NameRule, Result, Shown};
 use crate::run::Run;
-use crate::store::{Store, closest, write_atomic};
+use crate::store::{Store, closest};
 use crate::validate::{check_name, check_value};
 
 /// The folder of the local registry in a store, and of a run's registered files among its
 /// artifacts.
-pub const MODELS_DIR: &str = "models";
+pub(crate) const MODELS_DIR: &str = "models";
 /// A version's description in its folder.
 const VERSION_FILE: &str = "version.json";
 /// A version's files in its folder.
@@ -196,7 +197,7 @@ impl Run {
 }
 
 /// A model name: the key rules, and no `/` or `:` (its registry folder).
-pub fn check_model_name(name: &str) -> Result<()> {
+pub(crate) fn check_model_name(name: &str) -> Result<()> {
     check_name(NameKind::Model, name)?;
     match name
         .chars()
@@ -301,7 +302,7 @@ impl Registry {
     #[cfg(feature = "mlflow")]
     pub fn server(uri: &str) -> Result<Registry> {
         let uri = crate::config::TrackingUri::parse("tracking URI", uri)?;
-        let settings = crate::config::Settings::from_env()?;
+        let settings = crate::process::process().settings()?;
         let credentials = crate::mlflow::Credentials::from_lookup(|k| std::env::var(k).ok())?;
         let client = crate::mlflow::Client::new(&uri, credentials, settings.insecure_tls)?;
         Ok(Registry {
@@ -312,7 +313,7 @@ impl Registry {
     /// The registry the environment means, as for [`Run::get_context`]: the tracking server's
     /// when `MLFLOW_TRACKING_URI` names one, otherwise the local store's (`RUNCTX_HOME`).
     pub fn from_env() -> Result<Registry> {
-        let settings = crate::config::Settings::from_env()?;
+        let settings = crate::process::process().settings()?;
         match &settings.tracking {
             crate::config::Tracking::Offline => Ok(Registry::local(&Store::new(&settings.home))),
             #[cfg(feature = "mlflow")]
@@ -449,6 +450,7 @@ mod server {
     use crate::error::{Error, Result};
     use crate::mlflow::wire::{self, KeyValue};
     use crate::mlflow::{Client, Link, block_on};
+    use crate::process::process;
     use crate::run::Run;
 
     /// Registers the run's artifact folder `artifact` as a new version of `name`, once the
@@ -461,9 +463,10 @@ mod server {
         options: &ModelOptions,
     ) -> Result<ModelVersion> {
         let server = link.base().to_owned();
+        let what = format!("register model {name:?}");
         let failed = |reason: String| Error::Server {
             server: server.clone(),
-            what: format!("register model {name:?}"),
+            what: what.clone(),
             reason,
         };
         let remote = run
@@ -476,7 +479,7 @@ mod server {
             remote.clone(),
         );
         let (tags, description) = (options.tags.clone(), options.description.clone());
-        let created = block_on(async move {
+        let created = block_on(&server, &what, process().flush_timeout(), async move {
             client.ensure_registered_model(&model, None, &[]).await?;
             let tags: Vec<KeyValue<'_>> = tags
                 .iter()
@@ -485,15 +488,18 @@ mod server {
             client
                 .create_model_version(&model, &source, &run_id, description.as_deref(), &tags)
                 .await
-        })
-        .map_err(|e| failed(e.to_string()))?;
+        })?;
         from_wire(created).map_err(failed)
     }
 
     pub(super) fn models(client: &Client) -> Result<Vec<RegisteredModel>> {
         let c = client.clone();
-        let listed = block_on(async move { c.registered_models().await })
-            .map_err(|e| failure(client, "list the registered models", e))?;
+        let listed = block_on(
+            client.base(),
+            "list the registered models",
+            process().flush_timeout(),
+            async move { c.registered_models().await },
+        )?;
         let mut models = Vec::new();
         for model in listed {
             let Some(name) = model.get("name").and_then(Value::as_str) else {
@@ -513,8 +519,13 @@ mod server {
 
     pub(super) fn versions(client: &Client, name: &str) -> Result<Vec<ModelVersion>> {
         let (c, model) = (client.clone(), name.to_owned());
-        let listed = block_on(async move { c.model_versions(&model).await })
-            .map_err(|e| failure(client, &format!("list the versions of model {name:?}"), e))?;
+        let what = format!("list the versions of model {name:?}");
+        let listed = block_on(
+            client.base(),
+            &what,
+            process().flush_timeout(),
+            async move { c.model_versions(&model).await },
+        )?;
         let mut versions = listed
             .into_iter()
             .map(from_wire)
@@ -526,14 +537,6 @@ mod server {
             })?;
         versions.sort_by_key(|v| v.version);
         Ok(versions)
-    }
-
-    fn failure(client: &Client, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::Server {
-            server: client.base().to_owned(),
-            what: what.to_owned(),
-            reason: e.to_string(),
-        }
     }
 
     fn from_wire(v: wire::ModelVersion) -> std::result::Result<ModelVersion, String> {

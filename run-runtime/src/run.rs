@@ -11,8 +11,9 @@ use crate::clock;
 use crate::error::{Error, NameKind, Result, Shown, Status};
 use crate::journal::format::{AUTO_STEP, KIND_PROPERTY, KIND_TAG, put_event, put_metric, put_pair};
 use crate::journal::{ArtifactKind, Event, Journal};
-use crate::lifecycle;
-use crate::online::{Link, Target};
+use crate::online::{Link, Server};
+use crate::panics::panic_message;
+use crate::process::process;
 use crate::store::{ARTIFACTS_DIR, JOURNAL_FILE, MetricPoint, RunData, RunEnd, RunMeta, Store};
 use crate::tables::{self, AccuracyTable, Cell, Predictions, Residuals, Table};
 use crate::validate::{check_name, check_run_name, check_value, key_rule};
@@ -88,16 +89,6 @@ impl fmt::Debug for Run {
 }
 
 impl Run {
-    /// The run of the current context: the step being run, if any; otherwise the process's run,
-    /// created on first use, online if the environment names a tracking server and offline
-    /// otherwise (see the crate documentation for the variables).
-    ///
-    /// Opening a context never waits on the network. A malformed configuration is an error,
-    /// never a silent fallback to offline.
-    pub fn get_context() -> Result<Run> {
-        crate::context::current()
-    }
-
     /// Starts a new run in `store`, as a child of `parent` if given, and ships it to `online`
     /// if given. Offline ids are `OfflineRun_<uuid>`; a run this process creates online has a
     /// local id (a uuid) until the server gives it one (see [`Run::remote_id`]).
@@ -106,7 +97,7 @@ impl Run {
         experiment: &str,
         name: &str,
         parent: Option<&Run>,
-        online: Option<Arc<Target>>,
+        online: Option<Arc<Server>>,
     ) -> Result<Run> {
         check_run_name(name)?;
         check_run_name(experiment)?;
@@ -143,24 +134,24 @@ impl Run {
         store: &Store,
         id: &str,
         owner: bool,
-        online: Option<(Arc<Target>, Option<String>)>,
+        online: Option<(Arc<Server>, Option<String>)>,
         experiment: &str,
     ) -> Result<Run> {
-        if let Some(run) = lifecycle::find(id) {
+        if let Some(run) = process().find_live(id) {
             return Ok(run);
         }
-        let exists = store.run_dir(id).join(crate::store::RUN_FILE).is_file();
+        let dir = store.run_dir(id)?;
+        let exists = dir.join(crate::store::RUN_FILE).is_file();
         if !exists && online.as_ref().is_some_and(|(_, remote)| remote.is_some()) {
             let meta = Store::new_meta(
                 id.into(),
-                crate::context::program_name(),
+                crate::source::program_name(),
                 experiment.into(),
                 None,
             );
             store.create_dir(&meta)?;
         }
         let meta = store.meta(id)?;
-        let dir = store.run_dir(id);
         let (journal, damage) = Journal::open(&dir.join(JOURNAL_FILE), !exists)?;
         for d in damage {
             eprintln!("run-runtime: run {id}: journal damage cut off before appending: {d}");
@@ -170,7 +161,7 @@ impl Run {
         let parent_link = meta
             .parent_id
             .as_deref()
-            .and_then(lifecycle::find)
+            .and_then(|p| process().find_live(p))
             .and_then(|p| p.inner.link.clone());
         let link = online
             .map(|(target, remote)| {
@@ -194,7 +185,7 @@ impl Run {
         let run = Run {
             inner: Arc::new(inner),
         };
-        lifecycle::register(&run);
+        process().register(&run);
         run
     }
 
@@ -573,7 +564,7 @@ impl Run {
     /// when it is not a run of this process. Online, a run attached by `MLFLOW_RUN_ID` finds
     /// its parent through the server's `mlflow.parentRunId` tag.
     pub fn parent(&self) -> Option<Run> {
-        let online = self.inner.link.as_ref().map(|l| l.target());
+        let online = self.inner.link.as_ref().map(|l| l.server());
         let (id, remote) = match (self.parent_id(), &self.inner.link) {
             (Some(id), _) => (id.to_owned(), None),
             (None, Some(link)) => {
@@ -602,7 +593,7 @@ impl Run {
 
     /// Starts a child run named `name` in the same experiment (and on the same server, online).
     pub fn child_run(&self, name: &str) -> Result<Run> {
-        let online = self.inner.link.as_ref().map(|l| l.target());
+        let online = self.inner.link.as_ref().map(|l| l.server());
         Run::start(
             &self.inner.store,
             self.experiment(),
@@ -653,7 +644,7 @@ impl Run {
     /// survives a crash of the process; online, also until the server has it, for at most
     /// the flush timeout (`RUNCTX_FLUSH_TIMEOUT`, 60 s by default; see [`Run::flush_within`]).
     pub fn flush(&self) -> Result<()> {
-        self.flush_within(crate::config::flush_timeout())
+        self.flush_within(process().flush_timeout())
     }
 
     /// [`Run::flush`] with its own timeout for the server. On a timeout the records stay safe in
@@ -684,19 +675,19 @@ impl Run {
     /// Ends the run as FINISHED, and flushes it (online: waits for the server, as `flush`).
     pub fn complete(&self) -> Result<()> {
         self.inner.finish(Status::Finished, None)?;
-        self.wait_for_server(crate::config::flush_timeout())
+        self.wait_for_server(process().flush_timeout())
     }
 
     /// Ends the run as FAILED with `error`, and flushes it.
     pub fn fail(&self, error: impl Display) -> Result<()> {
         self.inner.finish(Status::Failed, Some(error.to_string()))?;
-        self.wait_for_server(crate::config::flush_timeout())
+        self.wait_for_server(process().flush_timeout())
     }
 
     /// Ends the run as KILLED, and flushes it.
     pub fn cancel(&self) -> Result<()> {
         self.inner.finish(Status::Killed, None)?;
-        self.wait_for_server(crate::config::flush_timeout())
+        self.wait_for_server(process().flush_timeout())
     }
 
     /// How the run ended, or `None` while it runs.
@@ -711,7 +702,9 @@ impl Run {
                 None => self.inner.finish(Status::Finished, None),
             }
         } else {
-            self.inner.journal.flush(true, Some(lifecycle::EXIT_WAIT))
+            self.inner
+                .journal
+                .flush(true, Some(crate::journal::SYNC_WAIT))
         }
     }
 }
@@ -745,7 +738,7 @@ impl RunInner {
         self.journal.append(|buf| put_event(buf, &event));
         *end = Some(status);
         drop(end);
-        self.journal.flush(true, Some(lifecycle::EXIT_WAIT))?;
+        self.journal.flush(true, Some(crate::journal::SYNC_WAIT))?;
         if let Some(link) = &self.link {
             link.poke();
         }
@@ -766,7 +759,7 @@ impl Drop for RunInner {
         if ends_here {
             // Ending flushes the journal.
             let result = if std::thread::panicking() {
-                self.finish(Status::Failed, Some(lifecycle::panic_message()))
+                self.finish(Status::Failed, Some(panic_message()))
             } else {
                 self.finish(Status::Finished, None)
             };
@@ -776,7 +769,7 @@ impl Drop for RunInner {
         } else {
             // What was logged through this handle reaches the journal even when no other
             // handle of the run lives: a parent opened from the store by a step process, say.
-            let _ = self.journal.flush(false, Some(lifecycle::EXIT_WAIT));
+            let _ = self.journal.flush(false, Some(crate::journal::SYNC_WAIT));
         }
         if let Some(link) = &self.link {
             // Ship what is left in the background; the exit handler waits for it.
@@ -812,8 +805,8 @@ impl Store {
         name: &str,
     ) -> Result<Run> {
         let uri = crate::config::TrackingUri::parse("tracking URI", tracking_uri)?;
-        let settings = crate::config::Settings::from_env()?;
-        let target = crate::mlflow::target(&settings, &uri)?;
+        let settings = crate::process::process().settings()?;
+        let target = crate::mlflow::server(&settings, &uri)?;
         Run::start(self, experiment, name, None, Some(target))
     }
 

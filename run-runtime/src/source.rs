@@ -56,6 +56,15 @@ impl Source {
     }
 }
 
+/// The name of a process's run: its program's name.
+pub(crate) fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "run".to_owned())
+}
+
 /// The name of the account the process runs as, from the password database.
 #[cfg(unix)]
 fn account_name() -> Option<String> {
@@ -97,7 +106,7 @@ fn host_name() -> Option<String> {
 
 /// The commit `HEAD` points to in the repository containing `dir`, read from `.git` without
 /// running git.
-pub fn git_commit(dir: &Path) -> Option<String> {
+pub(crate) fn git_commit(dir: &Path) -> Option<String> {
     let git = dir
         .ancestors()
         .map(|d| d.join(".git"))

@@ -16,18 +16,20 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, Status};
+use crate::durable;
+use crate::error::{Error, Result, Shown, Status};
 use crate::journal::{ArtifactKind, Damage, Event, Record, read_journal};
+use crate::remote::{RemoteCopy, RemoteFile};
 use crate::source::Source;
 
 /// The file holding a run's description.
-pub const RUN_FILE: &str = "run.json";
+pub(crate) const RUN_FILE: &str = "run.json";
 /// The run's journal.
-pub const JOURNAL_FILE: &str = "journal.rj";
+pub(crate) const JOURNAL_FILE: &str = "journal.rj";
 /// The end status, once the run has ended.
-pub const STATUS_FILE: &str = "status.json";
+pub(crate) const STATUS_FILE: &str = "status.json";
 /// The folder of the run's artifacts.
-pub const ARTIFACTS_DIR: &str = "artifacts";
+pub(crate) const ARTIFACTS_DIR: &str = "artifacts";
 
 /// Version of `run.json` written by this build.
 const META_FORMAT: u32 = 1;
@@ -100,8 +102,10 @@ impl RunMeta {
 
 /// The name of this host, as run.json records it.
 fn this_host() -> Option<&'static str> {
-    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| Source::current().host).as_deref()
+    crate::process::process()
+        .host
+        .get_or_init(|| Source::current().host)
+        .as_deref()
 }
 
 /// Whether a process of this host is gone.
@@ -109,7 +113,7 @@ mod process {
     /// `true` when no process `pid` runs, it is a zombie, or it started after `since` (ms since
     /// the epoch), which means the id was reused.
     #[cfg(unix)]
-    pub fn gone(pid: u32, since: i64) -> bool {
+    pub(crate) fn gone(pid: u32, since: i64) -> bool {
         let Ok(pid) = libc::pid_t::try_from(pid) else {
             return false;
         };
@@ -303,6 +307,32 @@ impl RunSummary {
     }
 }
 
+/// What a listing of the store found: the runs it can read, and the files it could not use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Listing {
+    /// The runs, oldest first.
+    pub runs: Vec<RunSummary>,
+    /// Files that could not be used, each with what was done instead: a run whose `run.json`
+    /// is unreadable is left out; a run whose `status.json` is unreadable is listed with its
+    /// status read from its journal.
+    pub problems: Vec<StoreProblem>,
+}
+
+/// A file of the store that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it, and what was done instead.
+    pub reason: String,
+}
+
+impl std::fmt::Display for StoreProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
 impl Store {
     /// The store in `root` (created when the first run starts).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -314,12 +344,16 @@ impl Store {
         &self.root
     }
 
-    /// The folder of run `id`.
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
+    /// The folder of run `id`. The id is checked first: it must be one plain path component
+    /// (letters, digits, `_`, `-`, `.`, not starting with `.`), so no id can name a folder
+    /// outside the store.
+    pub fn run_dir(&self, id: &str) -> Result<PathBuf> {
+        check_run_id(id)?;
+        Ok(self.root.join(id))
     }
 
-    /// The ids of all runs, sorted.
+    /// The ids of all runs: the folders directly below the root whose names are run ids and
+    /// that hold a `run.json` (symbolic links are not followed), sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
@@ -328,16 +362,20 @@ impl Store {
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().join(RUN_FILE).is_file())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| check_run_id(id).is_ok())
+            .filter(|id| self.root.join(id).join(RUN_FILE).is_file())
             .collect();
         ids.sort();
         Ok(ids)
     }
 
-    /// The description of run `id`.
+    /// The description of run `id`. A `run.json` that cannot be read, was written by a newer
+    /// version, or names another run than its folder is an error that says so: a run is its
+    /// folder, and a file that disagrees is damage, never trusted.
     pub fn meta(&self, id: &str) -> Result<RunMeta> {
-        let path = self.run_dir(id).join(RUN_FILE);
+        let path = self.run_dir(id)?.join(RUN_FILE);
         let text = fs::read(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 self.not_found(id)
@@ -345,25 +383,33 @@ impl Store {
                 Error::io("read", &path, e)
             }
         })?;
-        let meta: RunMeta = serde_json::from_slice(&text).map_err(|e| Error::Store {
+        let damaged = |reason: String| Error::Store {
             path: path.clone(),
-            reason: format!("unreadable: {e}"),
-        })?;
+            reason,
+        };
+        let meta: RunMeta = serde_json::from_slice(&text)
+            .map_err(|e| damaged(format!("unreadable ({e}); the run is left alone")))?;
         if meta.format > META_FORMAT {
-            return Err(Error::Store {
-                path,
-                reason: format!(
-                    "written by a newer run-runtime (format {}); upgrade to read it",
-                    meta.format
-                ),
-            });
+            return Err(damaged(format!(
+                "written by a newer run-runtime (format {}); upgrade to read it",
+                meta.format
+            )));
+        }
+        if meta.id != id {
+            return Err(damaged(format!(
+                "it says the run is {} but its folder is {id:?}; the run is left alone",
+                Shown::new(&meta.id)
+            )));
+        }
+        if let Some(parent) = &meta.parent_id {
+            check_run_id(parent).map_err(|e| damaged(format!("its parent id is unusable: {e}")))?;
         }
         Ok(meta)
     }
 
-    /// How run `id` ended, if it has.
+    /// How run `id` ended, if it has, from `status.json` (a cache of the journal's last word).
     pub fn end(&self, id: &str) -> Result<Option<RunEnd>> {
-        let path = self.run_dir(id).join(STATUS_FILE);
+        let path = self.run_dir(id)?.join(STATUS_FILE);
         match fs::read(&path) {
             Ok(text) => serde_json::from_slice(&text)
                 .map(Some)
@@ -376,26 +422,89 @@ impl Store {
         }
     }
 
-    /// Every run, oldest first, without reading journals.
-    pub fn runs(&self) -> Result<Vec<RunSummary>> {
-        let mut runs = Vec::new();
-        for id in self.ids()? {
-            let meta = self.meta(&id)?;
-            let end = self.end(&id)?;
-            runs.push(RunSummary { meta, end });
+    /// How run `id` ended, from `status.json`, or from the journal when that cache cannot be
+    /// read (with the problem).
+    fn end_or_journal(&self, id: &str) -> (Option<RunEnd>, Option<StoreProblem>) {
+        match self.end(id) {
+            Ok(end) => (end, None),
+            Err(e) => {
+                let from_journal = self.read(id).ok().and_then(|d| {
+                    Some(RunEnd {
+                        status: d.status,
+                        time: d.end_time?,
+                        error: d.error,
+                    })
+                });
+                let path = self.root.join(id).join(STATUS_FILE);
+                let reason = format!(
+                    "{}; the status was read from the journal instead",
+                    problem_text(e)
+                );
+                (from_journal, Some(StoreProblem { path, reason }))
+            }
         }
-        runs.sort_by(|a, b| (a.meta.start_time, &a.meta.id).cmp(&(b.meta.start_time, &b.meta.id)));
-        Ok(runs)
+    }
+
+    /// Every run, oldest first, without reading journals, and the files that could not be
+    /// used. One bad file never hides the other runs.
+    pub fn list(&self) -> Result<Listing> {
+        let mut listing = Listing::default();
+        for id in self.ids()? {
+            let meta = match self.meta(&id) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    listing.problems.push(StoreProblem {
+                        path: self.root.join(&id).join(RUN_FILE),
+                        reason: problem_text(e),
+                    });
+                    continue;
+                }
+            };
+            let (end, problem) = self.end_or_journal(&id);
+            listing.problems.extend(problem);
+            listing.runs.push(RunSummary { meta, end });
+        }
+        listing
+            .runs
+            .sort_by(|a, b| (a.meta.start_time, &a.meta.id).cmp(&(b.meta.start_time, &b.meta.id)));
+        Ok(listing)
+    }
+
+    /// Every run that can be read, oldest first, without reading journals ([`Store::list`]
+    /// also says which files could not be used).
+    pub fn runs(&self) -> Result<Vec<RunSummary>> {
+        Ok(self.list()?.runs)
     }
 
     /// Everything recorded about run `id`, read from its journal.
     pub fn read(&self, id: &str) -> Result<RunData> {
         let meta = self.meta(id)?;
         let mut data = RunData::new(meta);
-        let journal = self.run_dir(id).join(JOURNAL_FILE);
+        let journal = self.root.join(id).join(JOURNAL_FILE);
         let report = read_journal(&journal, |_, record| data.apply(record))?;
         data.damage = report.damage;
         Ok(data)
+    }
+
+    /// The length of run `id`'s journal in bytes (0 when it has none).
+    pub fn journal_len(&self, id: &str) -> u64 {
+        self.run_dir(id)
+            .ok()
+            .and_then(|d| fs::metadata(d.join(JOURNAL_FILE)).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// The file of artifact `path` of run `id`, for reading. The name is checked with the
+    /// artifact rules, and a path that goes through a symbolic link or does not lead to a file
+    /// inside the run's `artifacts/` is refused.
+    pub fn artifact_file(&self, id: &str, path: &str) -> Result<PathBuf> {
+        let root = self.run_dir(id)?.join(ARTIFACTS_DIR);
+        crate::artifacts::locate(&root, path)
+    }
+
+    /// The copies of run `id` on tracking servers that the store knows of, by server.
+    pub fn remote_copies(&self, id: &str) -> Result<BTreeMap<String, RemoteCopy>> {
+        Ok(RemoteFile::load(&self.run_dir(id)?)?.targets)
     }
 
     /// The ids of the children of run `id`.
@@ -408,16 +517,102 @@ impl Store {
             .collect())
     }
 
-    /// Resolves a run id, or a unique prefix of one.
+    /// Resolves a run id, or a unique prefix of one. A run whose folder exists but cannot be
+    /// read is an error that says what is wrong with it.
     pub fn resolve(&self, id: &str) -> Result<String> {
-        if self.run_dir(id).join(RUN_FILE).is_file() {
-            return Ok(id.to_owned());
+        check_run_id(id)?;
+        if self.root.join(id).join(RUN_FILE).is_file() {
+            return self.meta(id).map(|m| m.id);
         }
         let ids = self.ids()?;
         let matching: Vec<&String> = ids.iter().filter(|i| i.starts_with(id)).collect();
         match matching.as_slice() {
-            [one] if !id.is_empty() => Ok((*one).clone()),
+            [one] => Ok((*one).clone()),
             _ => Err(self.not_found(id)),
+        }
+    }
+
+    /// Deletes run `id`: its folder, directly below the root. The folder must be a real
+    /// folder, not a symbolic link, and what is inside it is removed without following links.
+    /// Children are not touched: delete them first.
+    pub fn delete_run(&self, id: &str) -> Result<()> {
+        let dir = self.run_dir(id)?;
+        let kind = fs::symlink_metadata(&dir).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                self.not_found(id)
+            } else {
+                Error::io("inspect", &dir, e)
+            }
+        })?;
+        if !kind.is_dir() {
+            return Err(Error::Store {
+                path: dir,
+                reason: "not a folder (a symbolic link or a file); a run's folder is never \
+                         deleted through a link"
+                    .into(),
+            });
+        }
+        // `remove_dir_all` does not follow symbolic links inside the folder (std's fix for
+        // CVE-2022-21658), so nothing outside the run is removed.
+        fs::remove_dir_all(&dir).map_err(|e| Error::io("delete", &dir, e))?;
+        durable::sync_dir(&self.root)
+    }
+
+    /// What crashed writers left in the store, older than `min_age` (younger ones may still be
+    /// in use): temporary files of interrupted atomic writes (`.NAME.PID.tmp`,
+    /// `.NAME.PID.part`) inside run folders, and run folders that never got their `run.json`.
+    pub fn leftovers(&self, min_age: std::time::Duration) -> Result<Vec<PathBuf>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", &self.root, e)),
+        };
+        let old = |p: &Path| is_older_than(p, min_age);
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) || check_run_id(&name).is_err() {
+                continue;
+            }
+            let path = entry.path();
+            if path.join(RUN_FILE).is_file() {
+                temporary_files(&path, &old, &mut found);
+            } else if name.starts_with("OfflineRun_") && old(&path) {
+                found.push(path);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Removes one of [`Store::leftovers`]: a temporary file of a writer, or a run folder with
+    /// no `run.json`, below the root and reached without symbolic links.
+    pub fn remove_leftover(&self, path: &Path) -> Result<()> {
+        let refuse = |reason: &str| Error::Store {
+            path: path.to_owned(),
+            reason: format!("{reason}; only leftovers of the store's own writers are removed"),
+        };
+        let relative = path
+            .strip_prefix(&self.root)
+            .map_err(|_| refuse("not inside the store"))?;
+        let mut at = self.root.clone();
+        for component in relative.components() {
+            let std::path::Component::Normal(part) = component else {
+                return Err(refuse("not a plain path below the store"));
+            };
+            at.push(part);
+            if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(refuse("it goes through a symbolic link"));
+            }
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let folder = relative.components().count() == 1;
+        if folder && !path.join(RUN_FILE).exists() {
+            fs::remove_dir_all(path).map_err(|e| Error::io("delete", path, e))
+        } else if !folder && name.as_deref().is_some_and(durable::is_temporary) {
+            fs::remove_file(path).map_err(|e| Error::io("delete", path, e))
+        } else {
+            Err(refuse("not a leftover"))
         }
     }
 
@@ -431,16 +626,16 @@ impl Store {
     }
 
     pub(crate) fn create_dir(&self, meta: &RunMeta) -> Result<PathBuf> {
-        let dir = self.run_dir(&meta.id);
-        fs::create_dir_all(dir.join(ARTIFACTS_DIR)).map_err(|e| Error::io("create", &dir, e))?;
+        let dir = self.run_dir(&meta.id)?;
+        durable::create_dir_all(&dir.join(ARTIFACTS_DIR))?;
         let json = serde_json::to_vec_pretty(meta).expect("run meta serializes");
-        write_atomic(&dir.join(RUN_FILE), &json)?;
+        durable::write_atomic(&dir.join(RUN_FILE), &json)?;
         Ok(dir)
     }
 
     pub(crate) fn write_end(&self, id: &str, end: &RunEnd) -> Result<()> {
         let json = serde_json::to_vec_pretty(end).expect("run end serializes");
-        write_atomic(&self.run_dir(id).join(STATUS_FILE), &json)
+        durable::write_atomic(&self.run_dir(id)?.join(STATUS_FILE), &json)
     }
 
     pub(crate) fn new_meta(
@@ -461,46 +656,93 @@ impl Store {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the old
-/// content or the new, never half of it.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("rename", path, e)
-    })
+/// The text of a problem, without repeating the path the caller shows.
+fn problem_text(e: Error) -> String {
+    match e {
+        Error::Store { reason, .. } => reason,
+        other => other.to_string(),
+    }
 }
 
-/// Up to three of `candidates` closest to `wanted`, for "did you mean" suggestions.
-pub fn closest(wanted: &str, candidates: &[String]) -> Vec<String> {
-    let limit = (wanted.chars().count() / 5).max(2);
-    let mut scored: Vec<(usize, &String)> = candidates
-        .iter()
-        .map(|c| {
-            let prefix = c.starts_with(wanted) || wanted.starts_with(c.as_str());
-            (if prefix { 0 } else { levenshtein(wanted, c) }, c)
+/// Longest run id, in characters.
+const MAX_RUN_ID_CHARS: usize = 250;
+
+/// Checks that `id` can be a run id: 1 to 250 ASCII letters, digits, `_`, `-` and `.`, not
+/// starting with `.`. That makes it one plain path component, so joining it to the store's
+/// root can never leave the root (no `/`, `\`, `..`, absolute path or drive) or name a hidden
+/// file. Offline ids (`OfflineRun_<uuid>`), MLflow's (32 hex digits), Azure ML's
+/// (`jolly_pea_4kqw2l8j7z`, `HD_1234-abcd_0`) and Databricks' pass.
+pub(crate) fn check_run_id(id: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidRunId {
+            id: Shown::new(id),
+            reason: reason.to_owned(),
         })
-        .filter(|(d, _)| *d <= limit)
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+    };
+    if id.is_empty() {
+        return bad("it is empty");
+    }
+    if id.len() > MAX_RUN_ID_CHARS {
+        return bad("it is longer than 250 characters");
+    }
+    if id.starts_with('.') {
+        return bad("it starts with '.'");
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return bad(&format!(
+            "the character {c:?} is not allowed; a run id has only letters, digits, '_', '-' \
+             and '.'"
+        ));
+    }
+    Ok(())
 }
 
-/// Edit distance in characters (from `run-rules`, shared with the macros' suggestions).
-pub use run_rules::levenshtein;
+fn is_older_than(path: &Path, age: std::time::Duration) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .is_some_and(|a| a >= age)
+}
+
+/// Temporary files of the store's writers below `dir`, not following links.
+fn temporary_files(dir: &Path, old: &dyn Fn(&Path) -> bool, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_dir() {
+            temporary_files(&path, old, found);
+        } else if kind.is_file() && durable::is_temporary(&name) && old(&path) {
+            found.push(path);
+        }
+    }
+}
+
+/// Up to three of `candidates` closest to `wanted`, best first, for "did you mean"
+/// suggestions: the one rule of `run-rules` that the macros and pipeline checks use too.
+pub(crate) fn closest(wanted: &str, candidates: &[String]) -> Vec<String> {
+    run_rules::closest(wanted, candidates.iter().map(String::as_str))
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Serde for metric values that keeps NaN and the infinities, which JSON numbers cannot hold:
 /// they are written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`, as on the wire.
-pub mod float {
+pub(crate) mod float {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes a finite value as a number, others as a string.
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         match special(*v) {
             Some(text) => s.serialize_str(text),
             None => s.serialize_f64(*v),
@@ -508,7 +750,7 @@ pub mod float {
     }
 
     /// Reads a number, or one of the three strings.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Wire {
@@ -523,7 +765,7 @@ pub mod float {
     }
 
     /// The wire string of a non-finite value.
-    pub fn special(v: f64) -> Option<&'static str> {
+    pub(crate) fn special(v: f64) -> Option<&'static str> {
         if v.is_nan() {
             Some("NaN")
         } else if v == f64::INFINITY {
@@ -536,7 +778,7 @@ pub mod float {
     }
 
     /// Parses a wire string.
-    pub fn parse(t: &str) -> Option<f64> {
+    pub(crate) fn parse(t: &str) -> Option<f64> {
         match t {
             "NaN" => Some(f64::NAN),
             "Infinity" | "inf" => Some(f64::INFINITY),
@@ -561,7 +803,6 @@ mod tests {
         );
         assert_eq!(closest("OfflineRun_", &ids).len(), 3);
         assert!(closest("something else entirely", &ids).is_empty());
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    pub fn from_columns(
+    pub(crate) fn from_columns(
         name: &str,
         columns: impl IntoIterator<Item = (String, Vec<Value>)>,
     ) -> Result<Table> {
@@ -135,7 +135,7 @@ impl Table {
     }
 
     /// Reads back a table written by [`Table::to_document`].
-    pub fn from_document(doc: &Value) -> Option<Table> {
+    pub(crate) fn from_document(doc: &Value) -> Option<Table> {
         let data = doc.get("data")?.as_object()?;
         let columns = data
             .iter()
@@ -145,7 +145,7 @@ impl Table {
     }
 
     /// Appends a row; its columns must be those of the rows before it.
-    pub fn push_row(&mut self, name: &str, row: Vec<(String, Value)>) -> Result<()> {
+    pub(crate) fn push_row(&mut self, name: &str, row: Vec<(String, Value)>) -> Result<()> {
         if row.is_empty() {
             return Err(Error::invalid_data(name, "table", "the row has no cells"));
         }
@@ -181,7 +181,7 @@ impl Table {
         Ok(())
     }
 
-    pub fn to_document(&self) -> Value {
+    pub(crate) fn to_document(&self) -> Value {
         let data: Map<String, Value> = self
             .columns
             .iter()

@@ -7,11 +7,11 @@
 use crate::error::{Error, NameKind, NameRule, Result, Shown};
 
 /// Longest key, in characters.
-pub use run_rules::MAX_KEY_CHARS;
+pub(crate) use run_rules::MAX_KEY_CHARS;
 /// Longest property value, in characters (MLflow params).
-pub const MAX_PROPERTY_CHARS: usize = 6000;
+pub(crate) const MAX_PROPERTY_CHARS: usize = 6000;
 /// Longest tag value, in characters.
-pub const MAX_TAG_CHARS: usize = 8000;
+pub(crate) const MAX_TAG_CHARS: usize = 8000;
 
 /// Class bits of each byte, for the one-pass check of short ASCII keys.
 const ALLOWED: u8 = 1;
@@ -36,16 +36,9 @@ const CLASS: [u8; 256] = {
     table
 };
 
-/// Checks a metric, tag, property or artifact name against the key rules.
-///
-/// ```
-/// use run_runtime::validate::check_name;
-/// use run_runtime::NameKind;
-/// assert!(check_name(NameKind::Metric, "train/loss").is_ok());
-/// let err = check_name(NameKind::Metric, "../loss").unwrap_err();
-/// assert!(err.to_string().contains("'..'"));
-/// ```
-pub fn check_name(kind: NameKind, name: &str) -> Result<()> {
+/// Checks a metric, tag, property or artifact name against the key rules (`run_rules::key_rule`,
+/// which a program can call to check a name without logging it).
+pub(crate) fn check_name(kind: NameKind, name: &str) -> Result<()> {
     key_rule(name).map_err(|rule| Error::InvalidName {
         kind,
         name: Shown::new(name),
@@ -101,7 +94,7 @@ fn general_rule(key: &str) -> Result<(), NameRule> {
 }
 
 /// Checks a run or experiment name: 1 to 250 characters, none of them a control character.
-pub fn check_run_name(name: &str) -> Result<()> {
+pub(crate) fn check_run_name(name: &str) -> Result<()> {
     run_rules::run_name_rule(name).map_err(|rule| Error::InvalidName {
         kind: NameKind::Run,
         name: Shown::new(name),
@@ -110,7 +103,7 @@ pub fn check_run_name(name: &str) -> Result<()> {
 }
 
 /// Checks a tag or property value against the server's length limit.
-pub fn check_value(kind: NameKind, key: &str, value: &str) -> Result<()> {
+pub(crate) fn check_value(kind: NameKind, key: &str, value: &str) -> Result<()> {
     let max = match kind {
         NameKind::Property => MAX_PROPERTY_CHARS,
         _ => MAX_TAG_CHARS,

@@ -6,8 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use run_runtime::Store;
-use run_runtime::mlflow::sync::{SyncOptions, sync};
-use run_runtime::mlflow::{Credentials, Secret};
+use run_runtime::sync::{SyncOptions, sync};
 use tests::command;
 use tests::mlflow::MlflowServer;
 use tests::proxy::{Fault, FaultProxy};
@@ -110,7 +109,8 @@ fn after_a_killed_client_sync_uploads_everything_the_journal_has() {
         &SyncOptions::from_env(&server.uri).unwrap(),
         |_| {},
     )
-    .unwrap();
+    .unwrap()
+    .runs;
     assert!(report[0].error.is_none(), "{report:?}");
     let remote = report[0].remote_id.clone().unwrap();
     assert_eq!(
@@ -190,12 +190,10 @@ fn a_wrong_credential_is_a_clear_error_and_the_journal_is_kept() {
     );
 
     // With the right password the same journal ships.
-    let mut options = SyncOptions::from_env(&server.uri).unwrap();
-    options.credentials = Credentials::Basic {
-        user: "admin".into(),
-        password: Secret::new(password),
-    };
-    let report = sync(&store, &[id], &options, |_| {}).unwrap();
+    let options = SyncOptions::from_env(&server.uri)
+        .unwrap()
+        .basic_auth("admin", password);
+    let report = sync(&store, &[id], &options, |_| {}).unwrap().runs;
     assert!(report[0].error.is_none(), "{report:?}");
     assert_eq!(
         report[0].records, 2,

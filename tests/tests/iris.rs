@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use run_runtime::registry::Registry;
+use run_runtime::Registry;
 use run_runtime::{RunData, Status, Store};
 use serde_json::{Value, json};
 use tests::command;
@@ -91,9 +91,8 @@ fn check_runs(store: &Store, parent: &RunData, children: &BTreeMap<String, RunDa
         assert!((0.8..=1.0).contains(&accuracy), "{model}: {accuracy}");
         accuracies.push(accuracy);
         let file = store
-            .run_dir(&train.meta.id)
-            .join("artifacts")
-            .join(format!("Confusion matrix {model}.json"));
+            .artifact_file(&train.meta.id, &format!("Confusion matrix {model}.json"))
+            .unwrap();
         let matrix: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         assert_eq!(matrix["schema_type"], "confusion_matrix");
         assert_eq!(matrix["data"]["class_labels"], json!(LABELS));

@@ -317,8 +317,12 @@ fn methods_generic_functions_and_async_functions_log_too() {
     };
     assert_eq!(model.norm(), 5.0);
     assert_eq!(model.size(2u8), 4.0);
-    assert_eq!(run_runtime::step::block_on(awaited(1.5)), Ok(3.0));
-    assert!(run_runtime::step::block_on(awaited(-1.0)).is_err());
+    // On this thread, which holds the context run: a current-thread runtime polls here.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(awaited(1.5)), Ok(3.0));
+    assert!(rt.block_on(awaited(-1.0)).is_err());
     let m = run.get_metrics().unwrap();
     assert_eq!(values(&m["norm"]), [(0, 5.0)]);
     assert_eq!(values(&m["size"]), [(0, 4.0)]);

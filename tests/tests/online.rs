@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use run_runtime::mlflow::sync::{SyncOptions, sync};
+use run_runtime::sync::{SyncOptions, sync};
 use run_runtime::{Error, Status, Store};
 use serde_json::{Value, json};
 use tests::mlflow::MlflowServer;
@@ -235,7 +235,8 @@ fn an_offline_run_syncs_with_everything_and_only_once() {
     let first = sync(&store, &[parent.id().to_string()], &options, |_| {
         reports += 1
     })
-    .unwrap();
+    .unwrap()
+    .runs;
     assert!(reports > 0);
     assert_eq!(first.len(), 2);
     assert!(
@@ -278,7 +279,7 @@ fn an_offline_run_syncs_with_everything_and_only_once() {
     assert_eq!(tags_of(&crun)["mlflow.parentRunId"], remote_parent);
 
     // Twice: no duplicate run, no duplicate point.
-    let second = sync(&store, &[], &options, |_| {}).unwrap();
+    let second = sync(&store, &[], &options, |_| {}).unwrap().runs;
     assert!(
         second.iter().all(|r| r.records == 0 && r.error.is_none()),
         "{second:?}"
@@ -294,7 +295,9 @@ fn an_offline_run_syncs_with_everything_and_only_once() {
     // Records logged to the run later ship on the next sync, and only they.
     parent.log_step("loss", 0.1, 3).unwrap();
     parent.flush().unwrap();
-    let third = sync(&store, &[parent.id().to_string()], &options, |_| {}).unwrap();
+    let third = sync(&store, &[parent.id().to_string()], &options, |_| {})
+        .unwrap()
+        .runs;
     assert_eq!(third[0].records, 1);
     assert_eq!(server.history(&remote_parent, "loss").len(), 4);
 }

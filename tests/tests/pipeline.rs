@@ -408,7 +408,7 @@ fn each_step_runs_in_its_own_process_with_the_engine_environment() {
 
     let seen = seen(&out.stdout);
     assert_eq!(seen.len(), 5);
-    let data = store.run_dir(&parent_id).join("data");
+    let data = store.run_dir(&parent_id).unwrap().join("data");
     for (name, child) in &children {
         assert_eq!(child.status, Status::Finished, "{name}");
         let s = &seen[name];
@@ -772,13 +772,10 @@ fn step_processes_log_to_the_server_runs_the_launcher_made_for_them() {
         .into_iter()
         .find(|r| r.meta.parent_id.is_none())
         .unwrap();
-    let parent_remote =
-        run_runtime::mlflow::remote::RemoteFile::load(&store.run_dir(&parent.meta.id))
-            .unwrap()
-            .targets[&server.uri]
-            .run_id
-            .clone()
-            .unwrap();
+    let parent_remote = store.remote_copies(&parent.meta.id).unwrap()[&server.uri]
+        .run_id
+        .clone()
+        .unwrap();
     for (step, s) in &seen {
         let env = &s["env"];
         // The engine's contract: the server, and the step's own server run.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use run_runtime::registry::{ModelOptions, Registry};
 use run_runtime::{Error, Store};
+use run_runtime::{ModelOptions, Registry};
 use tests::mlflow::MlflowServer;
 
 fn model_folder(dir: &std::path::Path) -> std::path::PathBuf {

@@ -2,12 +2,10 @@
 //! charts; images embedded; other files listed.
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
-use run_runtime::journal::ArtifactKind;
-use run_runtime::store::ARTIFACTS_DIR;
-use run_runtime::{RunData, Store};
+use run_runtime::{ArtifactKind, RunData, Store};
 use serde_json::Value;
 
 use super::html::{self, esc};
@@ -31,7 +29,6 @@ pub struct Parts {
 }
 
 pub fn render(store: &Store, data: &RunData, stats: &mut Stats) -> Parts {
-    let root = store.run_dir(&data.meta.id).join(ARTIFACTS_DIR);
     let mut parts = Parts {
         tables: String::new(),
         images: String::new(),
@@ -39,10 +36,10 @@ pub fn render(store: &Store, data: &RunData, stats: &mut Stats) -> Parts {
     };
     let mut files = Vec::new();
     for (path, info) in &data.artifacts {
-        let file = match locate(&root, path) {
+        let file = match store.artifact_file(&data.meta.id, path) {
             Ok(file) => file,
-            Err(reason) => {
-                files.push(vec![path.clone(), String::from("-"), reason]);
+            Err(e) => {
+                files.push(vec![path.clone(), String::from("-"), e.to_string()]);
                 continue;
             }
         };
@@ -73,17 +70,6 @@ pub fn render(store: &Store, data: &RunData, stats: &mut Stats) -> Parts {
         parts.files = html::table(&["path", "size", "note"], &[false, true, false], &files);
     }
     parts
-}
-
-/// The file of artifact `path`, refusing names that would leave the folder and links.
-fn locate(root: &Path, path: &str) -> Result<PathBuf, String> {
-    run_runtime::check_artifact_name(path).map_err(|e| e.to_string())?;
-    let file = root.join(path);
-    match std::fs::symlink_metadata(&file) {
-        Ok(m) if m.is_file() => Ok(file),
-        Ok(_) => Err(String::from("not a regular file; left out")),
-        Err(e) => Err(format!("missing: {e}")),
-    }
 }
 
 fn json_metric(path: &str, file: &Path, stats: &mut Stats) -> String {

@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use run_runtime::source::Source;
-use run_runtime::store::{RUN_FILE, RunEnd, STATUS_FILE};
-use run_runtime::{AccuracyTable, Predictions, Residuals, Run, RunMeta, Store};
+use run_runtime::{AccuracyTable, Predictions, Residuals, Run, RunEnd, RunMeta, Source, Store};
 
 /// 2025-01-15 09:00:00 UTC.
 pub const BASE_TIME: i64 = 1_736_931_600_000;
@@ -129,9 +127,15 @@ fn killed_run(store: &Store) -> String {
     run.tag("phase", "warmup").unwrap();
     run.flush().unwrap();
     let copy = format!("{}-copy", run.id());
-    copy_dir(&store.run_dir(run.id()), &store.run_dir(&copy));
+    let copy_dir_path = store.run_dir(&copy).unwrap();
+    copy_dir(&store.run_dir(run.id()).unwrap(), &copy_dir_path);
+    // A run is its folder: the copy's run.json must name the copy.
+    let file = copy_dir_path.join("run.json");
+    let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    meta["id"] = copy.clone().into();
+    fs::write(&file, serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
     run.complete().unwrap();
-    fs::remove_dir_all(store.run_dir(run.id())).unwrap();
+    fs::remove_dir_all(store.run_dir(run.id()).unwrap()).unwrap();
     copy
 }
 
@@ -234,9 +238,9 @@ fn fix_ids_and_times(store: &Store, made: &[(String, &str)]) {
         } else {
             fixed_source()
         };
-        let dir = store.run_dir(old);
+        let dir = store.run_dir(old).unwrap();
         fs::write(
-            dir.join(RUN_FILE),
+            dir.join("run.json"),
             serde_json::to_vec_pretty(&meta).unwrap(),
         )
         .unwrap();
@@ -244,13 +248,13 @@ fn fix_ids_and_times(store: &Store, made: &[(String, &str)]) {
             end.time = meta.start_time + duration_s(name) * 1000;
             write_end(&dir, &end);
         }
-        fs::rename(&dir, store.run_dir(id(name))).unwrap();
+        fs::rename(&dir, store.run_dir(id(name)).unwrap()).unwrap();
     }
 }
 
 fn write_end(dir: &Path, end: &RunEnd) {
     fs::write(
-        dir.join(STATUS_FILE),
+        dir.join("status.json"),
         serde_json::to_vec_pretty(end).unwrap(),
     )
     .unwrap();

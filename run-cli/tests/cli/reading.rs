@@ -455,7 +455,7 @@ fn a_hand_edited_parent_cycle_does_not_hang() {
     a.complete().unwrap();
     let mut meta = store.meta(a.id()).unwrap();
     meta.parent_id = Some(b.id().to_owned());
-    let file = store.run_dir(a.id()).join(run_runtime::store::RUN_FILE);
+    let file = store.run_dir(a.id()).unwrap().join("run.json");
     std::fs::write(file, serde_json::to_vec(&meta).unwrap()).unwrap();
 
     let page = dir.path().join("r.html");

@@ -6,33 +6,33 @@ use serde::{Deserialize, Serialize};
 use crate::error::Status;
 
 /// First 8 bytes of every journal file.
-pub const FILE_MAGIC: [u8; 8] = *b"RUNCTXJ\0";
+pub(crate) const FILE_MAGIC: [u8; 8] = *b"RUNCTXJ\0";
 /// Format version written by this build; readers refuse newer ones.
-pub const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 1;
 /// File header: magic, version (u16), flags (u16), reserved (u32).
-pub const FILE_HEADER_LEN: usize = 16;
+pub(crate) const FILE_HEADER_LEN: usize = 16;
 
 /// First 4 bytes of every block.
-pub const BLOCK_MAGIC: [u8; 4] = *b"RJB1";
+pub(crate) const BLOCK_MAGIC: [u8; 4] = *b"RJB1";
 /// Block header: magic, payload length (u32), CRC-32 of the payload (u32).
-pub const BLOCK_HEADER_LEN: usize = 12;
+pub(crate) const BLOCK_HEADER_LEN: usize = 12;
 /// Largest payload a reader accepts; anything larger is damage.
-pub const MAX_BLOCK_LEN: usize = 256 << 20;
+pub(crate) const MAX_BLOCK_LEN: usize = 256 << 20;
 
 /// A metric point: `u16` key length, key, `f64` value, `i64` timestamp (ms), `i64` step.
-pub const KIND_METRIC: u8 = 1;
+pub(crate) const KIND_METRIC: u8 = 1;
 /// A tag: `u16` key length, key, `u32` value length, value.
-pub const KIND_TAG: u8 = 2;
+pub(crate) const KIND_TAG: u8 = 2;
 /// A property: laid out as a tag.
-pub const KIND_PROPERTY: u8 = 3;
+pub(crate) const KIND_PROPERTY: u8 = 3;
 /// An event: `u32` length, then JSON of [`Event`].
-pub const KIND_EVENT: u8 = 4;
+pub(crate) const KIND_EVENT: u8 = 4;
 
 /// Step written by `run.log` before the writer numbers it. Never on disk.
-pub const AUTO_STEP: i64 = i64::MIN;
+pub(crate) const AUTO_STEP: i64 = i64::MIN;
 
 /// The file header of a new journal.
-pub fn file_header() -> [u8; FILE_HEADER_LEN] {
+pub(crate) fn file_header() -> [u8; FILE_HEADER_LEN] {
     let mut h = [0u8; FILE_HEADER_LEN];
     h[..8].copy_from_slice(&FILE_MAGIC);
     h[8..10].copy_from_slice(&VERSION.to_le_bytes());
@@ -42,7 +42,7 @@ pub fn file_header() -> [u8; FILE_HEADER_LEN] {
 /// Rare records, kept as JSON so that they can grow fields without a format change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// The run ended.
     Status {
         /// FINISHED, FAILED or KILLED.
@@ -81,7 +81,7 @@ pub enum ArtifactKind {
 
 /// One decoded record, borrowing from the block it was read from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Record<'a> {
+pub(crate) enum Record<'a> {
     /// A metric point.
     Metric {
         /// The key.
@@ -113,7 +113,7 @@ pub enum Record<'a> {
 
 /// Appends a metric record.
 #[inline]
-pub fn put_metric(buf: &mut Vec<u8>, key: &str, value: f64, timestamp: i64, step: i64) {
+pub(crate) fn put_metric(buf: &mut Vec<u8>, key: &str, value: f64, timestamp: i64, step: i64) {
     let key = key.as_bytes();
     let len = 3 + key.len() + 24;
     buf.reserve(len);
@@ -137,7 +137,7 @@ pub fn put_metric(buf: &mut Vec<u8>, key: &str, value: f64, timestamp: i64, step
 }
 
 /// Appends a tag (`KIND_TAG`) or property (`KIND_PROPERTY`) record.
-pub fn put_pair(buf: &mut Vec<u8>, kind: u8, key: &str, value: &str) {
+pub(crate) fn put_pair(buf: &mut Vec<u8>, kind: u8, key: &str, value: &str) {
     buf.reserve(1 + 2 + key.len() + 4 + value.len());
     buf.push(kind);
     buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
@@ -147,7 +147,7 @@ pub fn put_pair(buf: &mut Vec<u8>, kind: u8, key: &str, value: &str) {
 }
 
 /// Appends an event record.
-pub fn put_event(buf: &mut Vec<u8>, event: &Event) {
+pub(crate) fn put_event(buf: &mut Vec<u8>, event: &Event) {
     let json = serde_json::to_vec(event).expect("events serialize");
     buf.push(KIND_EVENT);
     buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -155,12 +155,12 @@ pub fn put_event(buf: &mut Vec<u8>, event: &Event) {
 }
 
 /// Where a metric record's step lies, relative to the record's start, given its key length.
-pub fn metric_step_offset(key_len: usize) -> usize {
+pub(crate) fn metric_step_offset(key_len: usize) -> usize {
     1 + 2 + key_len + 16
 }
 
 /// A cursor over the records of one block payload.
-pub struct Records<'a> {
+pub(crate) struct Records<'a> {
     rest: &'a [u8],
     /// Offset of `rest` within the payload.
     pub pos: usize,
@@ -168,7 +168,7 @@ pub struct Records<'a> {
 
 impl<'a> Records<'a> {
     /// Iterates `payload`.
-    pub fn new(payload: &'a [u8]) -> Self {
+    pub(crate) fn new(payload: &'a [u8]) -> Self {
         Records {
             rest: payload,
             pos: 0,

@@ -37,7 +37,7 @@ impl std::fmt::Display for Damage {
 
 /// What a read found besides the records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadReport {
+pub(crate) struct ReadReport {
     /// Records read.
     pub records: u64,
     /// Offset just past the last intact block: where an appender may continue.
@@ -47,7 +47,7 @@ pub struct ReadReport {
 }
 
 /// A position in a journal: the byte offset of a block and how many of its records come
-/// before it. `Position::default()` is the start of the journal.
+/// before it. `JournalPosition::default()` is the start of the journal.
 #[derive(
     Debug,
     Clone,
@@ -61,16 +61,18 @@ pub struct ReadReport {
     serde::Serialize,
     serde::Deserialize,
 )]
-pub struct Position {
+pub struct JournalPosition {
     /// Byte offset of a block (0: the start of the journal).
     pub offset: u64,
     /// Records of that block that come before the position.
     pub index: u64,
 }
 
+// Followers of a journal (the shipper) are online only.
+#[cfg_attr(not(feature = "mlflow"), allow(dead_code))]
 /// A record that owns its data.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OwnedRecord {
+pub(crate) enum OwnedRecord {
     /// A metric point.
     Metric {
         /// The key.
@@ -127,26 +129,30 @@ impl From<Record<'_>> for OwnedRecord {
     }
 }
 
+// Followers of a journal (the shipper) are online only.
+#[cfg_attr(not(feature = "mlflow"), allow(dead_code))]
 /// Records read from a position onwards, for a reader that follows a journal as it grows.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tail {
+pub(crate) struct Tail {
     /// The records, in order.
     pub records: Vec<OwnedRecord>,
     /// The position just after the last record returned.
-    pub end: Position,
+    pub end: JournalPosition,
     /// Damage skipped on the way (never an incomplete last block, which may still be being
     /// written).
     pub damage: Vec<Damage>,
 }
 
+// Followers of a journal (the shipper) are online only.
+#[cfg_attr(not(feature = "mlflow"), allow(dead_code))]
 /// Reads at most `limit` records of the journal at `path` from `from` onwards, stopping after
 /// the first record for which `stop_after` is true.
 ///
 /// An incomplete block at the end of the file is not read and not reported: its writer may be
 /// in the middle of writing it. A missing file reads as empty.
-pub fn read_tail(
+pub(crate) fn read_tail(
     path: &Path,
-    from: Position,
+    from: JournalPosition,
     limit: usize,
     stop_after: impl Fn(&OwnedRecord) -> bool,
 ) -> Result<Tail> {
@@ -174,7 +180,7 @@ pub fn read_tail(
         if !fresh {
             return Ok(tail);
         }
-        tail.end = Position {
+        tail.end = JournalPosition {
             offset: start,
             index: 0,
         };
@@ -201,7 +207,7 @@ pub fn read_tail(
             let stop = stop_after(&record);
             tail.records.push(record);
             if stop || tail.records.len() >= limit {
-                tail.end = Position {
+                tail.end = JournalPosition {
                     offset,
                     index: taken,
                 };
@@ -210,7 +216,7 @@ pub fn read_tail(
             }
         }
         skip = 0;
-        tail.end = Position {
+        tail.end = JournalPosition {
             offset: block_end,
             index: 0,
         };
@@ -226,7 +232,7 @@ pub fn read_tail(
 ///
 /// A missing file reads as an empty journal. A file that is not a journal, or that a newer
 /// version of this crate wrote, is an error.
-pub fn read_journal(path: &Path, visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport> {
+pub(crate) fn read_journal(path: &Path, visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadReport::default()),
@@ -242,7 +248,11 @@ pub fn read_journal(path: &Path, visit: impl FnMut(u64, Record<'_>)) -> Result<R
 }
 
 /// Reads a whole journal held in memory. Never panics, whatever the bytes.
-pub fn read_bytes(bytes: &[u8], visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport, String> {
+#[cfg(test)]
+pub(crate) fn read_bytes(
+    bytes: &[u8],
+    visit: impl FnMut(u64, Record<'_>),
+) -> Result<ReadReport, String> {
     read_from(bytes, visit).map_err(|e| match e {
         ReadError::Io(e) => e.to_string(),
         ReadError::Format(reason) => reason,
@@ -306,7 +316,7 @@ pub(crate) struct BlockReader<R> {
 }
 
 impl<R: Read> BlockReader<R> {
-    pub fn new(src: R) -> Self {
+    pub(crate) fn new(src: R) -> Self {
         BlockReader {
             src,
             buf: Vec::with_capacity(1 << 16),
@@ -393,7 +403,10 @@ impl<R: Read> BlockReader<R> {
     }
 
     /// The next intact block as (file offset, payload), or `None` at the end.
-    pub fn next_block(&mut self, damage: &mut Vec<Damage>) -> io::Result<Option<(u64, &[u8])>> {
+    pub(crate) fn next_block(
+        &mut self,
+        damage: &mut Vec<Damage>,
+    ) -> io::Result<Option<(u64, &[u8])>> {
         loop {
             self.fill(BLOCK_HEADER_LEN)?;
             if self.available() == 0 {

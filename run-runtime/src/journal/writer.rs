@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -25,11 +25,11 @@ use super::reader::Damage;
 use crate::error::{Error, Result};
 
 /// Pending bytes at which the writer is woken.
-pub const WAKE_AT: usize = 64 << 10;
+pub(crate) const WAKE_AT: usize = 64 << 10;
 /// Pending bytes at which a logging call waits for the writer.
-pub const PENDING_LIMIT: usize = 1 << 20;
+pub(crate) const PENDING_LIMIT: usize = 1 << 20;
 /// Longest time a record stays in memory before the writer appends it.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks; a poisoned one still holds consistent data.
@@ -37,7 +37,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One run's journal file and the records on their way to it.
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     pending: Mutex<Pending>,
     /// Signalled when the writer takes the pending buffer.
@@ -77,7 +77,7 @@ impl Journal {
     /// An existing journal is checked first: a torn tail left by a crash is cut off (and
     /// returned as damage) so that new blocks follow intact ones, and the step counters of
     /// `run.log` continue where they stopped.
-    pub fn open(path: &Path, create: bool) -> Result<(Arc<Journal>, Vec<Damage>)> {
+    pub(crate) fn open(path: &Path, create: bool) -> Result<(Arc<Journal>, Vec<Damage>)> {
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -110,7 +110,7 @@ impl Journal {
 
     /// Encodes a record into the pending buffer; waits only if the buffer is full.
     #[inline]
-    pub fn append(self: &Arc<Self>, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn append(self: &Arc<Self>, encode: impl FnOnce(&mut Vec<u8>)) {
         let mut pending = lock(&self.pending);
         encode(&mut pending.buf);
         if pending.buf.len() >= WAKE_AT {
@@ -134,7 +134,7 @@ impl Journal {
 
     /// Returns once everything appended before the call is written to the file, and with
     /// `sync`, on the disk. Waits at most `timeout`.
-    pub fn flush(self: &Arc<Self>, sync: bool, timeout: Option<Duration>) -> Result<()> {
+    pub(crate) fn flush(self: &Arc<Self>, sync: bool, timeout: Option<Duration>) -> Result<()> {
         let ticket = Arc::new(Ticket::default());
         writer().flush(FlushRequest {
             journal: self.clone(),
@@ -312,8 +312,8 @@ impl Disk {
     }
 }
 
-/// The process's journal writer thread.
-struct Writer {
+/// The process's journal writer thread (held by [`crate::process::Process`]).
+pub(crate) struct Writer {
     thread: Thread,
     inbox: Mutex<Inbox>,
 }
@@ -368,8 +368,7 @@ impl Ticket {
 }
 
 fn writer() -> &'static Writer {
-    static WRITER: OnceLock<Writer> = OnceLock::new();
-    WRITER.get_or_init(|| {
+    crate::process::process().writer.get_or_init(|| {
         let thread = thread::Builder::new()
             .name("runctx-journal".into())
             .spawn(|| writer_loop(writer()))

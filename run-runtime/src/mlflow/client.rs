@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 
 use super::wire::{
     CreateRunReply, Experiment, ExperimentReply, HistoryReply, KeyValue, LogBatch, ModelVersion,
-    ModelVersionReply, RegisteredModelReply, RemoteRun, RunInfo, RunReply, SearchRunsReply,
-    SearchVersionsReply,
+    ModelVersionReply, RemoteRun, RunInfo, RunReply, SearchRunsReply, SearchVersionsReply,
 };
 use crate::config::TrackingUri;
 use crate::error::{Error, Result};
@@ -23,7 +22,7 @@ use crate::store::MetricPoint;
 
 /// How requests prove who sends them. Secrets never appear in `Debug`, errors or logs.
 #[derive(Clone, Default)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// No authentication (a local server).
     #[default]
     None,
@@ -51,7 +50,7 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// Reads `MLFLOW_TRACKING_TOKEN`, else `MLFLOW_TRACKING_USERNAME` and
     /// `MLFLOW_TRACKING_PASSWORD`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |k: &str| get(k).filter(|v| !v.is_empty());
         if let Some(token) = var("MLFLOW_TRACKING_TOKEN") {
             return Ok(Credentials::Bearer(Secret(Arc::from(token))));
@@ -81,12 +80,12 @@ impl Credentials {
 
 /// A credential: shown as `<redacted>` everywhere.
 #[derive(Clone)]
-pub struct Secret(Arc<str>);
+pub(crate) struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a secret value.
-    pub fn new(value: impl Into<Arc<str>>) -> Self {
-        Secret(value.into())
+    pub(crate) fn new(value: &str) -> Self {
+        Secret(Arc::from(value))
     }
 }
 
@@ -98,7 +97,7 @@ impl fmt::Debug for Secret {
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// No answer: connection refused or reset, timeout.
     Transport(String),
     /// The TLS handshake failed: the server's certificate is not trusted, has another name,
@@ -121,7 +120,7 @@ pub enum CallError {
 
 impl CallError {
     /// Worth trying again: no answer, 429 (too many requests) or a 5xx.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             CallError::Transport(_) => true,
             CallError::Tls(_) => false,
@@ -131,7 +130,7 @@ impl CallError {
     }
 
     /// The server's `error_code`.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         match self {
             CallError::Status { code, .. } => code.as_deref(),
             _ => None,
@@ -172,7 +171,7 @@ impl fmt::Display for CallError {
 
 /// A client of one tracking server.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: Arc<str>,
     credentials: Credentials,
@@ -193,7 +192,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 impl Client {
     /// A client of the server at `uri`. TLS certificates are verified against the platform's
     /// roots unless `insecure`.
-    pub fn new(uri: &TrackingUri, credentials: Credentials, insecure: bool) -> Result<Self> {
+    pub(crate) fn new(uri: &TrackingUri, credentials: Credentials, insecure: bool) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -231,7 +230,7 @@ impl Client {
     }
 
     /// The server's base URL.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
@@ -307,7 +306,7 @@ impl Client {
 
     /// The id of experiment `name`, created if it does not exist. Safe when several processes
     /// race to create it: `RESOURCE_ALREADY_EXISTS` means another won, and its id is read.
-    pub async fn experiment_id(&self, name: &str) -> Result<String, CallError> {
+    pub(crate) async fn experiment_id(&self, name: &str) -> Result<String, CallError> {
         if let Some(e) = self.experiment_by_name(name).await? {
             return Ok(e.experiment_id);
         }
@@ -344,16 +343,8 @@ impl Client {
         }
     }
 
-    /// The experiment with id `id`.
-    pub async fn experiment(&self, id: &str) -> Result<Experiment, CallError> {
-        Ok(self
-            .get::<ExperimentReply>("experiments/get", &[("experiment_id", id)])
-            .await?
-            .experiment)
-    }
-
     /// Creates a run.
-    pub async fn create_run(
+    pub(crate) async fn create_run(
         &self,
         experiment_id: &str,
         run_name: &str,
@@ -374,7 +365,7 @@ impl Client {
     }
 
     /// Ends a run with a status and end time.
-    pub async fn update_run(
+    pub(crate) async fn update_run(
         &self,
         run_id: &str,
         status: &str,
@@ -385,14 +376,14 @@ impl Client {
     }
 
     /// Sends metrics, params and tags in one atomic request.
-    pub async fn log_batch(&self, batch: &LogBatch<'_>) -> Result<(), CallError> {
+    pub(crate) async fn log_batch(&self, batch: &LogBatch<'_>) -> Result<(), CallError> {
         self.post::<_, Value>("runs/log-batch", batch)
             .await
             .map(drop)
     }
 
     /// A run's info and latest data.
-    pub async fn get_run(&self, run_id: &str) -> Result<RemoteRun, CallError> {
+    pub(crate) async fn get_run(&self, run_id: &str) -> Result<RemoteRun, CallError> {
         Ok(self
             .get::<RunReply>("runs/get", &[("run_id", run_id)])
             .await?
@@ -400,7 +391,7 @@ impl Client {
     }
 
     /// The full history of metric `key`, every page.
-    pub async fn metric_history(
+    pub(crate) async fn metric_history(
         &self,
         run_id: &str,
         key: &str,
@@ -426,7 +417,7 @@ impl Client {
     }
 
     /// Runs of `experiment_ids` matching `filter`, every page.
-    pub async fn search_runs(
+    pub(crate) async fn search_runs(
         &self,
         experiment_ids: &[&str],
         filter: &str,
@@ -450,7 +441,7 @@ impl Client {
 
     /// Uploads `bytes` as artifact `path` of the run whose artifact root is `artifact_uri`,
     /// through the server's artifact proxy (`mlflow-artifacts:` roots).
-    pub async fn upload_artifact(
+    pub(crate) async fn upload_artifact(
         &self,
         artifact_uri: &str,
         path: &str,
@@ -483,7 +474,7 @@ impl Client {
     }
 
     /// The artifact paths of a run below `path` (recursively), with their sizes.
-    pub async fn list_artifacts(
+    pub(crate) async fn list_artifacts(
         &self,
         run_id: &str,
         path: Option<&str>,
@@ -520,7 +511,7 @@ impl Client {
     }
 
     /// Creates registered model `name`, or finds it if it exists.
-    pub async fn ensure_registered_model(
+    pub(crate) async fn ensure_registered_model(
         &self,
         name: &str,
         description: Option<&str>,
@@ -531,7 +522,7 @@ impl Client {
             body["description"] = json!(d);
         }
         match self
-            .post::<_, RegisteredModelReply>("registered-models/create", &body)
+            .post::<_, Value>("registered-models/create", &body)
             .await
         {
             Ok(_) => Ok(()),
@@ -541,7 +532,7 @@ impl Client {
     }
 
     /// Creates a version of registered model `name` from `source` (`runs:/<run>/<path>`).
-    pub async fn create_model_version(
+    pub(crate) async fn create_model_version(
         &self,
         name: &str,
         source: &str,
@@ -560,7 +551,7 @@ impl Client {
     }
 
     /// Every version of registered model `name`.
-    pub async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>, CallError> {
+    pub(crate) async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>, CallError> {
         let filter = format!("name = '{}'", name.replace('\'', "\\'"));
         let reply: SearchVersionsReply = self
             .get(
@@ -572,7 +563,7 @@ impl Client {
     }
 
     /// Every registered model, as `registered-models/search` gives them.
-    pub async fn registered_models(&self) -> Result<Vec<Value>, CallError> {
+    pub(crate) async fn registered_models(&self) -> Result<Vec<Value>, CallError> {
         let mut models = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -588,18 +579,6 @@ impl Client {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
                 _ => return Ok(models),
             }
-        }
-    }
-
-    /// Registered model `name`, if it exists.
-    pub async fn registered_model(&self, name: &str) -> Result<Option<Value>, CallError> {
-        match self
-            .get::<RegisteredModelReply>("registered-models/get", &[("name", name)])
-            .await
-        {
-            Ok(r) => Ok(Some(r.registered_model)),
-            Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
-            Err(e) => Err(e),
         }
     }
 }

@@ -9,7 +9,11 @@ use crate::store::{ArtifactInfo, RunData, RunMeta};
 
 /// Everything the server has of run `run_id`: every metric's full history, params as
 /// properties, tags (the server's own `mlflow.*` tags included), artifacts and status.
-pub async fn read_run(client: &Client, run_id: &str, meta: RunMeta) -> Result<RunData, CallError> {
+pub(crate) async fn read_run(
+    client: &Client,
+    run_id: &str,
+    meta: RunMeta,
+) -> Result<RunData, CallError> {
     let run = client.get_run(run_id).await?;
     let mut metrics = BTreeMap::new();
     for latest in &run.data.metrics {

@@ -8,27 +8,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::client::{Client, Credentials};
-use super::shipper::{Link, Target};
+use super::client::{Client, Credentials, Secret};
+use super::link::Link;
+use super::server::Server;
 use crate::config::TrackingUri;
-use crate::error::{Error, Result};
-use crate::store::{JOURNAL_FILE, RunMeta, Store};
+use crate::error::Result;
+use crate::store::{RunMeta, RunSummary, Store, StoreProblem};
 
-/// Where to sync to, and how.
+/// Where to sync to, and how: the server, and the credentials and limits to use there.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// The tracking server.
-    pub uri: TrackingUri,
-    /// Its credentials.
-    pub credentials: Credentials,
-    /// Do not verify its TLS certificate.
-    pub insecure_tls: bool,
-    /// Most metrics in one batch (default: 1000, or 250 for Azure ML).
-    pub max_batch_metrics: Option<usize>,
-    /// Batches in flight at once.
-    pub concurrency: usize,
+    uri: TrackingUri,
+    credentials: Credentials,
+    insecure_tls: bool,
+    max_batch_metrics: Option<usize>,
+    concurrency: usize,
 }
 
 impl SyncOptions {
@@ -37,7 +33,7 @@ impl SyncOptions {
     /// `RUNCTX_SHIP_CONCURRENCY`).
     pub fn from_env(uri: &str) -> Result<Self> {
         let uri = TrackingUri::parse("--to", uri)?;
-        let settings = crate::config::Settings::from_env()?;
+        let settings = crate::process::process().settings()?;
         Ok(SyncOptions {
             uri,
             credentials: Credentials::from_lookup(|k| std::env::var(k).ok())?,
@@ -45,6 +41,27 @@ impl SyncOptions {
             max_batch_metrics: settings.max_batch_metrics,
             concurrency: settings.ship_concurrency,
         })
+    }
+
+    /// The tracking server's base URL.
+    pub fn server(&self) -> &str {
+        &self.uri.base
+    }
+
+    /// Authenticates with HTTP Basic as `user`, in place of the environment's credentials.
+    pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
+        self.credentials = Credentials::Basic {
+            user: user.to_owned(),
+            password: Secret::new(password),
+        };
+        self
+    }
+
+    /// Authenticates with `Authorization: Bearer <token>`, in place of the environment's
+    /// credentials.
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.credentials = Credentials::Bearer(Secret::new(token));
+        self
     }
 }
 
@@ -59,6 +76,15 @@ pub struct SyncProgress {
     pub total: u64,
 }
 
+/// What syncing did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Each run synced, parents first.
+    pub runs: Vec<SyncedRun>,
+    /// Files of the store that could not be used; their runs were not synced.
+    pub skipped: Vec<StoreProblem>,
+}
+
 /// What syncing did to one run.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SyncedRun {
@@ -70,113 +96,178 @@ pub struct SyncedRun {
     pub records: u64,
     /// Records the server refused, with its messages.
     pub refused: Vec<String>,
+    /// What the run was synced without (a parent that is not in the store).
+    pub warnings: Vec<String>,
     /// Why the run could not be synced, if it could not.
     pub error: Option<String>,
 }
 
-/// Uploads runs `ids` of `store` (every run when empty), with their descendants, parents
-/// first. Calls `progress` about ten times a second while it works.
+/// A run to sync: its description as sent, and what it goes without.
+struct Planned {
+    meta: RunMeta,
+    warning: Option<String>,
+}
+
+/// Uploads runs `ids` of `store` (every run when empty), with their ancestors and descendants,
+/// parents first. A run whose parent is not in the store is synced at the top level, with a
+/// warning. Calls `progress` about ten times a second while it works. Gives up on what is left
+/// when the server has answered nothing for the flush timeout (`RUNCTX_FLUSH_TIMEOUT`) while
+/// failing: the journal keeps it for the next sync.
 pub fn sync(
     store: &Store,
     ids: &[String],
     options: &SyncOptions,
     mut progress: impl FnMut(&[SyncProgress]),
-) -> Result<Vec<SyncedRun>> {
-    let runs = selected(store, ids)?;
-    let target = Arc::new(Target {
-        client: Client::new(
-            &options.uri,
-            options.credentials.clone(),
-            options.insecure_tls,
-        )?,
-        max_batch_metrics: options.max_batch_metrics.unwrap_or(if options.uri.azureml {
-            250
-        } else {
-            1000
-        }),
-        concurrency: options.concurrency.max(1),
-    });
+) -> Result<SyncReport> {
+    let listing = store.list()?;
+    let planned = plan(store, &listing.runs, ids)?;
+    let client = Client::new(
+        &options.uri,
+        options.credentials.clone(),
+        options.insecure_tls,
+    )?;
+    let server = Arc::new(Server::new(
+        client,
+        &options.uri,
+        options.max_batch_metrics,
+        options.concurrency,
+    ));
     let mut links: HashMap<String, Arc<Link>> = HashMap::new();
-    let mut order = Vec::new();
-    for meta in runs {
+    let mut report = SyncReport {
+        runs: Vec::new(),
+        skipped: listing.problems,
+    };
+    for Planned { meta, warning } in planned {
         let parent = meta.parent_id.as_ref().and_then(|p| links.get(p).cloned());
-        let id = meta.id.clone();
-        let link = Link::start(target.clone(), meta, store.root(), parent, None)?;
-        link.close();
-        links.insert(id.clone(), link);
-        order.push(id);
+        let mut synced = SyncedRun {
+            id: meta.id.clone(),
+            remote_id: None,
+            records: 0,
+            refused: Vec::new(),
+            warnings: warning.into_iter().collect(),
+            error: None,
+        };
+        match meta.parent_id.as_ref().filter(|_| parent.is_none()) {
+            Some(p) => synced.error = Some(format!("its parent run {p} could not be synced")),
+            None => match Link::start(server.clone(), meta, store.root(), parent, None) {
+                Ok(link) => {
+                    link.close();
+                    links.insert(synced.id.clone(), link);
+                }
+                Err(e) => synced.error = Some(e.to_string()),
+            },
+        }
+        report.runs.push(synced);
     }
+    follow(store, &links, &report.runs, &mut progress);
+    for run in &mut report.runs {
+        if let Some(link) = links.get(&run.id) {
+            run.remote_id = link.remote_id();
+            run.records = link.shipped_records();
+            run.refused = link.refused();
+            run.error = link.failure();
+        }
+    }
+    Ok(report)
+}
+
+/// Reports progress until every link has stopped, or the server has answered nothing for the
+/// flush timeout while failing (then the links left are abandoned).
+fn follow(
+    store: &Store,
+    links: &HashMap<String, Arc<Link>>,
+    runs: &[SyncedRun],
+    progress: &mut impl FnMut(&[SyncProgress]),
+) {
+    let patience = crate::process::process().flush_timeout();
+    let mut last = (0u64, Instant::now());
     loop {
-        let states: Vec<SyncProgress> = order
+        let states: Vec<SyncProgress> = runs
             .iter()
-            .map(|id| {
-                let total =
-                    std::fs::metadata(store.run_dir(id).join(JOURNAL_FILE)).map_or(0, |m| m.len());
+            .filter_map(|r| links.get(&r.id).map(|l| (r, l)))
+            .map(|(r, link)| {
+                let total = store.journal_len(&r.id);
                 SyncProgress {
-                    id: id.clone(),
-                    shipped: links[id].shipped_offset().min(total),
+                    id: r.id.clone(),
+                    shipped: link.shipped_offset().min(total),
                     total,
                 }
             })
             .collect();
         progress(&states);
-        if order.iter().all(|id| links[id].is_stopped()) {
-            break;
+        if links.values().all(|l| l.is_stopped()) {
+            return;
+        }
+        let shipped: u64 = states.iter().map(|s| s.shipped).sum();
+        if shipped != last.0 {
+            last = (shipped, Instant::now());
+        } else if last.1.elapsed() >= patience
+            && let Some(trouble) = links.values().find_map(|l| l.trouble())
+        {
+            for link in links.values().filter(|l| !l.is_stopped()) {
+                link.abandon(&trouble, patience);
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(order
-        .iter()
-        .map(|id| {
-            let link = &links[id];
-            SyncedRun {
-                id: id.clone(),
-                remote_id: link.remote_id(),
-                records: link.shipped_records(),
-                refused: link.refused(),
-                error: link.failure(),
-            }
-        })
-        .collect())
 }
 
-/// The runs to sync, parents before children.
-fn selected(store: &Store, ids: &[String]) -> Result<Vec<RunMeta>> {
-    let all: Vec<RunMeta> = store.runs()?.into_iter().map(|s| s.meta).collect();
+/// The runs to sync, parents before children: those asked for (every run when none), their
+/// ancestors and their descendants. A run whose parent is not in the store goes at the top
+/// level, with a warning.
+fn plan(store: &Store, all: &[RunSummary], ids: &[String]) -> Result<Vec<Planned>> {
+    let by_id: BTreeMap<&str, &RunMeta> =
+        all.iter().map(|r| (r.meta.id.as_str(), &r.meta)).collect();
     let mut wanted: Vec<String> = if ids.is_empty() {
-        all.iter().map(|m| m.id.clone()).collect()
+        all.iter().map(|r| r.meta.id.clone()).collect()
     } else {
         ids.iter()
             .map(|id| store.resolve(id))
             .collect::<Result<_>>()?
     };
+    // Ancestors come along, so that a child is created under its parent.
+    let mut i = 0;
+    while i < wanted.len() {
+        let parent = by_id
+            .get(wanted[i].as_str())
+            .and_then(|m| m.parent_id.clone());
+        if let Some(p) = parent.filter(|p| by_id.contains_key(p.as_str()) && !wanted.contains(p)) {
+            wanted.push(p);
+        }
+        i += 1;
+    }
     // Descendants come along.
     let mut i = 0;
     while i < wanted.len() {
         let id = wanted[i].clone();
-        for m in &all {
-            if m.parent_id.as_deref() == Some(id.as_str()) && !wanted.contains(&m.id) {
-                wanted.push(m.id.clone());
+        for r in all {
+            if r.meta.parent_id.as_deref() == Some(id.as_str()) && !wanted.contains(&r.meta.id) {
+                wanted.push(r.meta.id.clone());
             }
         }
         i += 1;
     }
-    let by_id: BTreeMap<&str, &RunMeta> = all.iter().map(|m| (m.id.as_str(), m)).collect();
-    let mut metas: Vec<RunMeta> = wanted
+    let mut planned: Vec<Planned> = wanted
         .iter()
-        .map(|id| {
-            by_id
-                .get(id.as_str())
-                .map(|m| (*m).clone())
-                .ok_or_else(|| Error::RunNotFound {
-                    id: id.clone(),
-                    store: store.root().to_owned(),
-                    similar: Vec::new(),
-                })
+        .filter_map(|id| by_id.get(id.as_str()))
+        .map(|m| {
+            let mut meta = (*m).clone();
+            let orphan = meta
+                .parent_id
+                .clone()
+                .filter(|p| !by_id.contains_key(p.as_str()));
+            let warning = orphan.map(|p| {
+                meta.parent_id = None;
+                format!(
+                    "its parent run {p} is not in the store {}; it is synced as a top-level run",
+                    store.root().display()
+                )
+            });
+            Planned { meta, warning }
         })
-        .collect::<Result<_>>()?;
-    metas.sort_by_key(|m| (depth(&by_id, &m.id), m.start_time));
-    Ok(metas)
+        .collect();
+    planned.sort_by_key(|p| (depth(&by_id, &p.meta.id), p.meta.start_time));
+    Ok(planned)
 }
 
 /// How many ancestors run `id` has in the store.

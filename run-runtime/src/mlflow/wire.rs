@@ -7,7 +7,7 @@ use crate::store::MetricPoint;
 
 /// A key and a value: a tag or a param.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyValue<'a> {
+pub(crate) struct KeyValue<'a> {
     /// The key.
     pub key: &'a str,
     /// The value.
@@ -16,7 +16,7 @@ pub struct KeyValue<'a> {
 
 /// A metric point as sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WireMetric<'a> {
+pub(crate) struct WireMetric<'a> {
     /// The key.
     pub key: &'a str,
     /// The value; non-finite values go as strings (bare `NaN` would be stored as 0).
@@ -30,7 +30,7 @@ pub struct WireMetric<'a> {
 
 /// The body of `runs/log-batch`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LogBatch<'a> {
+pub(crate) struct LogBatch<'a> {
     /// The run.
     pub run_id: &'a str,
     /// At most 1000 metrics (250 on Azure ML).
@@ -46,7 +46,7 @@ pub struct LogBatch<'a> {
 
 /// A metric point as read back: the value is a number, or a string for NaN.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ReadMetric {
+pub(crate) struct ReadMetric {
     /// The key.
     pub key: String,
     /// The value as the server gave it.
@@ -62,7 +62,7 @@ pub struct ReadMetric {
 impl ReadMetric {
     /// The point, with the server's clamped infinities (±1.7976931348623157e308) read back as
     /// infinities and `"NaN"` as NaN.
-    pub fn point(&self) -> MetricPoint {
+    pub(crate) fn point(&self) -> MetricPoint {
         let value = match &self.value {
             Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
             Value::String(s) => crate::store::float::parse(s).unwrap_or(f64::NAN),
@@ -85,7 +85,7 @@ impl ReadMetric {
 
 /// A tag or param as read back.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct ReadKeyValue {
+pub(crate) struct ReadKeyValue {
     /// The key.
     pub key: String,
     /// The value.
@@ -95,11 +95,9 @@ pub struct ReadKeyValue {
 
 /// An experiment.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Experiment {
+pub(crate) struct Experiment {
     /// Its id.
     pub experiment_id: String,
-    /// Its name.
-    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,20 +107,14 @@ pub(crate) struct ExperimentReply {
 
 /// A run's info.
 #[derive(Debug, Clone, Deserialize)]
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     /// The run id.
     pub run_id: String,
     /// The experiment id.
     pub experiment_id: String,
-    /// The run name.
-    #[serde(default)]
-    pub run_name: String,
     /// RUNNING, FINISHED, FAILED, KILLED or SCHEDULED.
     #[serde(default)]
     pub status: String,
-    /// Milliseconds since the epoch.
-    #[serde(default)]
-    pub start_time: i64,
     /// Milliseconds since the epoch, once ended.
     #[serde(default)]
     pub end_time: Option<i64>,
@@ -133,7 +125,7 @@ pub struct RunInfo {
 
 /// A run's latest data.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct RunDataReply {
+pub(crate) struct RunDataReply {
     /// The latest value of each metric.
     #[serde(default)]
     pub metrics: Vec<ReadMetric>,
@@ -147,7 +139,7 @@ pub struct RunDataReply {
 
 /// A run as `runs/get` gives it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct RemoteRun {
+pub(crate) struct RemoteRun {
     /// Its info.
     pub info: RunInfo,
     /// Its data.
@@ -157,7 +149,7 @@ pub struct RemoteRun {
 
 impl RemoteRun {
     /// The value of tag `key`.
-    pub fn tag(&self, key: &str) -> Option<&str> {
+    pub(crate) fn tag(&self, key: &str) -> Option<&str> {
         self.data
             .tags
             .iter()
@@ -192,14 +184,9 @@ pub(crate) struct SearchRunsReply {
     pub next_page_token: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RegisteredModelReply {
-    pub registered_model: Value,
-}
-
 /// A registered model version.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct ModelVersion {
+pub(crate) struct ModelVersion {
     /// The registered model's name.
     pub name: String,
     /// The version, "1", "2", ...

@@ -23,7 +23,7 @@ use crate::step::{SlotKind, Step};
 use super::Pipeline;
 
 /// The image of a step's job when no environment is given: Azure ML's Ubuntu base image.
-pub const DEFAULT_IMAGE: &str = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest";
+pub(crate) const DEFAULT_IMAGE: &str = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest";
 
 /// How to export a pipeline to Azure ML.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -120,7 +120,7 @@ impl std::fmt::Debug for Message {
 // ---------------------------------------------------------------- lookups
 
 /// The first step listed that writes the output `name`.
-pub const fn producer(steps: &[&Step], name: &str) -> Option<usize> {
+pub(crate) const fn producer(steps: &[&Step], name: &str) -> Option<usize> {
     let mut j = 0;
     while j < steps.len() {
         if steps[j].output(name).is_some() {
@@ -132,7 +132,7 @@ pub const fn producer(steps: &[&Step], name: &str) -> Option<usize> {
 }
 
 /// The first binding named `name`.
-pub const fn binding(bindings: &[Binding<'_>], name: &str) -> Option<usize> {
+pub(crate) const fn binding(bindings: &[Binding<'_>], name: &str) -> Option<usize> {
     let mut k = 0;
     while k < bindings.len() {
         if str_eq(bindings[k].name, name) {
@@ -144,7 +144,7 @@ pub const fn binding(bindings: &[Binding<'_>], name: &str) -> Option<usize> {
 }
 
 /// The name of the first input of step `a` that step `b` writes: `a` reads from `b`.
-pub const fn reads_from<'s>(steps: &[&'s Step], a: usize, b: usize) -> Option<&'s str> {
+pub(crate) const fn reads_from<'s>(steps: &[&'s Step], a: usize, b: usize) -> Option<&'s str> {
     let inputs = steps[a].inputs;
     let mut k = 0;
     while k < inputs.len() {
@@ -182,7 +182,7 @@ const fn contains(list: &[usize], len: usize, value: usize) -> bool {
 /// The order to run the steps in: each after the steps it reads from, otherwise in the order
 /// listed. Writes step indices into `order` (as long as `steps`) and returns `false` when the
 /// graph has a cycle (then `order` holds only the steps before it).
-pub const fn run_order(steps: &[&Step], order: &mut [usize]) -> bool {
+pub(crate) const fn run_order(steps: &[&Step], order: &mut [usize]) -> bool {
     let mut placed = 0;
     while placed < steps.len() {
         let mut a = 0;

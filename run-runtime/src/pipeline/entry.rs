@@ -77,7 +77,7 @@ impl Pipeline {
             Err(message) => {
                 eprintln!(
                     "{message}\n\n(`{} --help` shows the options)",
-                    crate::context::program_name()
+                    crate::source::program_name()
                 );
                 return ExitCode::from(2);
             }
@@ -334,7 +334,7 @@ impl Pipeline {
 
     /// What `--help` prints.
     pub fn usage(&self) -> String {
-        let program = crate::context::program_name();
+        let program = crate::source::program_name();
         let mut text = format!("pipeline {}", self.name());
         if let Some(d) = self.description() {
             text.push_str(&format!(": {d}"));
@@ -404,24 +404,19 @@ impl Pipeline {
 
 /// In a step process a launcher started, the parent it names must be the run's parent.
 fn check_parent() -> Result<(), String> {
-    let (Some(parent), Some(run)) = (
-        std::env::var("RUNCTX_PARENT_RUN_ID")
-            .ok()
-            .filter(|v| !v.is_empty()),
-        std::env::var("RUNCTX_RUN_ID")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    ) else {
+    let settings = crate::process::process()
+        .settings()
+        .map_err(|e| e.to_string())?;
+    let (Some(parent), Some(run)) = (&settings.parent_run_id, &settings.local_run_id) else {
         return Ok(());
     };
-    let settings = crate::config::Settings::from_env().map_err(|e| e.to_string())?;
     let store = crate::store::Store::new(&settings.home);
-    let Ok(meta) = store.meta(&run) else {
+    let Ok(meta) = store.meta(run) else {
         // The run is not in this store: the step's own entry point says so.
         return Ok(());
     };
     match meta.parent_id.as_deref() {
-        Some(p) if p == parent => Ok(()),
+        Some(p) if p == parent.as_str() => Ok(()),
         other => Err(format!(
             "RUNCTX_PARENT_RUN_ID={parent:?} is not the parent of RUNCTX_RUN_ID={run:?}, whose \
              parent is {}; the launcher set them wrongly",

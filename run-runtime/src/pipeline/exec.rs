@@ -7,20 +7,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, Status};
-use crate::lifecycle::payload_text;
+use crate::panics::payload_text;
 use crate::run::Run;
 use crate::step::{Bindings, SlotKind, Step};
 
 use super::Pipeline;
 
 /// The folder under the pipeline run's folder that holds the outputs of its steps.
-pub const DATA_DIR: &str = "data";
+pub(crate) const DATA_DIR: &str = "data";
 
 /// The tag of a step run that did not run because a step it reads from failed.
-pub const SKIPPED_TAG: &str = "runctx.skipped";
+pub(crate) const SKIPPED_TAG: &str = "runctx.skipped";
 
 /// The tag naming the pipeline on its run.
-pub const PIPELINE_TAG: &str = "runctx.pipeline";
+pub(crate) const PIPELINE_TAG: &str = "runctx.pipeline";
 
 /// How to run a pipeline.
 #[derive(Debug, Clone, Default)]
@@ -124,7 +124,7 @@ impl Pipeline {
     /// means the pipeline could not run: a value that names nothing or does not parse (before
     /// any run starts), or a run that cannot be created.
     pub fn run(&self, options: &RunOptions) -> Result<PipelineRun> {
-        let settings = crate::config::Settings::from_env()?;
+        let settings = crate::process::process().settings()?;
         self.check_values(&options.values)?;
         let run = if settings.local_run_id.is_some() || settings.remote_run_id.is_some() {
             Run::get_context()?

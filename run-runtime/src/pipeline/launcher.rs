@@ -79,7 +79,7 @@ fn hand_over(child: Run) -> Result<Option<String>> {
 #[cfg(feature = "mlflow")]
 fn stop_shipping(link: &crate::online::Link) {
     link.close();
-    let deadline = Instant::now() + crate::config::flush_timeout();
+    let deadline = Instant::now() + crate::process::process().flush_timeout();
     while !link.is_stopped() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -148,7 +148,7 @@ fn outcome(
     };
     let online = parent
         .link()
-        .map(|link| (link.target(), remote))
+        .map(|link| (link.server(), remote))
         .filter(|(_, remote)| remote.is_some());
     let run = Run::attach(store, id, true, online, parent.experiment())?;
     run.fail(&why)?;

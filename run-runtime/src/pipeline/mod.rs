@@ -52,8 +52,7 @@
 
 mod azureml;
 mod builder;
-#[doc(hidden)]
-pub mod check;
+pub(crate) mod check;
 mod entry;
 mod exec;
 mod launcher;

@@ -13,7 +13,7 @@ use super::resolve::{Resolved, resolve};
 use super::{Bindings, DataPath, ParamValue, SlotKind, Step, StepError, StepErrorKind};
 use crate::context::enter;
 use crate::error::Error;
-use crate::lifecycle::payload_text;
+use crate::panics::payload_text;
 use crate::run::Run;
 
 /// A step about to run on a run, its values resolved and recorded: what the generated

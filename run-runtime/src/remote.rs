@@ -1,4 +1,5 @@
 //! What a local run knows about its copies on tracking servers: `remote.json` in the run folder.
+//! Written by the shipper and `sync`; read by anything that shows a run.
 //!
 //! ```json
 //! {"targets": {"http://127.0.0.1:5000": {
@@ -19,24 +20,24 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::durable::write_atomic;
 use crate::error::{Error, Result};
-pub use crate::journal::Position as Cursor;
-use crate::store::write_atomic;
+use crate::journal::JournalPosition;
 
 /// The file, in the run folder.
-pub const REMOTE_FILE: &str = "remote.json";
+pub(crate) const REMOTE_FILE: &str = "remote.json";
 
 /// Every server a run is shipped to, by base URL.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RemoteFile {
+pub(crate) struct RemoteFile {
     /// By tracking server base URL (no credentials).
     #[serde(default)]
-    pub targets: BTreeMap<String, TargetState>,
+    pub(crate) targets: BTreeMap<String, RemoteCopy>,
 }
 
-/// A run's copy on one server.
+/// A run's copy on one tracking server, as far as the local store knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetState {
+pub struct RemoteCopy {
     /// The server's run id, once created.
     #[serde(default)]
     pub run_id: Option<String>,
@@ -46,14 +47,14 @@ pub struct TargetState {
     /// The run's artifact root on the server.
     #[serde(default)]
     pub artifact_uri: Option<String>,
-    /// How far the journal is shipped.
+    /// How far the journal is shipped: the server has every record before this position.
     #[serde(default)]
-    pub cursor: Cursor,
+    pub cursor: JournalPosition,
 }
 
 impl RemoteFile {
     /// Reads `remote.json` of the run folder `dir` (empty if there is none).
-    pub fn load(dir: &Path) -> Result<Self> {
+    pub(crate) fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(REMOTE_FILE);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Store {
@@ -66,7 +67,8 @@ impl RemoteFile {
     }
 
     /// Updates the state of one target in `remote.json` of `dir`, keeping the others.
-    pub fn update(dir: &Path, base: &str, state: &TargetState) -> Result<()> {
+    #[cfg_attr(not(feature = "mlflow"), allow(dead_code))]
+    pub(crate) fn update(dir: &Path, base: &str, state: &RemoteCopy) -> Result<()> {
         let mut file = RemoteFile::load(dir)?;
         file.targets.insert(base.to_owned(), state.clone());
         let json = serde_json::to_vec_pretty(&file).expect("remote state serializes");
@@ -82,15 +84,15 @@ mod tests {
     fn targets_are_kept_apart_and_survive_a_reload() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(RemoteFile::load(dir.path()).unwrap(), RemoteFile::default());
-        let a = TargetState {
+        let a = RemoteCopy {
             run_id: Some("r1".into()),
-            cursor: Cursor {
+            cursor: JournalPosition {
                 offset: 16,
                 index: 3,
             },
             ..Default::default()
         };
-        let b = TargetState {
+        let b = RemoteCopy {
             run_id: Some("r2".into()),
             ..Default::default()
         };

@@ -1,0 +1,327 @@
+//! The task that follows a run's journal and ships it:
+//! 1. makes sure the run exists on the server (creating its experiment and the run, after its
+//!    parent, or finding the copy an earlier attempt made, by the tag `runctx.local_id`);
+//! 2. reads the journal in chunks, sends each chunk's data in batches, then its artifacts;
+//! 3. after the server has acknowledged a chunk, saves the cursor past it;
+//! 4. sends a status update only after everything logged before it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::batch::{Item, send_batches};
+use super::error::ShipError;
+use super::link::Link;
+use super::retry::retry;
+use super::wire::{KeyValue, RunInfo};
+use crate::journal::{ArtifactKind, Event, OwnedRecord, read_tail};
+use crate::process::lock;
+use crate::remote::RemoteFile;
+use crate::store::ARTIFACTS_DIR;
+
+/// Batches read from the journal at once: the unit of acknowledgement and of parallelism.
+const BATCHES_PER_CHUNK: usize = 16;
+/// How often an idle task looks at its journal, besides being woken by `flush()`.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The server run's id and artifact root.
+pub(super) struct Remote {
+    pub(super) run_id: String,
+    pub(super) artifact_uri: String,
+}
+
+/// Ships the link's journal until the link is closed and everything is shipped, or shipping
+/// fails for good.
+pub(super) async fn ship(link: Arc<Link>) {
+    let remote = match ensure_remote(&link).await {
+        Ok(r) => r,
+        Err(reason) => return link.fail(reason),
+    };
+    let journal = link.journal();
+    loop {
+        let from = lock(&link.state).remote.cursor;
+        let limit = BATCHES_PER_CHUNK * link.server.max_batch_metrics;
+        let stop_at_status =
+            |r: &OwnedRecord| matches!(r, OwnedRecord::Event(Event::Status { .. }));
+        let tail = match read_tail(&journal, from, limit, stop_at_status) {
+            Ok(t) => t,
+            Err(e) => {
+                link.report(&format!("cannot read the journal: {e}"));
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        for d in &tail.damage {
+            link.report(&format!("journal damage skipped: {d}"));
+        }
+        if tail.records.is_empty() {
+            if tail.end != from {
+                link.update(|s| s.remote.cursor = tail.end);
+                link.save();
+            }
+            if lock(&link.state).closed {
+                break;
+            }
+            let _ = tokio::time::timeout(POLL, link.woken()).await;
+            continue;
+        }
+        let count = tail.records.len() as u64;
+        if let Err(reason) = ship_records(&link, &remote, tail.records).await {
+            return link.fail(reason);
+        }
+        link.update(|s| {
+            s.remote.cursor = tail.end;
+            s.shipped_records += count;
+        });
+        link.save();
+    }
+    link.update(|s| s.stopped = true);
+}
+
+/// The server run's id and artifact root, creating the run if needed.
+async fn ensure_remote(link: &Link) -> Result<Remote, ShipError> {
+    let known = lock(&link.state).remote.clone();
+    let client = &link.server.client;
+    if let (Some(id), Some(artifacts)) = (&known.run_id, &known.artifact_uri) {
+        return Ok(Remote {
+            run_id: id.clone(),
+            artifact_uri: artifacts.clone(),
+        });
+    }
+    let info = match &known.run_id {
+        Some(id) => {
+            retry(link, "read the run", || client.get_run(id))
+                .await?
+                .info
+        }
+        None => create_run(link).await?,
+    };
+    link.update(|s| {
+        s.remote.run_id = Some(info.run_id.clone());
+        s.remote.experiment_id = Some(info.experiment_id.clone());
+        s.remote.artifact_uri = Some(info.artifact_uri.clone());
+    });
+    link.save();
+    link.created.notify_waiters();
+    Ok(Remote {
+        run_id: info.run_id,
+        artifact_uri: info.artifact_uri,
+    })
+}
+
+async fn create_run(link: &Link) -> Result<RunInfo, ShipError> {
+    let client = &link.server.client;
+    let parent_id = match (&link.parent, &link.parent_dir) {
+        (Some(parent), _) => Some(wait_created(parent).await?),
+        (None, Some(dir)) => Some(wait_created_elsewhere(link, dir).await?),
+        (None, None) => None,
+    };
+    let experiment_id = retry(link, "get or create the experiment", || {
+        client.experiment_id(&link.meta.experiment)
+    })
+    .await?;
+    // An earlier attempt may have created the run and died before saving its id.
+    let filter = format!("tags.`runctx.local_id` = '{}'", link.meta.id);
+    let experiments = [experiment_id.as_str()];
+    let found = retry(link, "look for the run", || {
+        client.search_runs(&experiments, &filter)
+    })
+    .await?;
+    if let Some(run) = found.into_iter().next() {
+        return Ok(run.info);
+    }
+    let tags = creation_tags(link, parent_id.as_deref());
+    let meta = &link.meta;
+    retry(link, "create the run", || {
+        client.create_run(&experiment_id, &meta.name, meta.start_time, &tags)
+    })
+    .await
+}
+
+/// The tags a new server run gets: where it comes from, and its parent.
+fn creation_tags<'a>(link: &'a Link, parent_id: Option<&'a str>) -> Vec<KeyValue<'a>> {
+    let meta = &link.meta;
+    let source = &meta.source;
+    let mut tags = vec![
+        KeyValue {
+            key: "runctx.local_id",
+            value: &meta.id,
+        },
+        KeyValue {
+            key: "mlflow.source.name",
+            value: &source.program,
+        },
+        KeyValue {
+            key: "mlflow.source.type",
+            value: "LOCAL",
+        },
+    ];
+    let optional = [
+        ("mlflow.user", source.user.as_deref()),
+        ("mlflow.source.git.commit", source.git_commit.as_deref()),
+        ("mlflow.parentRunId", parent_id),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            tags.push(KeyValue { key, value });
+        }
+    }
+    tags
+}
+
+/// The parent's server run id, once its task has created it.
+async fn wait_created(parent: &Link) -> Result<String, ShipError> {
+    loop {
+        let notified = parent.created.notified();
+        {
+            let state = lock(&parent.state);
+            if let (Some(id), Some(_)) = (&state.remote.run_id, &state.remote.artifact_uri) {
+                return Ok(id.clone());
+            }
+            if let Some(reason) = &state.fatal {
+                return Err(ShipError::Parent {
+                    id: parent.meta.id.clone(),
+                    reason: Box::new(reason.clone()),
+                });
+            }
+        }
+        let _ = tokio::time::timeout(POLL, notified).await;
+    }
+}
+
+/// The server id of a parent shipped by another process, once its `remote.json` has it.
+async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let known = RemoteFile::load(dir).ok().and_then(|f| {
+            f.targets
+                .get(link.server.base())
+                .and_then(|t| t.run_id.clone())
+        });
+        if let Some(id) = known {
+            return Ok(id);
+        }
+        if waited == Duration::from_secs(10) {
+            link.report(&format!(
+                "waiting for the parent run in {} to reach the server",
+                dir.display()
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+        waited += POLL;
+    }
+}
+
+/// Ships one chunk of records: its data in batches, then its artifacts, then its status.
+async fn ship_records(
+    link: &Arc<Link>,
+    remote: &Remote,
+    records: Vec<OwnedRecord>,
+) -> Result<(), ShipError> {
+    let mut items = Vec::with_capacity(records.len());
+    let mut artifacts = Vec::new();
+    let mut status = None;
+    for record in records {
+        match record {
+            OwnedRecord::Metric {
+                key,
+                value,
+                timestamp,
+                step,
+            } => items.push(Item::Metric {
+                key,
+                value,
+                timestamp,
+                step,
+            }),
+            OwnedRecord::Property { key, value } => items.push(Item::Param { key, value }),
+            OwnedRecord::Tag { key, value } => items.push(Item::Tag { key, value }),
+            OwnedRecord::Event(Event::Artifact { path, kind, .. }) => artifacts.push((path, kind)),
+            OwnedRecord::Event(Event::Status {
+                status: s,
+                time,
+                error,
+            }) => {
+                // MLflow runs have no error field: the text goes in a tag, cut to the limit.
+                if let Some(error) = error {
+                    let value: String =
+                        error.chars().take(crate::validate::MAX_TAG_CHARS).collect();
+                    items.push(Item::Tag {
+                        key: "runctx.error".into(),
+                        value,
+                    });
+                }
+                status = Some((s, time));
+            }
+        }
+    }
+    send_batches(link, &remote.run_id, items).await?;
+    for (path, kind) in dedupe_artifacts(artifacts) {
+        upload(link, &remote.artifact_uri, &path, kind).await?;
+    }
+    if let Some((status, time)) = status {
+        let client = &link.server.client;
+        retry(link, "update the run's status", || {
+            client.update_run(&remote.run_id, status.as_str(), time)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+fn dedupe_artifacts(artifacts: Vec<(String, ArtifactKind)>) -> Vec<(String, ArtifactKind)> {
+    let mut out: Vec<(String, ArtifactKind)> = Vec::with_capacity(artifacts.len());
+    for a in artifacts {
+        if !out.iter().any(|(p, _)| *p == a.0) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+async fn upload(
+    link: &Arc<Link>,
+    artifact_uri: &str,
+    path: &str,
+    kind: ArtifactKind,
+) -> Result<(), ShipError> {
+    // The path comes from the journal: it is checked again with the artifact rules, and must
+    // lead to a file inside the run's artifacts/ without going through a link.
+    let file = match crate::artifacts::locate(&link.dir.join(ARTIFACTS_DIR), path) {
+        Ok(file) => file,
+        Err(e) => {
+            link.refuse(format!("artifact {path:?} ({kind:?}) not uploaded: {e}"));
+            return Ok(());
+        }
+    };
+    let bytes = match tokio::fs::read(&file).await {
+        Ok(b) => b,
+        Err(e) => {
+            link.refuse(format!(
+                "artifact {path:?} ({kind:?}) is gone from {}: {e}; not uploaded",
+                file.display()
+            ));
+            return Ok(());
+        }
+    };
+    let client = &link.server.client;
+    let outcome = retry(link, "upload an artifact", || {
+        let fut = client.upload_artifact(artifact_uri, path, bytes.clone());
+        async move {
+            match fut.await {
+                Err(
+                    e @ super::CallError::Status {
+                        status: 0 | 400 | 404 | 413,
+                        ..
+                    },
+                ) => Ok(Err(e)),
+                other => other.map(Ok),
+            }
+        }
+    })
+    .await?;
+    if let Err(e) = outcome {
+        link.refuse(format!("the server refused artifact {path:?}: {e}"));
+    }
+    Ok(())
+}
