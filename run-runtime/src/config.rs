@@ -12,6 +12,7 @@
 //! | `RUNCTX_FLUSH_TIMEOUT` | seconds `flush()` and `complete()` wait for the server at most (60) |
 //! | `RUNCTX_EXIT_TIMEOUT` | seconds the end of the program waits for the server at most (30) |
 //! | `RUNCTX_STALL_TIMEOUT` | seconds any such wait goes on while the server acknowledges nothing (5) |
+//! | `RUNCTX_HANDLE_SIGNALS` | `0`: leave SIGINT and SIGTERM to the program (by default the runs end KILLED) |
 //!
 //! An empty variable counts as unset. Anything else that cannot be used is an error naming the
 //! variable, never a silent fallback to offline.
@@ -136,6 +137,8 @@ pub(crate) struct Settings {
     /// `RUNCTX_STALL_TIMEOUT`: seconds a wait for the server goes on while it acknowledges
     /// nothing (default 5).
     pub stall_timeout: Duration,
+    /// `RUNCTX_HANDLE_SIGNALS`: end the runs KILLED on SIGINT and SIGTERM (default on).
+    pub handle_signals: bool,
 }
 
 impl Settings {
@@ -242,6 +245,10 @@ impl Settings {
             stall_timeout: Duration::from_secs(
                 number("RUNCTX_STALL_TIMEOUT", 0..=86_400)?.unwrap_or(5),
             ),
+            handle_signals: match var("RUNCTX_HANDLE_SIGNALS") {
+                None => true,
+                Some(v) => parse_flag("RUNCTX_HANDLE_SIGNALS", &v)?,
+            },
         })
     }
 
@@ -261,6 +268,7 @@ impl Settings {
             flush_timeout: Duration::from_secs(60),
             exit_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(5),
+            handle_signals: true,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! How runs end when the program does not end them: on drop, on a panic, at process exit.
+//! How runs end when the program does not end them: on drop, on a panic, at process exit, on
+//! a signal.
 //!
 //! - A run whose last handle is dropped is completed, or failed with the panic message if the
 //!   thread is unwinding from a panic.
@@ -6,31 +7,47 @@
 //!   run this process started and has not ended, the process's context run among them:
 //!   FINISHED, or FAILED with the message if the main thread panicked. It then waits, at most
 //!   [`crate::journal::SYNC_WAIT`], for their journals to reach the disk.
-//! - A process killed by a signal runs none of this: its runs stay RUNNING, and everything its
-//!   journal writer had written is kept.
+//! - On SIGINT or SIGTERM (Ctrl-C, `kill`, Kubernetes and Azure ML stopping a job) a thread of
+//!   the library ends the same runs KILLED, with the signal's name as their error, makes them
+//!   durable, then lets the signal's default action end the process (its exit status says the
+//!   signal). A second signal while this happens ends the process at once. The program can opt
+//!   out with `RUNCTX_HANDLE_SIGNALS=0` (it handles the signals itself, e.g. to stop a training
+//!   loop gracefully and end the run).
+//! - SIGKILL, a power cut or `panic = "abort"` run none of this: the journal keeps what the
+//!   writer had written (everything up to [`crate::journal::writer::TICK`] before the end),
+//!   and the run stays RUNNING. `docs/guide.md`, "What survives", has the details.
 
 use std::panic;
 
+use crate::error::Status;
 use crate::process::{Process, lock, process};
 
-/// Installs the panic hook and the exit handler, once.
+/// Installs the panic hook, the exit handler and the signal handlers, once.
 pub(crate) fn install_hooks(process: &'static Process) {
     process.hooks.call_once(|| {
         crate::panics::install_hook(process);
         // SAFETY: `at_exit` is a plain extern "C" function that never unwinds.
         unsafe { libc::atexit(at_exit) };
+        #[cfg(unix)]
+        signals::install(process);
     });
 }
 
 extern "C" fn at_exit() {
-    let _ = panic::catch_unwind(end_all);
+    let _ = panic::catch_unwind(|| {
+        let panic = lock(&process().main_panic).clone();
+        match panic {
+            Some(message) => end_all(Status::Failed, Some(&message)),
+            None => end_all(Status::Finished, None),
+        }
+    });
 }
 
-fn end_all() {
-    let process = process();
-    let panic = lock(&process.main_panic).clone();
-    for run in process.live_runs() {
-        if let Err(e) = run.end_at_exit(panic.as_deref()) {
+/// Ends every run of this process that has not ended (newest first: children before their
+/// parents) as `status`, then waits, within bounds, for the server to have them.
+fn end_all(status: Status, error: Option<&str>) {
+    for run in process().live_runs() {
+        if let Err(e) = run.end_at_exit(status, error) {
             eprintln!("run-runtime: at exit, run {}: {e}", run.id());
         }
     }
@@ -49,3 +66,58 @@ fn wait_for_shipping() {
 
 #[cfg(not(feature = "mlflow"))]
 fn wait_for_shipping() {}
+
+#[cfg(unix)]
+mod signals {
+    //! SIGINT and SIGTERM: the runs end KILLED, then the signal's default action follows.
+
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::iterator::Signals;
+    use signal_hook::low_level::{emulate_default_handler, signal_name};
+
+    use crate::error::Status;
+    use crate::process::Process;
+
+    pub(super) fn install(process: &'static Process) {
+        if !process.handles_signals() {
+            return;
+        }
+        let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "run-runtime: cannot handle SIGINT and SIGTERM ({e}); a signal will leave \
+                     the runs RUNNING, with what the journal writer had written kept"
+                );
+                return;
+            }
+        };
+        let watcher = std::thread::Builder::new()
+            .name("runctx-signals".into())
+            .spawn(move || {
+                let mut arriving = signals.forever();
+                let Some(first) = arriving.next() else { return };
+                let ending = std::thread::Builder::new()
+                    .name("runctx-signal-end".into())
+                    .spawn(move || end_then_die(first));
+                if ending.is_err() {
+                    end_then_die(first);
+                }
+                // An impatient second Ctrl-C: do what the signal does by default, now.
+                if let Some(second) = arriving.next() {
+                    let _ = emulate_default_handler(second);
+                }
+            });
+        if let Err(e) = watcher {
+            eprintln!("run-runtime: cannot start the signal thread ({e}); signals are not handled");
+        }
+    }
+
+    fn end_then_die(signal: i32) -> ! {
+        let name = signal_name(signal).unwrap_or("a signal");
+        super::end_all(Status::Killed, Some(&format!("stopped by {name}")));
+        let _ = emulate_default_handler(signal);
+        // emulate_default_handler ends the process for these signals; this is its fallback.
+        std::process::abort()
+    }
+}

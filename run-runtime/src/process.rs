@@ -108,6 +108,13 @@ impl Process {
             .unwrap_or_else(|_| self.with_overrides(Settings::defaults()))
     }
 
+    /// Whether the library ends the runs on SIGINT and SIGTERM (`RUNCTX_HANDLE_SIGNALS`, on by
+    /// default).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub(crate) fn handles_signals(&self) -> bool {
+        self.settings_or_defaults().handle_signals
+    }
+
     /// How long `flush()` waits for the tracking server.
     pub(crate) fn flush_timeout(&self) -> Duration {
         self.settings_or_defaults().flush_timeout

@@ -695,12 +695,11 @@ impl Run {
         *lock(&self.inner.end)
     }
 
-    pub(crate) fn end_at_exit(&self, main_panic: Option<&str>) -> Result<()> {
+    /// Ends the run as the process ends (`status`, with `error`), if this process owns it and it
+    /// has not ended; otherwise makes what this process logged to it durable.
+    pub(crate) fn end_at_exit(&self, status: Status, error: Option<&str>) -> Result<()> {
         if self.inner.owned.load(Ordering::Acquire) && lock(&self.inner.end).is_none() {
-            match main_panic {
-                Some(message) => self.inner.finish(Status::Failed, Some(message.to_owned())),
-                None => self.inner.finish(Status::Finished, None),
-            }
+            self.inner.finish(status, error.map(str::to_owned))
         } else {
             self.inner
                 .journal

@@ -8,6 +8,7 @@
 //!                            (pausing 1 ms every PAUSE points)
 //! probe read STORE ID        read a run back and print its metric count and status
 //! probe refused              log a batch with one record the server refuses (MLFLOW_RUN_ID)
+//! probe wait N               log N points (no flush), say "ready", then wait to be stopped
 
 use std::io::Write;
 
@@ -27,6 +28,7 @@ fn main() {
         ),
         ["read", store, id] => read(store, id),
         ["refused"] => refused(),
+        ["wait", n] => wait(n.parse().expect("a count")),
         other => panic!("unknown arguments {other:?}"),
     }
 }
@@ -46,6 +48,18 @@ fn context() {
             std::process::exit(2);
         }
     }
+}
+
+/// Logs `n` points without flushing, says "ready", and waits (at most a minute) for a signal.
+fn wait(n: i64) {
+    let run = Run::get_context().unwrap();
+    for i in 0..n {
+        run.log("m", i as f64).unwrap();
+    }
+    println!("{}", json!({"id": run.id()}));
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(60));
 }
 
 fn exit(how: &str) {
