@@ -123,7 +123,7 @@ fn select<'a>(catalog: &'a Catalog, statuses: &[State], args: &Args) -> Vec<&'a 
         let state = runs::state_of(meta, run.end.as_ref());
         let old_enough = args
             .older_than
-            .is_none_or(|age| now - meta.start_time >= age);
+            .is_none_or(|age| now.saturating_sub(meta.start_time) >= age);
         let in_experiment =
             args.experiment.is_empty() || args.experiment.contains(&meta.experiment);
         if !(statuses.contains(&state) && old_enough && in_experiment) {
