@@ -4,6 +4,8 @@
 //! them with `RUNCTX_BLESS=1 cargo test -p runctx --test cli` and review
 //! the diff.
 
+#[path = "cli/bounded.rs"]
+mod bounded;
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/deleting.rs"]
