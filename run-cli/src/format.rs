@@ -95,6 +95,11 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     escape_controls(text, false)
 }
 
+/// [`visible`], keeping line breaks: for text the tool lays out on several lines.
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    escape_controls(text, true)
+}
+
 fn escape_controls(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     let unsafe_char = |c: char| c.is_control() && !(keep_newlines && c == '\n');
     if !text.contains(unsafe_char) {
@@ -251,6 +256,7 @@ mod tests {
             visible("a\u{9b}31m\u{8}\r\tb\n"),
             "a\\x9b31m\\x08\\x0d\\x09b\\x0a"
         );
+        assert_eq!(visible_lines("one\ntwo\u{7f}"), "one\ntwo\\x7f");
         assert!(matches!(visible("plain · ü"), Cow::Borrowed(_)));
     }
 
@@ -258,6 +264,9 @@ mod tests {
         #[test]
         fn visible_text_has_no_control_character(text in proptest::prelude::any::<String>()) {
             proptest::prop_assert!(!visible(&text).chars().any(char::is_control));
+            let lines = visible_lines(&text);
+            proptest::prop_assert!(!lines.chars().any(|c| c.is_control() && c != '\n'));
+            proptest::prop_assert_eq!(lines.matches('\n').count(), text.matches('\n').count());
         }
 
         #[test]

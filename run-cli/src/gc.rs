@@ -13,7 +13,7 @@ use crate::confirm::confirm;
 use crate::delete::{self, dir_size, is_live};
 use crate::failure::Failure;
 use crate::format;
-use crate::output::Output;
+use crate::output::{self, Output};
 use crate::runs::{self, Catalog, RunJson, State};
 
 /// A temporary file or half-made run folder younger than this may still be in use.
@@ -92,7 +92,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             format!("{plan}Would free {size} (dry run: nothing was deleted).\n")
         });
     }
-    eprint!("{plan}");
+    output::eprint(&plan);
     confirm(&format!("Delete all this ({size}) for good?"), args.yes)?;
     for path in &leftovers {
         let removed = if path.is_dir() {
@@ -134,11 +134,11 @@ fn select<'a>(catalog: &'a Catalog, statuses: &[State], args: &Args) -> Vec<&'a 
         }
         let tree = catalog.subtree(&meta.id);
         if let Some(live) = tree.iter().find(|r| is_live(r)) {
-            eprintln!(
-                "runctx: keeping {}: its child {} is still running",
+            output::warn(&format!(
+                "keeping {}: its child {} is still running",
                 catalog.describe(run),
                 catalog.describe(live)
-            );
+            ));
             continue;
         }
         for r in tree {

@@ -16,6 +16,8 @@ mod files;
 mod fixture;
 #[path = "cli/reading.rs"]
 mod reading;
+#[path = "cli/untrusted.rs"]
+mod untrusted;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

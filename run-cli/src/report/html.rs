@@ -2,10 +2,11 @@
 
 use std::fmt::Write;
 
-/// Text safe inside HTML elements and quoted attributes.
+/// Text safe inside HTML elements and quoted attributes; control characters (which HTML
+/// forbids, and a terminal showing the file would run) are written out, line breaks kept.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in crate::format::visible_lines(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -132,6 +133,7 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+        assert_eq!(esc("\u{1b}]0;x\u{7}\n"), "\\x1b]0;x\\x07\n");
         assert_eq!(anchor("OfflineRun_1-2"), "run-OfflineRun_1-2");
         assert_eq!(anchor("a b\"c"), "run-a-b-c");
     }
