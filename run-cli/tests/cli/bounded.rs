@@ -260,3 +260,98 @@ fn plot_of_five_million_points_finishes() {
         "{drawn} points drawn of 5 million"
     );
 }
+
+/// Writes a `classes` x `classes` confusion matrix document to `file`, streamed: 25 million
+/// cells are 50 MB of text.
+fn write_confusion_matrix(file: &Path, classes: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
+    let labels: Vec<String> = (0..classes).map(|i| format!("\"class {i}\"")).collect();
+    write!(
+        out,
+        "{{\"data\":{{\"class_labels\":[{}],\"matrix\":[",
+        labels.join(",")
+    )
+    .unwrap();
+    for i in 0..classes {
+        let row: Vec<&str> = (0..classes)
+            .map(|j| if i == j { "9" } else { "0" })
+            .collect();
+        let comma = if i + 1 < classes { "," } else { "" };
+        write!(out, "[{}]{comma}", row.join(",")).unwrap();
+    }
+    write!(
+        out,
+        "]}},\"schema_type\":\"confusion_matrix\",\"schema_version\":\"1.0.0\"}}"
+    )
+    .unwrap();
+    out.flush().unwrap();
+}
+
+#[test]
+fn a_report_of_a_huge_run_is_bounded_and_says_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store.start_run("e", "huge").unwrap();
+    for i in 0..120 {
+        run.log_list(&format!("metric {i:03}"), [1.0, 2.0]).unwrap();
+    }
+    run.log_confusion_matrix("confusion", &["a", "b"], &[[1, 0], [0, 1]])
+        .unwrap();
+    let columns = (0..80).map(|c| (format!("column {c:02}"), vec![1.5; 300]));
+    run.log_table("big table", columns).unwrap();
+    for i in 0..103 {
+        run.log_table(&format!("table {i:03}"), [("x", vec![1])])
+            .unwrap();
+    }
+    let png = dir.path().join("image.png");
+    std::fs::write(&png, super::fixture::gradient_png(48, 32)).unwrap();
+    for i in 0..60 {
+        run.log_image(&format!("image {i:02}"), &png).unwrap();
+    }
+    run.complete().unwrap();
+    let artifacts = store
+        .run_dir(run.id())
+        .join(run_runtime::store::ARTIFACTS_DIR);
+    write_confusion_matrix(&artifacts.join("confusion.json"), 5000);
+
+    let page = dir.path().join("huge.html");
+    let json = runctx_or_hang(
+        dir.path(),
+        &["report", "huge", "-o", page.to_str().unwrap(), "--json"],
+    )
+    .json();
+    assert_eq!(
+        json["left_out"],
+        serde_json::json!({"charts": 20, "json_metrics": 5, "images": 10}),
+        "{json}"
+    );
+    assert_eq!(
+        (
+            &json["charts"],
+            &json["heatmaps"],
+            &json["tables"],
+            &json["images"]
+        ),
+        (&100.into(), &1.into(), &99.into(), &50.into())
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Drawn whole, the matrix alone would take gigabytes.
+    assert!(html.len() < 8 << 20, "{} bytes", html.len());
+    for said in [
+        "This page is capped in size and leaves out 20 charts (it draws at most 100), 5 JSON \
+         metrics (it shows at most 100; they are listed as files), 10 images (it embeds at most \
+         50, 64 MiB in all; they are listed as files).",
+        "20 more charts are left out: the report draws at most 100.",
+        "The first 50 of 5000 classes: 24997500 of 25000000 cells are left out.",
+        "The first 200 of 300 rows and 50 of 80 columns.",
+        "not shown: the report already shows 100 JSON metrics",
+        "not embedded: the report already holds 50 images",
+    ] {
+        assert!(html.contains(said), "the page says {said:?}");
+    }
+    let heatmap = &html[html.find("class=\"heatmap\"").unwrap()..];
+    let heatmap = &heatmap[..heatmap.find("</svg>").unwrap()];
+    assert_eq!(heatmap.matches("<rect").count(), 50 * 50);
+    assert_eq!(html.matches("<img").count(), 50);
+}
