@@ -211,10 +211,10 @@ fn axis(lo: f64, hi: f64, pad: f64) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// A point as drawn: within [`AXIS_LIMIT`], a non-finite value kept (it breaks the line).
+/// A point as drawn: within [`AXIS_LIMIT`], a non-finite coordinate kept (it breaks the line).
 fn drawable((x, y): (f64, f64)) -> (f64, f64) {
-    let y = if y.is_finite() { limit(y) } else { y };
-    (limit(x), y)
+    let finite = |v: f64| if v.is_finite() { limit(v) } else { v };
+    (finite(x), finite(y))
 }
 
 /// Text for an SVG document: XML has no control characters, and a terminal showing the file
@@ -449,6 +449,9 @@ mod tests {
         ];
         let segs = segments(&pts);
         assert_eq!(segs, vec![&pts[0..1], &pts[2..4]]);
+        // A NaN x (a ROC rate of inf / inf) stays a gap rather than a point at the edge.
+        assert!(drawable((f64::NAN, 1.0)).0.is_nan());
+        assert_eq!(drawable((f64::MAX, -1e308)), (AXIS_LIMIT, -AXIS_LIMIT));
     }
 
     #[test]
