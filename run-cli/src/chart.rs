@@ -99,24 +99,29 @@ pub fn png(chart: &Chart, series: &[Series]) -> Result<Vec<u8>, Failure> {
     encode_png(&pixels, w, h)
 }
 
-/// A bar chart (a histogram) as an SVG document.
+/// A bar chart (a histogram) as an SVG document. Bars with a non-finite edge or count are
+/// left out.
 pub fn bars_svg(chart: &Chart, bars: &Bars) -> Result<String, Failure> {
-    let (Some(&lo), Some(&hi)) = (bars.edges.first(), bars.edges.last()) else {
+    let drawn: Vec<(f64, f64, f64)> = bars
+        .edges
+        .windows(2)
+        .zip(&bars.counts)
+        .filter(|(e, c)| e[0].is_finite() && e[1].is_finite() && c.is_finite())
+        .map(|(e, &c)| (limit(e[0]), limit(e[1]), limit(c)))
+        .collect();
+    if drawn.is_empty() {
         return Err(Failure::failed(format!("{}: no bins to draw", chart.title)));
-    };
-    let top = bars.counts.iter().copied().fold(0.0, f64::max);
+    }
+    let (lo, hi) = bounds(drawn.iter().flat_map(|&(a, b, _)| [a, b]));
+    let (low, high) = bounds(drawn.iter().map(|&(_, _, c)| c));
+    // Counts rise from 0, with room above the tallest bar.
+    let (bottom, top) = (low.min(0.0), high.max(1.0));
+    let ys = bottom..top + (top - bottom) * 0.05;
     let mut text = String::new();
     {
         let root =
             SVGBackend::with_string(&mut text, (chart.width, chart.height)).into_drawing_area();
-        draw_bars(
-            &root,
-            chart,
-            bars,
-            lo..widen(lo, hi),
-            0.0..top.max(1.0) * 1.05,
-        )
-        .map_err(drawing_failed)?;
+        draw_bars(&root, chart, &drawn, axis(lo, hi, 0.0), ys).map_err(drawing_failed)?;
     }
     Ok(text)
 }
@@ -140,6 +145,17 @@ fn fonts() {
 
 type Ranges = (Range<f64>, Range<f64>);
 
+/// The largest magnitude an axis end or a drawn point may have. Plotters' tick search takes
+/// `hi - lo`, its power of ten, and that times 10: with ends within ±MAX/16 each stays finite.
+/// Beyond, `hi - lo` overflows to infinity and the search loops for ever (values of `1e308`
+/// and `-1e308` hung `plot` and `report`). Values further out are drawn at this limit.
+const AXIS_LIMIT: f64 = f64::MAX / 16.0;
+
+/// The narrowest axis, relative to the magnitude of its ends. A span of a few ulps (`1e300`
+/// and the next float) makes plotters' tick search shrink its step to 0 and loop for ever;
+/// at a billionth of the magnitude every tick is a distinct float.
+const MIN_RELATIVE_SPAN: f64 = 1e-9;
+
 /// The x and y ranges that hold every finite point, with a margin above and below.
 fn ranges(chart: &Chart, series: &[Series]) -> Result<Ranges, Failure> {
     let finite = || {
@@ -148,33 +164,63 @@ fn ranges(chart: &Chart, series: &[Series]) -> Result<Ranges, Failure> {
             .flat_map(|s| &s.points)
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
-    let Some(_) = finite().next() else {
+    if finite().next().is_none() {
         return Err(Failure::failed(format!(
             "{}: no finite values to draw (every value is NaN or infinite)",
             chart.title
         )));
-    };
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in finite() {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
+    let (mut x0, mut x1) = bounds(finite().map(|p| p.0));
+    let (mut y0, mut y1) = bounds(finite().map(|p| p.1));
     if chart.diagonal {
         (x0, x1, y0, y1) = (x0.min(y0), x1.max(y1), y0.min(x0), y1.max(x1));
     }
-    let margin = (y1 - y0) * 0.05;
-    Ok((
-        x0..widen(x0, x1),
-        (y0 - margin)..widen(y0 - margin, y1 + margin),
-    ))
+    Ok((axis(x0, x1, 0.0), axis(y0, y1, 0.05)))
 }
 
-/// An end that makes a non-empty range: a single value gets a unit-wide one.
-fn widen(lo: f64, hi: f64) -> f64 {
-    if hi > lo {
-        hi
+/// The smallest and largest of `values` (finite ones), each within [`AXIS_LIMIT`].
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(limit(v)), hi.max(limit(v)))
+    })
+}
+
+/// `v` within [`AXIS_LIMIT`]; NaN as 0, so that no caller has to think about it.
+fn limit(v: f64) -> f64 {
+    if v.is_nan() {
+        0.0
     } else {
-        lo + lo.abs().max(1.0) * 0.1
+        v.clamp(-AXIS_LIMIT, AXIS_LIMIT)
     }
+}
+
+/// An axis over `lo..=hi` that plotters can always draw: finite ends within about
+/// [`AXIS_LIMIT`], a span of at least [`MIN_RELATIVE_SPAN`] of their magnitude, and `pad`
+/// of the span added at each end. Values f64 cannot tell apart (or a single value) get an
+/// axis centred on them, a tenth of their size wide (at least 0.1).
+fn axis(lo: f64, hi: f64, pad: f64) -> Range<f64> {
+    let (lo, hi) = (limit(lo.min(hi)), limit(hi.max(lo)));
+    let magnitude = lo.abs().max(hi.abs());
+    // At most 2 * AXIS_LIMIT: finite.
+    let span = hi - lo;
+    if span <= magnitude * MIN_RELATIVE_SPAN {
+        let (mid, half) = (lo / 2.0 + hi / 2.0, magnitude.max(1.0) * 0.05);
+        return (mid - half)..(mid + half);
+    }
+    let pad = span * pad.clamp(0.0, 1.0);
+    (lo - pad)..(hi + pad)
+}
+
+/// A point as drawn: within [`AXIS_LIMIT`], a non-finite coordinate kept (it breaks the line).
+fn drawable((x, y): (f64, f64)) -> (f64, f64) {
+    let finite = |v: f64| if v.is_finite() { limit(v) } else { v };
+    (finite(x), finite(y))
+}
+
+/// Text for an SVG document: XML has no control characters, and a terminal showing the file
+/// must not run them.
+fn visible_text(text: &str) -> String {
+    format::visible(text).into_owned()
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -188,19 +234,19 @@ fn draw_lines<DB: DrawingBackend>(
     let integer_x = chart.integer_x;
     // Steps are whole numbers: a short range gets one label per step, never 0.5.
     let x_labels = if integer_x {
-        ((xs.end - xs.start).round() as usize + 1).clamp(2, 10)
+        (xs.end - xs.start).round().clamp(1.0, 9.0) as usize + 1
     } else {
         10
     };
     let mut ctx = ChartBuilder::on(root)
-        .caption(&chart.title, ("sans-serif", 18))
+        .caption(visible_text(&chart.title), ("sans-serif", 18))
         .margin(14)
         .x_label_area_size(42)
         .y_label_area_size(64)
         .build_cartesian_2d(xs.clone(), ys)?;
     ctx.configure_mesh()
-        .x_desc(&chart.x_label)
-        .y_desc(&chart.y_label)
+        .x_desc(visible_text(&chart.x_label))
+        .y_desc(visible_text(&chart.y_label))
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .x_labels(x_labels)
@@ -227,7 +273,10 @@ fn draw_lines<DB: DrawingBackend>(
         let color = PALETTE[i % PALETTE.len()];
         let style = color.stroke_width(2);
         let mut labelled = false;
-        let points = thin(&s.points, columns, &xs);
+        let points: Vec<(f64, f64)> = thin(&s.points, columns, &xs)
+            .into_iter()
+            .map(drawable)
+            .collect();
         for segment in segments(&points) {
             let drawn = if segment.len() == 1 {
                 ctx.draw_series(segment.iter().map(|&p| Circle::new(p, 3, color.filled())))?
@@ -236,13 +285,15 @@ fn draw_lines<DB: DrawingBackend>(
             };
             if !labelled {
                 labelled = true;
-                drawn.label(&s.label).legend(move |(x, y)| {
+                drawn.label(visible_text(&s.label)).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
                 });
             }
         }
         if s.points.len() <= MARKED_POINTS {
-            let finite = s.points.iter().filter(|(_, y)| y.is_finite());
+            let finite = points
+                .iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite());
             ctx.draw_series(finite.map(|&p| Circle::new(p, 3, color.filled())))?;
         }
     }
@@ -266,21 +317,21 @@ fn draw_lines<DB: DrawingBackend>(
 fn draw_bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &Chart,
-    bars: &Bars,
+    bars: &[(f64, f64, f64)],
     xs: Range<f64>,
     ys: Range<f64>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     fonts();
     root.fill(&WHITE)?;
     let mut ctx = ChartBuilder::on(root)
-        .caption(&chart.title, ("sans-serif", 18))
+        .caption(visible_text(&chart.title), ("sans-serif", 18))
         .margin(14)
         .x_label_area_size(42)
         .y_label_area_size(64)
         .build_cartesian_2d(xs, ys)?;
     ctx.configure_mesh()
-        .x_desc(&chart.x_label)
-        .y_desc(&chart.y_label)
+        .x_desc(visible_text(&chart.x_label))
+        .y_desc(visible_text(&chart.y_label))
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .light_line_style(RGBColor(246, 246, 246))
@@ -288,70 +339,79 @@ fn draw_bars<DB: DrawingBackend>(
         .y_label_formatter(&|y| format::value(*y))
         .draw()?;
     let color = PALETTE[0];
+    let rect = |&(a, b, count): &(f64, f64, f64)| [(a, 0.0), (b, count)];
     ctx.draw_series(
-        bars.edges
-            .windows(2)
-            .zip(&bars.counts)
-            .map(|(edge, &count)| {
-                Rectangle::new([(edge[0], 0.0), (edge[1], count)], color.mix(0.8).filled())
-            }),
+        bars.iter()
+            .map(|bar| Rectangle::new(rect(bar), color.mix(0.8).filled())),
     )?;
     ctx.draw_series(
-        bars.edges
-            .windows(2)
-            .zip(&bars.counts)
-            .map(|(edge, &count)| {
-                Rectangle::new([(edge[0], 0.0), (edge[1], count)], WHITE.stroke_width(1))
-            }),
+        bars.iter()
+            .map(|bar| Rectangle::new(rect(bar), WHITE.stroke_width(1))),
     )?;
     root.present()
 }
 
-/// At most four points per pixel column: the first, lowest, highest and last of each column,
-/// in x order, which draw the same line as all of them (a million steps make a chart of a few
-/// thousand points). A column holding a NaN or an infinity keeps one, so a gap stays a gap.
+/// At most five points per pixel column: the first, lowest, highest and last of each column
+/// and its first NaN or infinity (so a gap stays a gap), in the order given. Drawn, they make
+/// the same line as all of them; a million steps make a chart of a few thousand points.
+/// O(points) time and O(columns) memory, whatever the order or the values of the points.
 fn thin(points: &[(f64, f64)], columns: usize, xs: &Range<f64>) -> Vec<(f64, f64)> {
     if points.len() <= 4 * columns {
         return points.to_vec();
     }
-    let span = (xs.end - xs.start).max(f64::MIN_POSITIVE);
-    let column = |x: f64| (((x - xs.start) / span * columns as f64) as usize).min(columns);
-    let mut kept = Vec::with_capacity(4 * columns + 4);
-    let mut start = 0;
-    while start < points.len() {
-        let c = column(points[start].0);
-        let end = start
-            + points[start..]
-                .iter()
-                .take_while(|p| column(p.0) == c)
-                .count();
-        kept.extend(
-            representatives(&points[start..end])
-                .into_iter()
-                .map(|i| start + i),
-        );
-        start = end;
+    // `axis` made the span finite and positive; the column of a far-out or NaN x is clamped.
+    let scale = columns as f64 / (xs.end - xs.start);
+    let column = |x: f64| (((limit(x) - xs.start) * scale).max(0.0) as usize).min(columns);
+    let mut picks = vec![Picks::default(); columns + 1];
+    for (i, &(x, y)) in points.iter().enumerate() {
+        picks[column(x)].add(i, y);
     }
+    let mut kept: Vec<usize> = picks.iter().flat_map(Picks::indices).collect();
     kept.sort_unstable();
     kept.dedup();
     kept.into_iter().map(|i| points[i]).collect()
 }
 
-/// Indices of the points that stand for one column: first, lowest, highest, last, and the
-/// first non-finite one.
-fn representatives(column: &[(f64, f64)]) -> Vec<usize> {
-    let mut picked = vec![0, column.len() - 1];
-    let finite = || column.iter().enumerate().filter(|(_, p)| p.1.is_finite());
-    if let Some((i, _)) = finite().min_by(|a, b| a.1.1.total_cmp(&b.1.1)) {
-        picked.push(i);
+/// The points that stand for one pixel column, by index.
+#[derive(Debug, Clone, Copy, Default)]
+struct Picks {
+    first: Option<usize>,
+    last: usize,
+    low: Option<(usize, f64)>,
+    high: Option<(usize, f64)>,
+    gap: Option<usize>,
+}
+
+impl Picks {
+    fn add(&mut self, i: usize, y: f64) {
+        self.first.get_or_insert(i);
+        self.last = i;
+        if !y.is_finite() {
+            self.gap.get_or_insert(i);
+            return;
+        }
+        if self.low.is_none_or(|(_, low)| y < low) {
+            self.low = Some((i, y));
+        }
+        if self.high.is_none_or(|(_, high)| y > high) {
+            self.high = Some((i, y));
+        }
     }
-    if let Some((i, _)) = finite().max_by(|a, b| a.1.1.total_cmp(&b.1.1)) {
-        picked.push(i);
+
+    fn indices(&self) -> impl Iterator<Item = usize> {
+        let Some(first) = self.first else {
+            return [None; 5].into_iter().flatten();
+        };
+        [
+            Some(first),
+            Some(self.last),
+            self.low.map(|l| l.0),
+            self.high.map(|h| h.0),
+            self.gap,
+        ]
+        .into_iter()
+        .flatten()
     }
-    if let Some(i) = column.iter().position(|p| !p.1.is_finite()) {
-        picked.push(i);
-    }
-    picked
 }
 
 /// Runs of finite points: a NaN or an infinity breaks the line.
@@ -389,6 +449,9 @@ mod tests {
         ];
         let segs = segments(&pts);
         assert_eq!(segs, vec![&pts[0..1], &pts[2..4]]);
+        // A NaN x (a ROC rate of inf / inf) stays a gap rather than a point at the edge.
+        assert!(drawable((f64::NAN, 1.0)).0.is_nan());
+        assert_eq!(drawable((f64::MAX, -1e308)), (AXIS_LIMIT, -AXIS_LIMIT));
     }
 
     #[test]
@@ -420,13 +483,169 @@ mod tests {
             points: vec![(3.0, 5.0), (3.0, f64::NAN)],
         }];
         let (xs, ys) = ranges(&chart, &one).unwrap();
-        assert!(xs.start == 3.0 && xs.end > 3.0, "{xs:?}");
-        assert!(ys.start <= 5.0 && ys.end > 5.0, "{ys:?}");
+        assert!(xs.start < 3.0 && xs.end > 3.0, "{xs:?}");
+        assert!(ys.start < 5.0 && ys.end > 5.0, "{ys:?}");
         let none = [Series {
             label: "a".into(),
             points: vec![(0.0, f64::NAN)],
         }];
         let e = ranges(&chart, &none).unwrap_err();
         assert!(e.message.contains("no finite values"), "{}", e.message);
+    }
+
+    /// Checks what plotters needs of an axis, and that its tick search ends on it.
+    fn assert_drawable(axis: &Range<f64>) {
+        use plotters::coord::ranged1d::Ranged;
+        use plotters::coord::types::RangedCoordf64;
+        assert!(axis.start.is_finite() && axis.end.is_finite(), "{axis:?}");
+        assert!(axis.start < axis.end, "{axis:?}");
+        assert!((axis.end - axis.start).is_finite(), "{axis:?}");
+        let coord = RangedCoordf64::from(axis.clone());
+        for hint in [1, 2, 10, 100] {
+            let ticks = coord.key_points(hint);
+            // Plotters lets the last tick pass the end by f64::EPSILON (an absolute slack),
+            // which on spans of a few EPSILON adds up to `hint` more ticks: a bound all the same.
+            assert!(
+                ticks.len() <= 2 * hint + 2,
+                "{axis:?}: {} ticks",
+                ticks.len()
+            );
+        }
+    }
+
+    const EXTREMES: [f64; 14] = [
+        0.0,
+        -0.0,
+        1.0,
+        f64::MAX,
+        -f64::MAX,
+        1e308,
+        -1e308,
+        1e-308,
+        f64::MIN_POSITIVE,
+        5e-324,
+        -5e-324,
+        9.223372036854776e18,
+        -9.223372036854776e18,
+        1e300,
+    ];
+
+    #[test]
+    fn axes_of_extreme_values_are_finite_non_empty_and_ticked() {
+        for lo in EXTREMES {
+            for hi in EXTREMES {
+                for pad in [0.0, 0.05] {
+                    assert_drawable(&axis(lo, hi, pad));
+                }
+            }
+        }
+        let next = f64::from_bits(1e300f64.to_bits() + 3);
+        assert_drawable(&axis(1e300, next, 0.05));
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_drawable(&axis(v, v, 0.05));
+            assert_drawable(&axis(v, 1.0, 0.05));
+        }
+    }
+
+    #[test]
+    fn extreme_series_give_drawable_ranges() {
+        let chart = Chart {
+            diagonal: true,
+            ..Chart::steps("t", "v", 100, 100)
+        };
+        let points = vec![
+            (i64::MIN as f64, f64::MAX),
+            (0.0, 1e308),
+            (1.0, -1e308),
+            (2.0, f64::NAN),
+            (3.0, f64::NEG_INFINITY),
+            (i64::MAX as f64, -f64::MAX),
+        ];
+        let (xs, ys) = ranges(
+            &chart,
+            &[Series {
+                label: "a".into(),
+                points,
+            }],
+        )
+        .unwrap();
+        assert_drawable(&xs);
+        assert_drawable(&ys);
+        assert!(ys.start <= -AXIS_LIMIT && ys.end >= AXIS_LIMIT, "{ys:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_two_values_make_a_drawable_axis_that_holds_them(
+            a in proptest::num::f64::ANY,
+            b in proptest::num::f64::ANY,
+            pad in 0.0..1.0f64,
+        ) {
+            let axis = axis(a, b, pad);
+            assert_drawable(&axis);
+            for v in [a, b].into_iter().filter(|v| !v.is_nan()) {
+                proptest::prop_assert!(axis.contains(&limit(v)), "{} not in {:?}", v, axis);
+            }
+        }
+
+        #[test]
+        fn thinning_is_bounded_by_columns_and_keeps_ends(
+            ys in proptest::collection::vec(proptest::num::f64::ANY, 1..2000),
+            columns in 1usize..50,
+        ) {
+            let points: Vec<(f64, f64)> =
+                ys.iter().enumerate().map(|(i, &y)| (i as f64 * 1e300, y)).collect();
+            let xs = axis(0.0, points.last().unwrap().0, 0.0);
+            let thin = thin(&points, columns, &xs);
+            proptest::prop_assert!(thin.len() <= 5 * (columns + 1));
+            proptest::prop_assert_eq!(thin[0].0, points[0].0);
+            proptest::prop_assert_eq!(thin.last().unwrap().0, points.last().unwrap().0);
+        }
+    }
+
+    #[test]
+    fn thinning_out_of_order_points_stays_within_the_columns() {
+        // A NaN or far-out x, and x going back and forth, must not add points per column.
+        let points: Vec<(f64, f64)> = (0..100_000)
+            .map(|i| match i % 3 {
+                0 => (f64::NAN, 1.0),
+                1 => (f64::from(i % 1000), f64::from(i)),
+                _ => (1e308, f64::NAN),
+            })
+            .collect();
+        let thin = thin(&points, 50, &(0.0..1000.0));
+        assert!(thin.len() <= 5 * 51, "{} points", thin.len());
+    }
+
+    #[test]
+    fn bars_with_extreme_or_missing_values_draw() {
+        let chart = Chart {
+            integer_x: false,
+            legend: false,
+            ..Chart::steps("residuals", "count", 300, 200)
+        };
+        let bars = Bars {
+            edges: vec![-f64::MAX, -1.0, f64::NAN, 1e308, f64::MAX],
+            counts: vec![f64::INFINITY, 3.0, 1e308, 2.0],
+        };
+        let svg = bars_svg(&chart, &bars).unwrap();
+        assert!(svg.contains("<rect"), "{svg:.300}");
+        let nothing = Bars {
+            edges: vec![f64::NAN, 1.0],
+            counts: vec![1.0],
+        };
+        assert!(bars_svg(&chart, &nothing).is_err());
+    }
+
+    #[test]
+    fn svg_text_has_no_control_characters() {
+        let chart = Chart::steps("\u{1b}[2Jtitle", "key\u{7}", 300, 200);
+        let series = [Series {
+            label: "\u{1b}]0;pwned\u{7}".into(),
+            points: vec![(0.0, 1.0), (1.0, 2.0)],
+        }];
+        let svg = svg(&chart, &series).unwrap();
+        assert!(!svg.chars().any(|c| c.is_control() && c != '\n'), "{svg}");
+        assert!(svg.contains("\\x1b[2Jtitle") && svg.contains("\\x1b]0;pwned\\x07"));
     }
 }

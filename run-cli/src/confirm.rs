@@ -1,8 +1,9 @@
 //! Asking before deleting.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use crate::failure::{Failure, Kind};
+use crate::output;
 
 /// Asks `question` on stderr and reads the answer from stdin: `y` or `yes` goes ahead,
 /// anything else (an empty line, or no answer at all) declines. `yes` (from `--yes`) skips the
@@ -14,14 +15,12 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
     if yes {
         return Ok(());
     }
-    let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{question} [y/N] ");
-    let _ = stderr.flush();
+    output::eprint(&format!("{question} [y/N] "));
     let mut answer = String::new();
     let read = std::io::stdin().lock().read_line(&mut answer);
     match read {
         Ok(0) => {
-            let _ = writeln!(stderr);
+            output::eprint("\n");
             Err(Failure::new(
                 Kind::Declined,
                 "no answer (stdin is closed), so nothing was deleted; pass --yes to delete \

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::confirm::confirm;
 use crate::failure::Failure;
 use crate::format;
-use crate::output::{Output, Table};
+use crate::output::{self, Output, Table};
 use crate::runs::{self, Catalog, RunJson, State};
 
 #[derive(Debug, clap::Args)]
@@ -57,7 +57,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
         )));
     }
     let bytes: u64 = doomed.iter().map(|r| run_size(store, &r.meta.id)).sum();
-    eprint!("{}", listing(&catalog, store, &doomed));
+    output::eprint(&listing(&catalog, store, &doomed));
     let noun = if doomed.len() == 1 { "run" } else { "runs" };
     confirm(
         &format!(

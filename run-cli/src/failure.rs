@@ -5,7 +5,7 @@ use std::io;
 use run_runtime::Error;
 use serde_json::json;
 
-use crate::output::Output;
+use crate::output::{self, Output};
 
 /// What kind of failure, which chooses the exit code (docs/cli.md, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,9 +119,9 @@ impl Failure {
                 "message": self.message,
                 "suggestions": self.suggestions,
             }});
-            eprintln!("{value}");
+            output::eprint(&format!("{}\n", output::json_text(&value, false)));
         } else {
-            eprintln!("runctx: {}", self.message);
+            output::warn(&self.message);
         }
     }
 }

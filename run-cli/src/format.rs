@@ -1,4 +1,7 @@
-//! Times, durations, metric values and sizes as people read them.
+//! Times, durations, metric values, sizes and untrusted text as people read them.
+
+use std::borrow::Cow;
+use std::fmt::Write;
 
 /// Milliseconds since the epoch as local time, `YYYY-MM-DD HH:MM:SS`.
 pub fn time(ms: i64) -> String {
@@ -95,6 +98,36 @@ fn trim_zeros(s: &str) -> &str {
     } else {
         s
     }
+}
+
+/// Text that came from a store (names, tags, keys, error messages: written by programs and
+/// files we do not trust) as it may be shown on a terminal or in a file: every control
+/// character (C0, DEL and C1: ESC, CSI, BEL, backspace, CR, tab, newline...) written out as
+/// `\x1b`, so that none can move the cursor, retitle the window or hide what follows.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// [`visible`], keeping line breaks: for text the tool lays out on several lines.
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    escape_controls(text, true)
+}
+
+fn escape_controls(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            // Every control character is below U+00A0: two hex digits say which.
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A size in bytes: `812 B`, `1.2 KiB`, `3.4 MiB`.
@@ -229,6 +262,50 @@ mod tests {
         assert_eq!(value(f64::NEG_INFINITY), "-Infinity");
         assert_eq!(value(1e20), "1e20");
         assert_eq!(value(0.1073741824), "0.107374");
+    }
+
+    #[test]
+    fn control_characters_are_written_out() {
+        let name = "\u{1b}[2J\u{1b}]0;pwned\u{7}";
+        assert_eq!(visible(name), "\\x1b[2J\\x1b]0;pwned\\x07");
+        assert_eq!(
+            visible("a\u{9b}31m\u{8}\r\tb\n"),
+            "a\\x9b31m\\x08\\x0d\\x09b\\x0a"
+        );
+        assert_eq!(visible_lines("one\ntwo\u{7f}"), "one\ntwo\\x7f");
+        assert!(matches!(visible("plain · ü"), Cow::Borrowed(_)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn visible_text_has_no_control_character(text in proptest::prelude::any::<String>()) {
+            proptest::prop_assert!(!visible(&text).chars().any(char::is_control));
+            let lines = visible_lines(&text);
+            proptest::prop_assert!(!lines.chars().any(|c| c.is_control() && c != '\n'));
+            proptest::prop_assert_eq!(lines.matches('\n').count(), text.matches('\n').count());
+        }
+
+        #[test]
+        fn every_value_formats_short(bits in proptest::prelude::any::<u64>()) {
+            let v = f64::from_bits(bits);
+            let text = value(v);
+            // Whole numbers below 1e15 are written in full: 16 characters with a sign.
+            proptest::prop_assert!(text.len() <= 16, "{:e} as {}", v, text);
+            if v.is_normal() {
+                let back: f64 = text.parse().unwrap();
+                let close = back == v || (back - v).abs() <= v.abs() * 1e-5;
+                proptest::prop_assert!(close, "{:e} as {}", v, text);
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_values_format() {
+        assert_eq!(value(f64::MAX), "1.79769e308");
+        assert_eq!(value(-f64::MAX), "-1.79769e308");
+        assert_eq!(value(f64::MIN_POSITIVE), "2.22507e-308");
+        assert_eq!(value(5e-324), "4.94066e-324");
+        assert_eq!(value(-1e15), "-1e15");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::confirm::confirm;
 use crate::delete::{self, dir_size, is_live};
 use crate::failure::Failure;
 use crate::format;
-use crate::output::Output;
+use crate::output::{self, Output};
 use crate::runs::{self, Catalog, RunJson, State};
 
 /// A temporary file or half-made run folder younger than this may still be in use.
@@ -90,7 +90,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             format!("{plan}Would free {size} (dry run: nothing was deleted).\n")
         });
     }
-    eprint!("{plan}");
+    output::eprint(&plan);
     confirm(&format!("Delete all this ({size}) for good?"), args.yes)?;
     for path in &leftovers {
         store.remove_leftover(path)?;
@@ -116,7 +116,7 @@ fn select<'a>(catalog: &'a Catalog, statuses: &[State], args: &Args) -> Vec<&'a 
         let state = runs::state_of(meta, run.end.as_ref());
         let old_enough = args
             .older_than
-            .is_none_or(|age| now - meta.start_time >= age);
+            .is_none_or(|age| now.saturating_sub(meta.start_time) >= age);
         let in_experiment =
             args.experiment.is_empty() || args.experiment.contains(&meta.experiment);
         if !(statuses.contains(&state) && old_enough && in_experiment) {
@@ -127,11 +127,11 @@ fn select<'a>(catalog: &'a Catalog, statuses: &[State], args: &Args) -> Vec<&'a 
         }
         let tree = catalog.subtree(&meta.id);
         if let Some(live) = tree.iter().find(|r| is_live(r)) {
-            eprintln!(
-                "runctx: keeping {}: its child {} is still running",
+            output::warn(&format!(
+                "keeping {}: its child {} is still running",
                 catalog.describe(run),
                 catalog.describe(live)
-            );
+            ));
             continue;
         }
         for r in tree {

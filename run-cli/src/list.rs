@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::failure::Failure;
 use crate::format::{self, Num};
-use crate::output::{Align, Cell, Output, Style, Table};
+use crate::output::{self, Align, Cell, Output, Style, Table};
 use crate::runs::{self, Catalog, RunJson, State};
 
 /// How many metric columns a listing shows when `--metric` does not choose them.
@@ -122,7 +122,7 @@ fn select<'a>(
         }
         let data = store
             .read(&meta.id)
-            .inspect_err(|e| eprintln!("runctx: run {}: {e}", meta.id))
+            .inspect_err(|e| output::warn(&format!("run {}: {e}", meta.id)))
             .ok();
         let end = runs::end_of(summary, data.as_ref());
         let run = Listed { summary, end, data };

@@ -5,6 +5,9 @@
 //! built as text by the command and printed once, so that a closed pipe (`runctx list | head`)
 //! ends the program quietly instead of in a panic.
 
+// Output goes through `output`, which keeps a store's control characters off the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod chart;
 mod compare;
 mod confirm;

@@ -1,10 +1,20 @@
 //! Where output goes and how it looks: aligned tables, colour only on a terminal, JSON.
+//!
+//! Everything `runctx` writes to stdout or stderr goes through here, and much of it came from
+//! a store: run and experiment names, tags, keys, error texts, written by programs and files we
+//! do not trust. So this is where control characters are neutralised, once for every command:
+//! a table cell or painted text shows them written out (`\x1b`), and [`Output::print`],
+//! [`Output::print_json`] and [`eprint`] let through no control character but line breaks and
+//! the colour codes of [`Output::paint`]. `main.rs` denies `print!` and `eprint!` elsewhere.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
 use crate::failure::Failure;
+use crate::format;
 
 /// How to print.
 #[derive(Debug, Clone, Copy)]
@@ -29,30 +39,106 @@ impl Output {
         }
     }
 
-    /// `text` in `style`, or plain without colour.
+    /// `text` in `style`, or plain without colour; its control characters written out, line
+    /// breaks kept.
     pub fn paint(&self, text: &str, style: Style) -> String {
+        let text = format::visible_lines(text);
         if self.color && style != Style::Plain {
             format!("\x1b[{}m{text}\x1b[0m", style.code())
         } else {
-            text.to_owned()
+            text.into_owned()
         }
     }
 
     /// Prints human output (already built) on stdout.
     pub fn print(&self, text: &str) -> Result<(), Failure> {
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::io("write", std::path::Path::new("stdout"), e))
+        write_stdout(&terminal_text(text, self.color))
     }
 
     /// Prints `value` as pretty JSON on stdout.
     pub fn print_json(&self, value: &impl Serialize) -> Result<(), Failure> {
-        let mut text = serde_json::to_string_pretty(value).expect("output values serialize");
+        let mut text = json_text(value, true);
         text.push('\n');
-        self.print(&text)
+        write_stdout(&text)
     }
+}
+
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io("write", std::path::Path::new("stdout"), e))
+}
+
+/// Writes `text` on stderr (never coloured), control characters but line breaks written out.
+/// A failure to write is ignored: stderr is where it would be reported.
+pub fn eprint(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(terminal_text(text, false).as_bytes())
+        .and_then(|()| stderr.flush());
+}
+
+/// `runctx: MESSAGE` on stderr: a warning, or why the command failed.
+pub fn warn(message: &str) {
+    eprint(&format!("runctx: {message}\n"));
+}
+
+/// `value` as JSON (pretty or on one line). serde escapes C0 control characters in strings but
+/// writes DEL and C1 (CSI `\u{9b}` among them) as they are; they can only be in strings, where
+/// `\u009b` is the same value, so the JSON stays exact and the terminal safe.
+pub fn json_text(value: &impl Serialize, pretty: bool) -> String {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .expect("output values serialize");
+    if !text.contains(|c: char| c.is_control() && c != '\n') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text for a terminal: every control character written out but line breaks and, with
+/// `color`, the codes [`Output::paint`] writes. A store's text could hold those codes too, but
+/// they only colour text: none moves the cursor, clears, retitles or hides anything.
+fn terminal_text(text: &str, color: bool) -> Cow<'_, str> {
+    if !text.contains(|c: char| c.is_control() && c != '\n') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(code) = color_code(rest).filter(|_| color) {
+            out.push_str(code);
+            rest = &rest[code.len()..];
+            continue;
+        }
+        let (head, tail) = rest.split_at(c.len_utf8());
+        out.push_str(&format::visible_lines(head));
+        rest = tail;
+    }
+    Cow::Owned(out)
+}
+
+/// The colour code of [`Output::paint`] that `text` starts with, if any.
+fn color_code(text: &str) -> Option<&str> {
+    let code = text.strip_prefix("\x1b[")?;
+    let end = code.find('m')?;
+    Style::ALL
+        .iter()
+        .any(|s| s.code() == &code[..end])
+        .then(|| &text[..end + 3])
 }
 
 /// The colour rule (<https://no-color.org>): a terminal, `NO_COLOR` unset or empty, and a
@@ -81,6 +167,18 @@ pub enum Style {
 }
 
 impl Style {
+    const ALL: [Style; 9] = [
+        Style::Plain,
+        Style::Bold,
+        Style::Dim,
+        Style::Green,
+        Style::Red,
+        Style::Yellow,
+        Style::Cyan,
+        Style::Magenta,
+        Style::Changed,
+    ];
+
     fn code(self) -> &'static str {
         match self {
             Style::Plain => "0",
@@ -103,7 +201,8 @@ pub enum Align {
     Right,
 }
 
-/// A table cell: text and the style it is printed in.
+/// A table cell: text on one line (control characters written out) and the style it is
+/// printed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
     pub text: String,
@@ -112,8 +211,9 @@ pub struct Cell {
 
 impl Cell {
     pub fn styled(text: impl Into<String>, style: Style) -> Self {
+        let text: String = text.into();
         Cell {
-            text: text.into(),
+            text: format::visible(&text).into_owned(),
             style,
         }
     }
@@ -143,7 +243,11 @@ pub struct Table {
 impl Table {
     /// A table with these columns, all left-aligned.
     pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Self {
-        let headers: Vec<String> = headers.into_iter().map(Into::into).collect();
+        // Headers are metric keys too.
+        let headers: Vec<String> = headers
+            .into_iter()
+            .map(|h| format::visible(&h.into()).into_owned())
+            .collect();
         let aligns = vec![Align::Left; headers.len()];
         Table {
             headers,
@@ -261,6 +365,41 @@ mod tests {
         assert!(!use_color(true, Some(OsStr::new("1")), tty));
         assert!(!use_color(false, None, tty));
         assert!(!use_color(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn only_line_breaks_and_own_colours_reach_a_terminal() {
+        let text = "\x1b[32mok\x1b[0m \x1b[2J\x1b]0;pwned\x07 \u{9b}8m\r\n";
+        assert_eq!(
+            terminal_text(text, false),
+            "\\x1b[32mok\\x1b[0m \\x1b[2J\\x1b]0;pwned\\x07 \\x9b8m\\x0d\n"
+        );
+        assert_eq!(
+            terminal_text(text, true),
+            "\x1b[32mok\x1b[0m \\x1b[2J\\x1b]0;pwned\\x07 \\x9b8m\\x0d\n"
+        );
+        assert_eq!(terminal_text("\x1b[8mhidden", true), "\\x1b[8mhidden");
+        let out = Output {
+            json: false,
+            color: true,
+        };
+        assert_eq!(
+            out.paint("a\x1b[8m\nb", Style::Red),
+            "\x1b[31ma\\x1b[8m\nb\x1b[0m"
+        );
+        let cell = Cell::from("\x1b[2J\nname");
+        assert_eq!(cell.text, "\\x1b[2J\\x0aname");
+    }
+
+    #[test]
+    fn json_stays_exact_without_raw_control_characters() {
+        let value = serde_json::json!({"name": "\x1b[2J\u{9b}31m\u{7f}\n"});
+        for pretty in [false, true] {
+            let text = json_text(&value, pretty);
+            assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, value);
+        }
     }
 
     #[test]

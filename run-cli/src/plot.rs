@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::chart::{self, Chart, Series};
 use crate::failure::Failure;
-use crate::output::Output;
+use crate::output::{self, Output};
 use crate::runs::Catalog;
 
 #[derive(Debug, clap::Args)]
@@ -75,10 +75,10 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     for ((summary, data), run_label) in chosen.iter().zip(&data).zip(&labels) {
         for key in &args.metrics {
             let Some(points) = data.metrics.get(key) else {
-                eprintln!(
-                    "runctx: run {} has no metric {key:?}; it is left out",
+                output::warn(&format!(
+                    "run {} has no metric {key:?}; it is left out",
                     catalog.describe(summary)
-                );
+                ));
                 continue;
             };
             let label = match args.metrics.len() {

@@ -118,7 +118,7 @@ impl RunJson {
             status: state_of(meta, end),
             start_time: meta.start_time,
             end_time: end.map(|e| e.time),
-            duration_ms: end.map(|e| e.time - meta.start_time),
+            duration_ms: end.map(|e| e.time.saturating_sub(meta.start_time)),
             error: end.and_then(|e| e.error.clone()),
         }
     }
@@ -127,9 +127,9 @@ impl RunJson {
 /// How long a run took, or has been running; `-` when it never ended and its process is gone.
 pub fn duration_text(meta: &RunMeta, end: Option<&RunEnd>) -> String {
     match (end, state_of(meta, end)) {
-        (Some(end), _) => crate::format::duration(end.time - meta.start_time),
+        (Some(end), _) => crate::format::duration(end.time.saturating_sub(meta.start_time)),
         (None, State::Running) => {
-            crate::format::duration(crate::format::now_ms() - meta.start_time)
+            crate::format::duration(crate::format::now_ms().saturating_sub(meta.start_time))
         }
         (None, _) => String::from("-"),
     }
@@ -150,7 +150,7 @@ impl Catalog {
         let listing = store.list()?;
         // One bad file never stops a command: its run is left out, and the user told why.
         for problem in &listing.problems {
-            eprintln!("runctx: warning: {problem}");
+            crate::output::warn(&format!("warning: {problem}"));
         }
         let runs = listing.runs;
         let by_id: HashMap<String, usize> = runs

@@ -276,14 +276,22 @@ fn header_fields<'a>(
     rows
 }
 
-/// A value on one line, shortened to [`SHOWN_VALUE_CHARS`].
+/// A value on one line (line breaks and tabs as spaces, other control characters written
+/// out), shortened to [`SHOWN_VALUE_CHARS`].
 pub fn one_line(v: &str) -> String {
-    let flat: String = v
+    let spaced: String = v
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
+    let flat = format::visible(&spaced);
     if flat.chars().count() <= SHOWN_VALUE_CHARS {
-        return flat;
+        return flat.into_owned();
     }
     let head: String = flat.chars().take(SHOWN_VALUE_CHARS - 1).collect();
     format!("{head}…")
@@ -331,6 +339,7 @@ mod tests {
     #[test]
     fn long_values_are_cut_on_one_line() {
         assert_eq!(one_line("a\nb"), "a b");
+        assert_eq!(one_line("\u{1b}[2J\r\n"), "\\x1b[2J  ");
         let cut = one_line(&"x".repeat(500));
         assert_eq!(cut.chars().count(), SHOWN_VALUE_CHARS);
         assert!(cut.ends_with('…'));

@@ -73,7 +73,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     } else {
         for run in &report.runs {
             for warning in &run.warnings {
-                eprintln!("runctx: warning: run {}: {warning}", run.id);
+                crate::output::warn(&format!("warning: run {}: {warning}", run.id));
             }
         }
         out.print(&summary(out, &catalog, options.server(), &report.runs))?;

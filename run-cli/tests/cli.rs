@@ -4,6 +4,8 @@
 //! them with `RUNCTX_BLESS=1 cargo test -p runctx --test cli` and review
 //! the diff.
 
+#[path = "cli/bounded.rs"]
+mod bounded;
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/deleting.rs"]
@@ -14,6 +16,8 @@ mod files;
 mod fixture;
 #[path = "cli/reading.rs"]
 mod reading;
+#[path = "cli/untrusted.rs"]
+mod untrusted;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

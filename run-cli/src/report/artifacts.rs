@@ -2,21 +2,18 @@
 //! charts; images embedded; other files listed.
 
 use std::fmt::Write;
+use std::io::Read;
 use std::path::Path;
 
 use base64::Engine;
 use run_runtime::{ArtifactKind, RunData, Store};
-use serde_json::Value;
 
 use super::html::{self, esc};
-use super::{Stats, heatmap};
+use super::json::{Json, List};
+use super::{Stats, caps, heatmap};
 use crate::chart::{self, Bars, Chart, Series};
 use crate::format;
 
-/// Table rows shown before the rest is cut.
-const TABLE_ROWS: usize = 200;
-/// Images larger than this are listed, not embedded.
-const EMBEDDED_IMAGE_BYTES: u64 = 8 * 1024 * 1024;
 /// The size of the report's artifact charts.
 const CHART_SIZE: (u32, u32) = (560, 340);
 
@@ -36,34 +33,36 @@ pub fn render(store: &Store, data: &RunData, stats: &mut Stats) -> Parts {
     };
     let mut files = Vec::new();
     for (path, info) in &data.artifacts {
-        let file = match store.artifact_file(&data.meta.id, path) {
-            Ok(file) => file,
-            Err(e) => {
-                files.push(vec![path.clone(), String::from("-"), e.to_string()]);
+        // The file's own size: the journal's is what the program said.
+        let found = store
+            .artifact_file(&data.meta.id, path)
+            .map_err(|e| e.to_string())
+            .and_then(|file| {
+                let size = std::fs::metadata(&file).map_err(|e| format!("missing: {e}"))?;
+                Ok((file, size.len()))
+            });
+        let (file, size) = match found {
+            Ok(found) => found,
+            Err(reason) => {
+                files.push(vec![path.clone(), String::from("-"), reason]);
                 continue;
             }
         };
-        match info.kind {
-            ArtifactKind::Json => parts.tables.push_str(&json_metric(path, &file, stats)),
-            ArtifactKind::Image if info.size <= EMBEDDED_IMAGE_BYTES => match image(path, &file) {
-                Some(html) => {
-                    stats.images += 1;
-                    parts.images.push_str(&html);
-                }
-                None => files.push(vec![
-                    path.clone(),
-                    format::size(info.size),
-                    String::from("image of an unknown type"),
-                ]),
-            },
-            ArtifactKind::Image => files.push(vec![
-                path.clone(),
-                format::size(info.size),
-                String::from("image too large to embed"),
-            ]),
-            ArtifactKind::File | ArtifactKind::Model => {
-                files.push(vec![path.clone(), format::size(info.size), String::new()]);
-            }
+        // Err: listed among the files, with a note saying why.
+        let listed = match info.kind {
+            ArtifactKind::Json => stats
+                .json_room(size)
+                .map(|()| parts.tables.push_str(&json_metric(path, &file, stats))),
+            ArtifactKind::Image => stats.image_room(size).and_then(|()| {
+                let html = image(path, &file).ok_or("image of an unknown type")?;
+                stats.add_image(size);
+                parts.images.push_str(&html);
+                Ok(())
+            }),
+            ArtifactKind::File | ArtifactKind::Model => Err(""),
+        };
+        if let Err(note) = listed {
+            files.push(vec![path.clone(), format::size(size), note.to_owned()]);
         }
     }
     if !files.is_empty() {
@@ -74,9 +73,9 @@ pub fn render(store: &Store, data: &RunData, stats: &mut Stats) -> Parts {
 
 fn json_metric(path: &str, file: &Path, stats: &mut Stats) -> String {
     let name = path.strip_suffix(".json").unwrap_or(path);
-    let doc: Value = match std::fs::read(file)
+    let doc = match std::fs::File::open(file)
         .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .and_then(|f| Json::read(f.take(caps::JSON_FILE_BYTES)).map_err(|e| e.to_string()))
     {
         Ok(doc) => doc,
         Err(e) => {
@@ -86,10 +85,14 @@ fn json_metric(path: &str, file: &Path, stats: &mut Stats) -> String {
             );
         }
     };
-    let data = &doc["data"];
-    let body = match doc["schema_type"].as_str() {
+    let data = doc.get("data");
+    let schema = doc.get("schema_type").as_str();
+    let body = match schema {
         Some("table") => table(data).inspect(|_| stats.tables += 1),
         Some("confusion_matrix") => confusion_matrix(data).inspect(|_| stats.heatmaps += 1),
+        Some("accuracy_table" | "residuals" | "predictions") if !stats.chart_room() => {
+            Some(super::charts_full())
+        }
         Some("accuracy_table") => roc(name, data).inspect(|_| stats.charts += 1),
         Some("residuals") => residuals(name, data).inspect(|_| stats.charts += 1),
         Some("predictions") => predictions(name, data).inspect(|_| stats.charts += 1),
@@ -107,78 +110,110 @@ fn figure(name: &str, body: &str) -> String {
     )
 }
 
-/// A table: `data` maps column names to equally long arrays.
-fn table(data: &Value) -> Option<String> {
+/// A table: `data` maps column names to equally long arrays. What the page shows of it is
+/// capped by [`html::table_of`].
+fn table(data: &Json) -> Option<String> {
     let columns = data.as_object()?;
-    let headers: Vec<&str> = columns.keys().map(String::as_str).collect();
-    let arrays: Vec<&Vec<Value>> = columns
-        .values()
-        .map(Value::as_array)
+    let shown = &columns.items[..columns.items.len().min(html::COLUMNS)];
+    let headers: Vec<&str> = shown.iter().map(|(k, _)| k.as_str()).collect();
+    let arrays: Vec<&List<Json>> = shown
+        .iter()
+        .map(|(_, v)| v.as_array())
         .collect::<Option<_>>()?;
-    let rows = arrays.iter().map(|a| a.len()).max().unwrap_or(0);
+    let rows = arrays.iter().map(|a| a.len).max().unwrap_or(0);
+    // Rows the reader kept of every column: a cell it did not keep is not an empty one.
+    let kept = arrays
+        .iter()
+        .filter(|a| !a.complete())
+        .map(|a| a.items.len())
+        .min()
+        .unwrap_or(rows);
     let numeric: Vec<bool> = arrays
         .iter()
-        .map(|a| a.iter().all(|v| v.is_number() || v.is_null()))
+        .map(|a| {
+            a.items
+                .iter()
+                .all(|v| matches!(v, Json::Number(_) | Json::Null))
+        })
         .collect();
-    let cells: Vec<Vec<String>> = (0..rows.min(TABLE_ROWS))
+    let cells: Vec<Vec<String>> = (0..kept.min(html::ROWS))
         .map(|r| {
             arrays
                 .iter()
-                .map(|a| a.get(r).map(cell).unwrap_or_default())
+                .map(|a| a.items.get(r).map(cell).unwrap_or_default())
                 .collect()
         })
         .collect();
-    let mut html = html::table(&headers, &numeric, &cells);
-    if rows > TABLE_ROWS {
+    Some(html::table_of(
+        &headers,
+        &numeric,
+        &cells,
+        (rows, columns.len),
+    ))
+}
+
+fn cell(v: &Json) -> String {
+    match v {
+        Json::Text(s) => s.clone(),
+        Json::Null => String::new(),
+        Json::Number(n) => n.as_f64().map_or_else(|| n.to_string(), format::value),
+        other => other.to_value().to_string(),
+    }
+}
+
+/// A heatmap of at most [`caps::CLASSES`] classes; `None` (the document is shown as text)
+/// when it is not a square matrix of numbers or its drawn rows were not read whole.
+fn confusion_matrix(data: &Json) -> Option<String> {
+    let labels = data.get("class_labels").as_array()?;
+    let matrix = data.get("matrix").as_array()?;
+    let classes = labels.len;
+    let shown = classes.min(caps::CLASSES);
+    if shown == 0 || matrix.len != classes || matrix.items.len() < shown {
+        return None;
+    }
+    let labels: Vec<String> = labels.items.get(..shown)?.iter().map(label).collect();
+    let rows: Vec<Vec<f64>> = matrix.items[..shown]
+        .iter()
+        .map(|row| {
+            let row = row
+                .as_array()
+                .filter(|r| r.complete() && r.len == classes)?;
+            row.items.iter().map(Json::as_f64).collect()
+        })
+        .collect::<Option<_>>()?;
+    let mut html = heatmap::svg(&labels, &rows);
+    if shown < classes {
         let _ = write!(
             html,
-            "<p class=\"note\">The first {TABLE_ROWS} of {rows} rows.</p>"
+            "<p class=\"note\">The first {shown} of {classes} classes: {} of {} cells are left \
+             out. Colours are shares of whole rows.</p>",
+            classes * classes - shown * shown,
+            classes * classes
         );
     }
     Some(html)
 }
 
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), format::value),
-        other => other.to_string(),
-    }
+fn label(l: &Json) -> String {
+    l.as_str()
+        .map_or_else(|| l.to_value().to_string(), str::to_owned)
 }
 
-fn confusion_matrix(data: &Value) -> Option<String> {
-    let labels: Vec<String> = data["class_labels"]
-        .as_array()?
-        .iter()
-        .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned))
-        .collect();
-    let matrix: Vec<Vec<f64>> = data["matrix"]
-        .as_array()?
-        .iter()
-        .map(|row| row.as_array()?.iter().map(Value::as_f64).collect())
-        .collect::<Option<_>>()?;
-    let square = matrix.len() == labels.len() && matrix.iter().all(|r| r.len() == labels.len());
-    (square && !labels.is_empty()).then(|| heatmap::svg(&labels, &matrix))
-}
-
-/// ROC curves, one per class, from the accuracy table's counts at probability thresholds.
-fn roc(name: &str, data: &Value) -> Option<String> {
-    let labels = data["class_labels"].as_array()?;
-    let tables = data["probability_tables"].as_array()?;
+/// ROC curves, one per class (the first [`caps::SERIES`]), from the accuracy table's counts at
+/// probability thresholds.
+fn roc(name: &str, data: &Json) -> Option<String> {
+    let labels = data.get("class_labels").as_array()?;
+    let tables = data.get("probability_tables").as_array()?;
     let series: Vec<Series> = labels
+        .items
         .iter()
-        .zip(tables)
-        .map(|(label, table)| {
-            let mut points: Vec<(f64, f64)> = table
-                .as_array()?
+        .zip(&tables.items)
+        .take(caps::SERIES)
+        .map(|(l, table)| {
+            let mut points: Vec<(f64, f64)> = complete(table)?
                 .iter()
                 .map(|counts| {
-                    let c: Vec<f64> = counts
-                        .as_array()?
-                        .iter()
-                        .map(Value::as_f64)
-                        .collect::<Option<_>>()?;
+                    let c = numbers(counts)?;
                     let [tp, fp, tn, fneg] = c[..] else {
                         return None;
                     };
@@ -189,9 +224,7 @@ fn roc(name: &str, data: &Value) -> Option<String> {
                 .collect::<Option<_>>()?;
             points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
             Some(Series {
-                label: label
-                    .as_str()
-                    .map_or_else(|| label.to_string(), str::to_owned),
+                label: label(l),
                 points,
             })
         })
@@ -206,13 +239,22 @@ fn roc(name: &str, data: &Value) -> Option<String> {
         diagonal: true,
         legend: true,
     };
-    chart::svg(&spec, &series).ok()
+    let mut svg = chart::svg(&spec, &series).ok()?;
+    if labels.len > series.len() {
+        let _ = write!(
+            svg,
+            "<p class=\"note\">The first {} of {} classes.</p>",
+            series.len(),
+            labels.len
+        );
+    }
+    Some(svg)
 }
 
-fn residuals(name: &str, data: &Value) -> Option<String> {
+fn residuals(name: &str, data: &Json) -> Option<String> {
     let bars = Bars {
-        edges: numbers(&data["bin_edges"])?,
-        counts: numbers(&data["bin_counts"])?,
+        edges: numbers(data.get("bin_edges"))?,
+        counts: numbers(data.get("bin_counts"))?,
     };
     if bars.edges.len() != bars.counts.len() + 1 {
         return None;
@@ -231,15 +273,16 @@ fn residuals(name: &str, data: &Value) -> Option<String> {
 }
 
 /// The average prediction in each bin of true values, against the ideal `y = x`.
-fn predictions(name: &str, data: &Value) -> Option<String> {
-    let edges = numbers(&data["bin_edges"])?;
-    let averages = numbers(&data["bin_averages"])?;
-    let counts = numbers(&data["bin_counts"])?;
+fn predictions(name: &str, data: &Json) -> Option<String> {
+    let edges = numbers(data.get("bin_edges"))?;
+    let averages = numbers(data.get("bin_averages"))?;
+    let counts = numbers(data.get("bin_counts"))?;
     let points: Vec<(f64, f64)> = edges
         .windows(2)
         .zip(averages.iter().zip(&counts))
         .filter(|(_, (_, n))| **n > 0.0)
-        .map(|(e, (avg, _))| ((e[0] + e[1]) / 2.0, *avg))
+        // Halves first: the sum of two edges near f64::MAX overflows.
+        .map(|(e, (avg, _))| (e[0] / 2.0 + e[1] / 2.0, *avg))
         .collect();
     let spec = Chart {
         title: name.to_owned(),
@@ -258,12 +301,19 @@ fn predictions(name: &str, data: &Value) -> Option<String> {
     chart::svg(&spec, &series).ok()
 }
 
-fn numbers(v: &Value) -> Option<Vec<f64>> {
-    v.as_array()?.iter().map(Value::as_f64).collect()
+/// The entries of an array the reader kept whole.
+fn complete(v: &Json) -> Option<&[Json]> {
+    let list = v.as_array().filter(|l| l.complete())?;
+    Some(&list.items)
 }
 
-fn raw_json(doc: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+fn numbers(v: &Json) -> Option<Vec<f64>> {
+    complete(v)?.iter().map(Json::as_f64).collect()
+}
+
+/// The document as text, cut at 20,000 characters: what the report has no drawing for.
+fn raw_json(doc: &Json) -> String {
+    let mut text = serde_json::to_string_pretty(&doc.to_value()).unwrap_or_default();
     if text.len() > 20_000 {
         let cut = (0..=20_000)
             .rev()
@@ -287,7 +337,10 @@ fn image(path: &str, file: &Path) -> Option<String> {
         "webp" => "image/webp",
         _ => return None,
     };
-    let bytes = std::fs::read(file).ok()?;
+    // At most what was checked: the file may have grown since.
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(file).ok()?;
+    file.take(caps::IMAGE_BYTES).read_to_end(&mut bytes).ok()?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     let name = esc(path);
     Some(format!(

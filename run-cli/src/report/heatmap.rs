@@ -10,7 +10,8 @@ use super::html::esc;
 const LIGHT: (f64, f64, f64) = (247.0, 251.0, 255.0);
 const DARK: (f64, f64, f64) = (8.0, 48.0, 107.0);
 
-/// The heatmap of `matrix` (`matrix[true][predicted]`) with one label per class.
+/// The heatmap of the first `labels.len()` rows and columns of `matrix`
+/// (`matrix[true][predicted]`), one label per class drawn; shares are of whole rows.
 pub fn svg(labels: &[String], matrix: &[Vec<f64>]) -> String {
     let n = labels.len();
     let cell = match n {
@@ -61,10 +62,9 @@ pub fn svg(labels: &[String], matrix: &[Vec<f64>]) -> String {
             top - 6.0
         );
     }
-    for (i, row) in matrix.iter().enumerate() {
-        let total: f64 = row.iter().sum();
-        for (j, &count) in row.iter().enumerate() {
-            let share = if total > 0.0 { count / total } else { 0.0 };
+    for (i, row) in matrix.iter().take(n).enumerate() {
+        let shares = shares(row);
+        for (j, (&count, &share)) in row.iter().zip(&shares).take(n).enumerate() {
             let (x, y) = (left + j as f64 * cell, top + i as f64 * cell);
             let text_color = if share > 0.5 { "#ffffff" } else { "#1f2933" };
             let _ = write!(
@@ -91,6 +91,21 @@ pub fn svg(labels: &[String], matrix: &[Vec<f64>]) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Each count's share of its row, in 0..=1. Counts are scaled by the largest first, so that
+/// a sum of counts near f64::MAX does not overflow; a NaN, infinite or negative count has
+/// no share.
+fn shares(row: &[f64]) -> Vec<f64> {
+    let counted = |c: f64| if c.is_finite() && c > 0.0 { c } else { 0.0 };
+    let largest = row.iter().map(|&c| counted(c)).fold(0.0, f64::max);
+    if largest == 0.0 {
+        return vec![0.0; row.len()];
+    }
+    let total: f64 = row.iter().map(|&c| counted(c) / largest).sum();
+    row.iter()
+        .map(|&c| (counted(c) / largest / total).clamp(0.0, 1.0))
+        .collect()
 }
 
 /// The cell colour for a share of its row, from light to dark blue.
@@ -133,5 +148,17 @@ mod tests {
         assert!(svg.contains(&format!("fill=\"{}\"", color(0.0))));
         assert_eq!(color(0.0), "#f7fbff");
         assert_eq!(color(1.0), "#08306b");
+    }
+
+    #[test]
+    fn shares_are_of_whole_rows_whatever_the_counts() {
+        assert_eq!(shares(&[8.0, 2.0]), [0.8, 0.2]);
+        assert_eq!(shares(&[f64::MAX, f64::MAX]), [0.5, 0.5]);
+        assert_eq!(shares(&[f64::NAN, f64::INFINITY, -1.0, 0.0]), [0.0; 4]);
+        assert_eq!(shares(&[5e-324, f64::NAN]), [1.0, 0.0]);
+        let labels = vec!["a".to_owned()];
+        let one = svg(&labels, &[vec![1.0, 3.0], vec![2.0, 2.0]]);
+        assert_eq!(one.matches("<rect").count(), 1, "only the labelled classes");
+        assert!(one.contains("25.0% of the row"), "of the whole row");
     }
 }

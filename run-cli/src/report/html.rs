@@ -2,10 +2,11 @@
 
 use std::fmt::Write;
 
-/// Text safe inside HTML elements and quoted attributes.
+/// Text safe inside HTML elements and quoted attributes; control characters (which HTML
+/// forbids, and a terminal showing the file would run) are written out, line breaks kept.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in crate::format::visible_lines(text).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -34,32 +35,70 @@ pub fn anchor(run_id: &str) -> String {
     format!("run-{safe}")
 }
 
+/// Rows of a table the page shows.
+pub const ROWS: usize = 200;
+/// Columns of a table the page shows.
+pub const COLUMNS: usize = 50;
+/// Characters of a cell the page shows.
+const CELL_CHARS: usize = 500;
+
 /// A table; `numeric` columns are right-aligned. Cells are escaped.
 pub fn table(headers: &[&str], numeric: &[bool], rows: &[Vec<String>]) -> String {
+    table_of(headers, numeric, rows, (rows.len(), headers.len()))
+}
+
+/// A table of at most [`ROWS`] rows and [`COLUMNS`] columns of `rows`, cells cut to
+/// [`CELL_CHARS`], with a note when `all` (the rows and columns of the whole, which `rows`
+/// may be the start of) is more than shown.
+pub fn table_of(
+    headers: &[&str],
+    numeric: &[bool],
+    rows: &[Vec<String>],
+    all: (usize, usize),
+) -> String {
+    let columns = headers.len().min(COLUMNS);
+    let align = |i: usize| match numeric.get(i) {
+        Some(true) => " class=\"num\"",
+        _ => "",
+    };
     let mut html = String::from("<table class=\"data\"><thead><tr>");
-    for (i, h) in headers.iter().enumerate() {
-        let class = if numeric.get(i).copied().unwrap_or(false) {
-            " class=\"num\""
-        } else {
-            ""
-        };
-        let _ = write!(html, "<th{class}>{}</th>", esc(h));
+    for (i, h) in headers.iter().take(columns).enumerate() {
+        let _ = write!(html, "<th{}>{}</th>", align(i), esc(&cut(h)));
     }
     html.push_str("</tr></thead><tbody>");
-    for row in rows {
+    let shown = &rows[..rows.len().min(ROWS)];
+    for row in shown {
         html.push_str("<tr>");
-        for (i, cell) in row.iter().enumerate() {
-            let class = if numeric.get(i).copied().unwrap_or(false) {
-                " class=\"num\""
-            } else {
-                ""
-            };
-            let _ = write!(html, "<td{class}>{}</td>", esc(cell));
+        for (i, cell) in row.iter().take(columns).enumerate() {
+            let _ = write!(html, "<td{}>{}</td>", align(i), esc(&cut(cell)));
         }
         html.push_str("</tr>");
     }
     html.push_str("</tbody></table>");
+    let (all_rows, all_columns) = (all.0.max(rows.len()), all.1.max(headers.len()));
+    let mut cuts = Vec::new();
+    if all_rows > shown.len() {
+        cuts.push(format!("{} of {all_rows} rows", shown.len()));
+    }
+    if all_columns > columns {
+        cuts.push(format!("{columns} of {all_columns} columns"));
+    }
+    if !cuts.is_empty() {
+        let _ = write!(
+            html,
+            "<p class=\"note\">The first {}.</p>",
+            cuts.join(" and ")
+        );
+    }
     html
+}
+
+/// `text` cut to [`CELL_CHARS`] characters.
+fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(CELL_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
 }
 
 /// A definition list of `(term, already-escaped HTML)` pairs.
@@ -132,7 +171,33 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+        assert_eq!(esc("\u{1b}]0;x\u{7}\n"), "\\x1b]0;x\\x07\n");
         assert_eq!(anchor("OfflineRun_1-2"), "run-OfflineRun_1-2");
         assert_eq!(anchor("a b\"c"), "run-a-b-c");
+    }
+
+    #[test]
+    fn tables_show_a_bounded_corner_and_say_what_they_cut() {
+        let headers: Vec<String> = (0..COLUMNS + 5).map(|i| format!("c{i}")).collect();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let row = vec!["x".repeat(CELL_CHARS + 10); headers.len()];
+        let html = table(&headers, &[], &vec![row; ROWS + 1]);
+        assert_eq!(
+            html.matches("<tr>").count(),
+            ROWS + 1,
+            "header and ROWS rows"
+        );
+        assert_eq!(html.matches("<th>").count(), COLUMNS);
+        assert_eq!(html.matches("<td>").count(), ROWS * COLUMNS);
+        assert!(!html.contains(&"x".repeat(CELL_CHARS + 1)), "cells are cut");
+        let note = format!(
+            "The first {ROWS} of {} rows and {COLUMNS} of {} columns.",
+            ROWS + 1,
+            COLUMNS + 5
+        );
+        assert!(html.contains(&note), "{}", &html[html.len() - 200..]);
+        let small = table_of(&["a"], &[true], &[vec!["1".into()]], (5000, 1));
+        assert!(small.contains("The first 1 of 5000 rows."), "{small}");
+        assert!(!table(&["a"], &[], &[]).contains("note"));
     }
 }

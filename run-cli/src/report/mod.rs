@@ -5,12 +5,13 @@
 mod artifacts;
 mod heatmap;
 mod html;
+mod json;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use run_runtime::{RunData, RunSummary, Store};
+use run_runtime::{MetricPoint, RunData, RunSummary, Store};
 use serde::Serialize;
 
 use crate::chart::{self, Chart, Series};
@@ -25,6 +26,29 @@ use html::esc;
 /// The size of a metric chart in the report.
 const CHART_SIZE: (u32, u32) = (560, 320);
 
+/// What one report embeds at most, so that its size stays bounded whatever the store holds.
+/// The page says what each cap left out, where it would have been. (Tables are capped in
+/// [`html::table_of`]; the points of a curve by the chart's thinning, about five per pixel
+/// column.)
+pub mod caps {
+    /// Charts: metric curves, children compared, charts of JSON metrics.
+    pub const CHARTS: usize = 100;
+    /// Curves on one chart: the palette has 10 colours; more could not be told apart.
+    pub const SERIES: usize = crate::chart::PALETTE.len();
+    /// Classes of a confusion matrix drawn: 50 x 50 cells.
+    pub const CLASSES: usize = 50;
+    /// JSON metrics drawn or shown as text.
+    pub const JSON_METRICS: usize = 100;
+    /// Bytes of a JSON metric file that is read: reading takes time in proportion.
+    pub const JSON_FILE_BYTES: u64 = 256 * 1024 * 1024;
+    /// Images embedded.
+    pub const IMAGES: usize = 50;
+    /// Bytes of one embedded image.
+    pub const IMAGE_BYTES: u64 = 8 * 1024 * 1024;
+    /// Bytes of all embedded images.
+    pub const ALL_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The run: an id, a unique prefix of one, or a run name; its children are included
@@ -35,13 +59,113 @@ pub struct Args {
     output: PathBuf,
 }
 
-/// What went into the page.
+/// What went into the page, and what its [`caps`] left out.
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
     pub charts: usize,
     pub heatmaps: usize,
     pub tables: usize,
     pub images: usize,
+    pub left_out: LeftOut,
+    #[serde(skip)]
+    image_bytes: u64,
+    #[serde(skip)]
+    json_metrics: usize,
+}
+
+/// What the caps on a whole report left out.
+#[derive(Debug, Default, Serialize)]
+pub struct LeftOut {
+    pub charts: usize,
+    pub json_metrics: usize,
+    pub images: usize,
+}
+
+impl Stats {
+    /// Whether another chart fits; one that does not is counted as left out.
+    fn chart_room(&mut self) -> bool {
+        let room = self.charts < caps::CHARTS;
+        if !room {
+            self.left_out.charts += 1;
+        }
+        room
+    }
+
+    /// Whether a JSON metric of `size` bytes is shown; if not, why (it is listed instead).
+    fn json_room(&mut self, size: u64) -> Result<(), &'static str> {
+        if size > caps::JSON_FILE_BYTES {
+            return Err("too large to read (more than 256 MiB)");
+        }
+        if self.json_metrics >= caps::JSON_METRICS {
+            self.left_out.json_metrics += 1;
+            return Err("not shown: the report already shows 100 JSON metrics");
+        }
+        self.json_metrics += 1;
+        Ok(())
+    }
+
+    /// Whether an image of `size` bytes is embedded; if not, why (it is listed instead).
+    fn image_room(&mut self, size: u64) -> Result<(), &'static str> {
+        if size > caps::IMAGE_BYTES {
+            return Err("image too large to embed (more than 8 MiB)");
+        }
+        let full = if self.images >= caps::IMAGES {
+            "not embedded: the report already holds 50 images"
+        } else if self.image_bytes + size > caps::ALL_IMAGE_BYTES {
+            "not embedded: the report already holds 64 MiB of images"
+        } else {
+            return Ok(());
+        };
+        self.left_out.images += 1;
+        Err(full)
+    }
+
+    fn add_image(&mut self, size: u64) {
+        self.images += 1;
+        self.image_bytes += size;
+    }
+
+    /// A note at the top of the page on what the caps left out, if anything.
+    fn left_out_note(&self) -> String {
+        let LeftOut {
+            charts,
+            json_metrics,
+            images,
+        } = self.left_out;
+        let mut parts = Vec::new();
+        for (n, what, cap) in [
+            (charts, "charts", "it draws at most 100"),
+            (
+                json_metrics,
+                "JSON metrics",
+                "it shows at most 100; they are listed as files",
+            ),
+            (
+                images,
+                "images",
+                "it embeds at most 50, 64 MiB in all; they are listed as files",
+            ),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what} ({cap})"));
+            }
+        }
+        if parts.is_empty() {
+            return String::new();
+        }
+        format!(
+            "<p class=\"note capped\">This page is capped in size and leaves out {}.</p>",
+            parts.join(", ")
+        )
+    }
+}
+
+/// What a chart's place says when the report has all the charts it draws.
+fn charts_full() -> String {
+    format!(
+        "<p class=\"note\">Not drawn: the report already has {} charts, the most it draws.</p>",
+        caps::CHARTS
+    )
 }
 
 #[derive(Serialize)]
@@ -88,8 +212,16 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             bytes: page.len(),
         });
     }
+    let left_out = &stats.left_out;
+    let capped = match left_out.charts + left_out.json_metrics + left_out.images {
+        0 => String::new(),
+        _ => format!(
+            "; left out: {} charts, {} JSON metrics, {} images",
+            left_out.charts, left_out.json_metrics, left_out.images
+        ),
+    };
     out.print(&format!(
-        "Wrote {}: {} runs, {} charts, {} confusion matrices, {} tables, {} images ({}).\n",
+        "Wrote {}: {} runs, {} charts, {} confusion matrices, {} tables, {} images ({}){capped}.\n",
         args.output.display(),
         entries.len(),
         stats.charts,
@@ -128,10 +260,13 @@ fn page(store: &Store, catalog: &Catalog, entries: &[Entry], stats: &mut Stats) 
         esc(&meta.id),
         esc(&format::time(meta.start_time)),
     );
-    body.push_str(&tree(catalog, entries));
+    let mut sections = String::new();
     for entry in entries {
-        body.push_str(&section(store, catalog, entry, entries, stats));
+        sections.push_str(&section(store, catalog, entry, entries, stats));
     }
+    body.push_str(&stats.left_out_note());
+    body.push_str(&tree(catalog, entries));
+    body.push_str(&sections);
     let _ = write!(
         body,
         "</main><footer>Made by runctx {} on {} from the store {}</footer>",
@@ -338,8 +473,10 @@ fn metric_table(data: &RunData) -> String {
 /// A chart per metric with more than one point.
 fn metric_charts(data: &RunData, stats: &mut Stats) -> String {
     let mut html = String::new();
-    for (key, series) in &data.metrics {
-        if series.len() < 2 {
+    let mut left_out = 0;
+    for (key, series) in data.metrics.iter().filter(|(_, s)| s.len() >= 2) {
+        if !stats.chart_room() {
+            left_out += 1;
             continue;
         }
         let spec = Chart {
@@ -352,14 +489,27 @@ fn metric_charts(data: &RunData, stats: &mut Stats) -> String {
         }];
         html.push_str(&chart_figure(&spec, &line, stats));
     }
-    if html.is_empty() {
-        return html;
-    }
-    format!("<div class=\"charts\">{html}</div>")
+    charts_grid(&html, left_out)
 }
 
-/// For a parent of two or more children: each metric the children share, their curves on one
-/// chart.
+/// Charts in a grid, and how many the cap on charts left out.
+fn charts_grid(html: &str, left_out: usize) -> String {
+    let mut grid = String::new();
+    if !html.is_empty() {
+        let _ = write!(grid, "<div class=\"charts\">{html}</div>");
+    }
+    if left_out > 0 {
+        let _ = write!(
+            grid,
+            "<p class=\"note\">{left_out} more charts are left out: the report draws at most {}.</p>",
+            caps::CHARTS
+        );
+    }
+    grid
+}
+
+/// For a parent of two or more children: each metric the children share, the curves of the
+/// first [`caps::SERIES`] children on one chart.
 fn children_compared(catalog: &Catalog, id: &str, entries: &[Entry], stats: &mut Stats) -> String {
     let children: Vec<&Entry> = entries
         .iter()
@@ -368,29 +518,45 @@ fn children_compared(catalog: &Catalog, id: &str, entries: &[Entry], stats: &mut
     if children.len() < 2 {
         return String::new();
     }
-    let ids: Vec<&str> = children
-        .iter()
-        .map(|c| c.summary.meta.id.as_str())
-        .collect();
+    let drawn = &children[..children.len().min(caps::SERIES)];
+    let ids: Vec<&str> = drawn.iter().map(|c| c.summary.meta.id.as_str()).collect();
     let labels = catalog.labels(&ids);
-    let mut by_key: BTreeMap<&str, Vec<Series>> = BTreeMap::new();
-    for (child, label) in children.iter().zip(labels) {
+    let mut by_key: BTreeMap<&str, Vec<(&str, &[MetricPoint])>> = BTreeMap::new();
+    for (child, label) in drawn.iter().zip(&labels) {
         for (key, series) in &child.data.metrics {
-            by_key.entry(key).or_default().push(Series {
-                label: label.clone(),
-                points: by_step(series),
-            });
+            by_key.entry(key).or_default().push((label, series));
         }
     }
-    let mut html = String::new();
-    for (key, series) in by_key.iter().filter(|(_, s)| s.len() >= 2) {
+    let (mut html, mut left_out) = (String::new(), 0);
+    for (key, lines) in by_key.iter().filter(|(_, s)| s.len() >= 2) {
+        if !stats.chart_room() {
+            left_out += 1;
+            continue;
+        }
+        // Series are made only for a chart that is drawn: each holds a copy of every point.
+        let series: Vec<Series> = lines
+            .iter()
+            .map(|(label, points)| Series {
+                label: (*label).to_owned(),
+                points: by_step(points),
+            })
+            .collect();
         let spec = Chart::steps(&format!("{key} by child"), key, CHART_SIZE.0, CHART_SIZE.1);
-        html.push_str(&chart_figure(&spec, series, stats));
+        html.push_str(&chart_figure(&spec, &series, stats));
     }
-    if html.is_empty() {
+    if html.is_empty() && left_out == 0 {
         return html;
     }
-    format!("<h3>Children compared</h3><div class=\"charts\">{html}</div>")
+    let mut part = format!("<h3>Children compared</h3>{}", charts_grid(&html, left_out));
+    if children.len() > drawn.len() {
+        let _ = write!(
+            part,
+            "<p class=\"note\">The first {} of {} children are drawn.</p>",
+            drawn.len(),
+            children.len()
+        );
+    }
+    part
 }
 
 fn chart_figure(spec: &Chart, series: &[Series], stats: &mut Stats) -> String {
@@ -404,5 +570,43 @@ fn chart_figure(spec: &Chart, series: &[Series], stats: &mut Stats) -> String {
             esc(&spec.title),
             esc(&e.message)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_embedded_up_to_a_count_and_a_total_size() {
+        let mut stats = Stats::default();
+        let big = caps::IMAGE_BYTES;
+        assert!(stats.image_room(big + 1).is_err(), "too large alone");
+        assert_eq!(stats.left_out.images, 0, "listed, not cut by a cap");
+        for _ in 0..caps::ALL_IMAGE_BYTES / big {
+            stats.image_room(big).unwrap();
+            stats.add_image(big);
+        }
+        let full = stats.image_room(1).unwrap_err();
+        assert!(full.contains("64 MiB"), "{full}");
+        let mut stats = Stats::default();
+        for _ in 0..caps::IMAGES {
+            stats.image_room(1).unwrap();
+            stats.add_image(1);
+        }
+        assert!(stats.image_room(1).unwrap_err().contains("50 images"));
+        assert_eq!(stats.left_out.images, 1);
+    }
+
+    #[test]
+    fn json_metrics_are_shown_up_to_a_count_and_read_up_to_a_size() {
+        let mut stats = Stats::default();
+        assert!(stats.json_room(caps::JSON_FILE_BYTES + 1).is_err());
+        for _ in 0..caps::JSON_METRICS {
+            stats.json_room(10).unwrap();
+        }
+        assert!(stats.json_room(10).is_err());
+        assert_eq!(stats.left_out.json_metrics, 1);
+        assert!(stats.left_out_note().contains("1 JSON metrics"));
     }
 }
