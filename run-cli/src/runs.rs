@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use run_runtime::{RunData, RunEnd, RunMeta, RunSummary, Status, Store};
+use run_runtime::{RunData, RunEnd, RunMeta, RunSummary, Status, Store, StoreProblem};
 use serde::Serialize;
 
 use crate::failure::{Failure, Kind};
@@ -142,6 +142,8 @@ pub struct Catalog {
     children: HashMap<String, Vec<usize>>,
     short: HashMap<String, String>,
     root: std::path::PathBuf,
+    /// Files that could not be used, to explain a run that is missing because of one.
+    problems: Vec<StoreProblem>,
 }
 
 impl Catalog {
@@ -173,6 +175,7 @@ impl Catalog {
             children,
             short,
             root: store.root().to_path_buf(),
+            problems: listing.problems,
         })
     }
 
@@ -253,7 +256,7 @@ impl Catalog {
         let named: Vec<&RunSummary> = self.runs.iter().filter(|r| r.meta.name == arg).collect();
         match named.as_slice() {
             [one] => Ok(one),
-            [] => Err(self.unknown(arg)),
+            [] => Err(self.damaged(arg).unwrap_or_else(|| self.unknown(arg))),
             many => Err(self.ambiguous(arg, "the name", many)),
         }
     }
@@ -283,6 +286,22 @@ impl Catalog {
             ),
         )
         .with_suggestions(ids)
+    }
+
+    /// Why the run `arg` names (by id or id prefix) is missing, when a bad file hides it.
+    fn damaged(&self, arg: &str) -> Option<Failure> {
+        let folder = |p: &StoreProblem| {
+            let dir = p.path.parent()?.file_name()?.to_str()?.to_owned();
+            Some(dir)
+        };
+        let problem = self.problems.iter().find(|p| {
+            folder(p).is_some_and(|d| {
+                d.starts_with(arg) || d.starts_with(&format!("{OFFLINE_PREFIX}{arg}"))
+            })
+        })?;
+        Some(Failure::failed(format!(
+            "run {arg:?} cannot be read: {problem}"
+        )))
     }
 
     fn unknown(&self, arg: &str) -> Failure {

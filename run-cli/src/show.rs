@@ -105,7 +105,11 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             .collect(),
         children,
         damage: &data.damage,
-        servers: store.remote_copies(&summary.meta.id)?,
+        // A bad remote.json hides only the copies on servers, not the run.
+        servers: store.remote_copies(&summary.meta.id).unwrap_or_else(|e| {
+            crate::output::warn(&format!("warning: {e}"));
+            BTreeMap::new()
+        }),
     };
     if out.json {
         return out.print_json(&json);

@@ -8,6 +8,8 @@
 mod bounded;
 #[path = "cli/browser.rs"]
 mod browser;
+#[path = "cli/damaged.rs"]
+mod damaged;
 #[path = "cli/deleting.rs"]
 mod deleting;
 #[path = "cli/files.rs"]

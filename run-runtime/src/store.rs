@@ -373,9 +373,19 @@ impl Store {
 
     /// The description of run `id`. A `run.json` that cannot be read, was written by a newer
     /// version, or names another run than its folder is an error that says so: a run is its
-    /// folder, and a file that disagrees is damage, never trusted.
+    /// folder (a real one, not a symbolic link), and a file that disagrees is damage, never
+    /// trusted.
     pub fn meta(&self, id: &str) -> Result<RunMeta> {
-        let path = self.run_dir(id)?.join(RUN_FILE);
+        let dir = self.run_dir(id)?;
+        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Store {
+                path: dir,
+                reason: "a symbolic link, not a run folder; runs are never read or deleted \
+                         through links"
+                    .into(),
+            });
+        }
+        let path = dir.join(RUN_FILE);
         let text = fs::read(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 self.not_found(id)
@@ -387,14 +397,21 @@ impl Store {
             path: path.clone(),
             reason,
         };
-        let meta: RunMeta = serde_json::from_slice(&text)
-            .map_err(|e| damaged(format!("unreadable ({e}); the run is left alone")))?;
-        if meta.format > META_FORMAT {
+        // The format first: a newer layout may not parse as this one, and deserves its own
+        // message.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        if let Ok(Format { format }) = serde_json::from_slice::<Format>(&text)
+            && format > META_FORMAT
+        {
             return Err(damaged(format!(
-                "written by a newer run-runtime (format {}); upgrade to read it",
-                meta.format
+                "written by a newer run-runtime (format {format}); upgrade to read it"
             )));
         }
+        let meta: RunMeta = serde_json::from_slice(&text)
+            .map_err(|e| damaged(format!("unreadable ({e}); the run is left alone")))?;
         if meta.id != id {
             return Err(damaged(format!(
                 "it says the run is {} but its folder is {id:?}; the run is left alone",
