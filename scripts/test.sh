@@ -26,7 +26,7 @@ cargo clippy -p run-runtime --no-default-features --locked -- -D warnings
 step "tests"
 cargo test --workspace --all-features --locked
 
-step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium, openssl, curl"
+step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium, openssl, curl, strace"
 venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
 if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
   python3 -m venv "$venv" || {
@@ -41,6 +41,8 @@ missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 command -v openssl >/dev/null || missing="$missing openssl"
 command -v curl >/dev/null || missing="$missing curl"
+# strace shows the durability test the order of a program's syncs and renames.
+command -v strace >/dev/null || missing="$missing strace"
 if [ -n "$missing" ]; then
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y $missing

@@ -221,7 +221,7 @@ fn register_locally(
     options: &ModelOptions,
 ) -> Result<ModelVersion> {
     let folder = run.store().root().join(MODELS_DIR).join(name);
-    std::fs::create_dir_all(&folder).map_err(|e| Error::io("create", &folder, e))?;
+    crate::durable::create_dir_all(&folder)?;
     let (version, dir) = claim_version(&folder)?;
     let files = dir.join(FILES_DIR);
     copy_model(path, &files)?;
@@ -247,7 +247,10 @@ fn claim_version(folder: &Path) -> Result<(u64, PathBuf)> {
     loop {
         let dir = folder.join(version.to_string());
         match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok((version, dir)),
+            Ok(()) => {
+                crate::durable::sync_parent(&dir)?;
+                return Ok((version, dir));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => version += 1,
             Err(e) => return Err(Error::io("create", dir, e)),
         }
@@ -279,12 +282,16 @@ fn copy_model(path: &Path, files: &Path) -> Result<()> {
             .unwrap_or_default();
         vec![(name, path.to_owned())]
     };
+    // Each file and folder is durable before version.json names the version: a power cut never
+    // leaves a listed version with missing files.
     for (relative, source) in pairs {
         let target = files.join(&relative);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+            crate::durable::create_dir_all(parent)?;
         }
         std::fs::copy(&source, &target).map_err(|e| Error::io("copy", &source, e))?;
+        crate::durable::sync_file(&target)?;
+        crate::durable::sync_parent(&target)?;
     }
     Ok(())
 }

@@ -110,6 +110,8 @@ impl Run {
         let meta = Store::new_meta(id, name.into(), experiment.into(), parent_id);
         let dir = store.create_dir(&meta)?;
         let (journal, _) = Journal::open(&dir.join(JOURNAL_FILE), true)?;
+        // The journal's name in the run folder must survive a power cut like its records.
+        crate::durable::sync_parent(&dir.join(JOURNAL_FILE))?;
         let parent_link = parent.and_then(|p| p.inner.link.clone());
         let link = online
             .map(|target| Link::start(target, meta.clone(), store.root(), parent_link, None))

@@ -9,6 +9,8 @@
 //! probe read STORE ID        read a run back and print its metric count and status
 //! probe refused              log a batch with one record the server refuses (MLFLOW_RUN_ID)
 //! probe wait N               log N points (no flush), say "ready", then wait to be stopped
+//! probe durable FILE         start a run, log, copy FILE in as an artifact, write a table,
+//!                            end it: every kind of file the store writes
 
 use std::io::Write;
 
@@ -29,6 +31,7 @@ fn main() {
         ["read", store, id] => read(store, id),
         ["refused"] => refused(),
         ["wait", n] => wait(n.parse().expect("a count")),
+        ["durable", file] => durable(file),
         other => panic!("unknown arguments {other:?}"),
     }
 }
@@ -48,6 +51,22 @@ fn context() {
             std::process::exit(2);
         }
     }
+}
+
+/// Writes every kind of file the store writes: run.json, journal, an artifact copied in, a
+/// JSON metric, status.json, and a registered model's files and version.json.
+fn durable(file: &str) {
+    let run = Run::get_context().unwrap();
+    run.log("m", 1.0).unwrap();
+    run.upload_file("inputs/data.csv", file).unwrap();
+    run.log_table("t", [("x", vec![1.0, 2.0])]).unwrap();
+    let model = std::path::Path::new(file).parent().unwrap().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("weights.bin"), b"w").unwrap();
+    run.register_model("m", &model, &run_runtime::ModelOptions::new())
+        .unwrap();
+    run.complete().unwrap();
+    println!("{}", json!({"id": run.id()}));
 }
 
 /// Logs `n` points without flushing, says "ready", and waits (at most a minute) for a signal.
