@@ -34,10 +34,10 @@ fn parse(line: &str) -> Option<Call> {
     for part in args.split(", ") {
         if let Some(p) = part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
             paths.push(PathBuf::from(p));
-        } else if let (Some(a), Some(b)) = (part.find('<'), part.rfind('>')) {
-            if part.starts_with(|c: char| c.is_ascii_digit()) {
-                paths.push(PathBuf::from(&part[a + 1..b]));
-            }
+        } else if let (Some(a), Some(b)) = (part.find('<'), part.rfind('>'))
+            && part.starts_with(|c: char| c.is_ascii_digit())
+        {
+            paths.push(PathBuf::from(&part[a + 1..b]));
         }
     }
     Some(Call {
