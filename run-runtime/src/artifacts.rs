@@ -258,6 +258,31 @@ mod tests {
         assert_eq!(fs::read(root.join("file.txt")).unwrap(), b"new");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_path_from_the_journal_is_checked_again_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("artifacts");
+        fs::create_dir_all(root.join("plots")).unwrap();
+        fs::write(root.join("plots/loss.png"), b"png").unwrap();
+        fs::write(dir.path().join("secret"), b"secret").unwrap();
+        assert_eq!(
+            locate(&root, "plots/loss.png").unwrap(),
+            root.join("plots/loss.png")
+        );
+        // Names a journal could hold if someone wrote it by hand.
+        for name in ["../secret", "/etc/passwd", "plots/../../secret", "plots", ""] {
+            assert!(locate(&root, name).is_err(), "{name:?}");
+        }
+        // A link inside the run's artifacts, to a file or a folder outside it.
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        for name in ["link", "up/secret"] {
+            let err = locate(&root, name).unwrap_err().to_string();
+            assert!(err.contains("symbolic link"), "{name}: {err}");
+        }
+    }
+
     #[test]
     fn lists_files_below_a_folder_with_relative_names() {
         let dir = tempfile::tempdir().unwrap();

@@ -193,3 +193,81 @@ pub fn set_exit_timeout(timeout: Duration) {
 pub fn set_stall_timeout(timeout: Duration) {
     lock(&process().overrides).stall_timeout = Some(timeout);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn fresh() -> Process {
+        Process {
+            env: Mutex::new(None),
+            overrides: Mutex::new(Overrides::default()),
+            writer: OnceLock::new(),
+            #[cfg(feature = "mlflow")]
+            shipping: crate::mlflow::Shipping::new(),
+            live: Mutex::new(Vec::new()),
+            context: OnceLock::new(),
+            opening: Mutex::new(()),
+            hooks: Once::new(),
+            main_panic: Mutex::new(None),
+            log_failures: FailureReports::new(),
+            host: OnceLock::new(),
+        }
+    }
+
+    #[test]
+    fn what_the_program_set_wins_over_the_environment_whenever_it_is_read() {
+        let p = fresh();
+        lock(&p.overrides).flush_timeout = Some(Duration::from_secs(7));
+        // Reading the environment (as opening a context does) does not undo the program's
+        // setting, before or after.
+        assert_eq!(p.flush_timeout(), Duration::from_secs(7));
+        *lock(&p.env) = Some(Settings::defaults());
+        assert_eq!(p.flush_timeout(), Duration::from_secs(7));
+        assert_eq!(p.exit_timeout(), Settings::defaults().exit_timeout);
+    }
+
+    #[test]
+    fn the_context_run_is_opened_once_however_many_threads_ask() {
+        let p: &'static Process = Box::leak(Box::new(fresh()));
+        *lock(&p.env) = Some(Settings::defaults());
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::new(dir.path());
+        let opened = AtomicUsize::new(0);
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        p.context_run(|_| {
+                            opened.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(20));
+                            store.start_run("Default", "context")
+                        })
+                        .unwrap()
+                        .id()
+                        .to_owned()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(opened.load(Ordering::SeqCst), 1);
+        assert!(ids.iter().all(|id| *id == ids[0]));
+        p.context_run_if_open().unwrap().complete().unwrap();
+    }
+
+    #[test]
+    fn a_failed_opening_is_tried_again() {
+        let p = fresh();
+        *lock(&p.env) = Some(Settings::defaults());
+        let err = p.context_run(|_| Err(crate::Error::invalid_data("x", "table", "no")));
+        assert!(err.is_err());
+        assert!(p.context_run_if_open().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::new(dir.path());
+        let run = p.context_run(|_| store.start_run("Default", "second")).unwrap();
+        assert_eq!(p.context_run_if_open().unwrap().id(), run.id());
+        run.complete().unwrap();
+    }
+}
