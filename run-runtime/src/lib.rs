@@ -33,6 +33,8 @@
 //! | `RUNCTX_OFFLINE` | `1`: offline, whatever the tracking URI says |
 //! | `RUNCTX_RUN_ID` | attach to this run of the local store |
 //! | `RUNCTX_PARENT_RUN_ID` | set by the step launcher: the parent the run of `RUNCTX_RUN_ID` must have |
+//! | `RUNCTX_HANDLE_SIGNALS` | `0`: leave SIGINT and SIGTERM to the program (by default the runs end KILLED) |
+//! | `RUNCTX_FLUSH_TIMEOUT`, `RUNCTX_EXIT_TIMEOUT`, `RUNCTX_STALL_TIMEOUT` | how long the waits for a tracking server last (see `docs/mlflow.md`) |
 
 #![warn(missing_docs)]
 // Only what a user calls is public; everything else is `pub(crate)`, so that a change to the
