@@ -26,6 +26,19 @@ cargo clippy -p run-runtime --no-default-features --locked -- -D warnings
 step "tests"
 cargo test --workspace --all-features --locked
 
+# rust-toolchain.toml pins the toolchain of the tests; users may build with any version from
+# rust-version on, so build (not the compile-fail tests: their messages are another version's)
+# with that one when it is installed.
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+step "build with the minimum supported Rust version, $msrv"
+msrv_toolchain=$(rustup toolchain list 2>/dev/null |
+  awk -v v="$msrv" '!found && (index($1, v ".") == 1 || index($1, v "-") == 1) { print $1; found = 1 }') || true
+if [ -n "$msrv_toolchain" ]; then
+  cargo "+$msrv_toolchain" check --workspace --lib --bins --examples --all-features --locked
+else
+  echo "skipped: no $msrv toolchain installed (rustup toolchain install $msrv), so the minimum supported version is not checked"
+fi
+
 step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium, openssl, curl, strace"
 venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
 if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then

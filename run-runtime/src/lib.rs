@@ -45,6 +45,8 @@ mod artifacts;
 mod clock;
 mod config;
 mod context;
+#[cfg(doctest)]
+mod doc_tests;
 mod durable;
 mod error;
 mod journal;
