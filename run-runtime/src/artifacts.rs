@@ -271,7 +271,13 @@ mod tests {
             root.join("plots/loss.png")
         );
         // Names a journal could hold if someone wrote it by hand.
-        for name in ["../secret", "/etc/passwd", "plots/../../secret", "plots", ""] {
+        for name in [
+            "../secret",
+            "/etc/passwd",
+            "plots/../../secret",
+            "plots",
+            "",
+        ] {
             assert!(locate(&root, name).is_err(), "{name:?}");
         }
         // A link inside the run's artifacts, to a file or a folder outside it.

@@ -92,8 +92,9 @@ pub use run_macros::{Metrics, aml_step, log_metric, log_property, log_tag, pipel
 pub mod prelude {
     pub use crate::{AccuracyTable, Error, MetricValue, Predictions, Residuals, Run, Status};
     pub use crate::{Metrics, ModelOptions, Store};
+    // From the macro crate, so that `pipeline` names the macro only, not also the module.
     #[cfg(feature = "macros")]
-    pub use crate::{aml_step, log_metric, log_property, log_tag, pipeline};
+    pub use run_macros::{aml_step, log_metric, log_property, log_tag, pipeline};
     pub use std::path::{Path, PathBuf};
 }
 

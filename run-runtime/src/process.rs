@@ -266,7 +266,9 @@ mod tests {
         assert!(p.context_run_if_open().is_none());
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::new(dir.path());
-        let run = p.context_run(|_| store.start_run("Default", "second")).unwrap();
+        let run = p
+            .context_run(|_| store.start_run("Default", "second"))
+            .unwrap();
         assert_eq!(p.context_run_if_open().unwrap().id(), run.id());
         run.complete().unwrap();
     }
