@@ -81,10 +81,10 @@ impl Ran {
 /// The binary with a clean environment: UTC times, no store variable, no colour settings.
 pub fn command(store: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_runctx"));
-    cmd.arg("--store")
+    tests::clean(&mut cmd)
+        .arg("--store")
         .arg(store)
         .env("TZ", "UTC")
-        .env_remove("RUNCTX_HOME")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null());
     cmd

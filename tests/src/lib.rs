@@ -6,30 +6,33 @@ pub mod proxy;
 use std::path::Path;
 use std::process::Command;
 
-/// The variables that choose where runs go. Tests clear them all, then set what they test, so
-/// that a developer's own environment never leaks into a test.
-pub const TRACKING_VARS: [&str; 12] = [
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_RUN_ID",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-    "MLFLOW_TRACKING_INSECURE_TLS",
-    "RUNCTX_HOME",
-    "RUNCTX_OFFLINE",
-    "RUNCTX_RUN_ID",
-    "RUNCTX_PARENT_RUN_ID",
+/// The prefixes of the variables that change what a program of this project does: where runs
+/// go (`RUNCTX_*`, `MLFLOW_*`, `DATABRICKS_*`) and the values of a step (`AZUREML_*`,
+/// `AML_PARAMETER_*`).
+const OURS: [&str; 5] = [
+    "RUNCTX_",
+    "MLFLOW_",
+    "DATABRICKS_",
+    "AZUREML_",
+    "AML_PARAMETER_",
 ];
 
-/// `program` with a clean tracking environment and its store in `home`.
+/// Removes from `cmd` every variable of the environment that could change what the program
+/// does, so that a developer's own settings never leak into a test; the test then sets what it
+/// tests.
+pub fn clean(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if OURS.iter().any(|p| name.to_string_lossy().starts_with(p)) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// `program` with a clean environment (see [`clean`]) and its store in `home`.
 pub fn command(program: impl AsRef<Path>, home: &Path) -> Command {
     let mut cmd = Command::new(program.as_ref());
-    for var in TRACKING_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUNCTX_HOME", home);
+    clean(&mut cmd).env("RUNCTX_HOME", home);
     cmd
 }
 

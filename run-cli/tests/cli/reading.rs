@@ -356,7 +356,7 @@ fn an_empty_or_missing_store_lists_nothing() {
 #[test]
 fn the_store_comes_from_the_flag_then_runctx_home() {
     let store = shared_store();
-    let from_env = Command::new(env!("CARGO_BIN_EXE_runctx"))
+    let from_env = tests::clean(&mut Command::new(env!("CARGO_BIN_EXE_runctx")))
         .args(["list", "--json"])
         .env("RUNCTX_HOME", store)
         .output()
@@ -366,7 +366,7 @@ fn the_store_comes_from_the_flag_then_runctx_home() {
     assert_eq!(json["runs"].as_array().unwrap().len(), fixture::IDS.len());
 
     let other = tempfile::tempdir().unwrap();
-    let flag_wins = Command::new(env!("CARGO_BIN_EXE_runctx"))
+    let flag_wins = tests::clean(&mut Command::new(env!("CARGO_BIN_EXE_runctx")))
         .args(["list", "--json", "--store"])
         .arg(other.path())
         .env("RUNCTX_HOME", store)
@@ -413,6 +413,7 @@ fn on_terminal(store: &Path, no_color: Option<&str>) -> String {
         store.display()
     );
     let mut cmd = Command::new("script");
+    tests::clean(&mut cmd);
     cmd.args(["-qec", &line, "/dev/null"])
         .env("TERM", "xterm")
         .env_remove("NO_COLOR")

@@ -138,7 +138,7 @@ fn on_a_terminal_only_the_tools_own_colours_are_sent() {
         env!("CARGO_BIN_EXE_runctx"),
         dir.path().display()
     );
-    let out = Command::new("script")
+    let out = tests::clean(&mut Command::new("script"))
         .args(["-qec", &line, "/dev/null"])
         .env("TERM", "xterm")
         .env_remove("NO_COLOR")
