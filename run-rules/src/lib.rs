@@ -271,21 +271,30 @@ const fn char_count(s: &str) -> usize {
     count
 }
 
-/// `s.starts_with(prefix)`, in const code. Bytes suffice: a prefix of valid UTF-8 that is
-/// itself a `str` ends at a character boundary.
-const fn starts_with(s: &str, prefix: &str) -> bool {
-    let (s, prefix) = (s.as_bytes(), prefix.as_bytes());
-    if prefix.len() > s.len() {
+/// `a == b`, in const code (where `==` on `str` is not available).
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    bytes_eq(a.as_bytes(), b.as_bytes())
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
         return false;
     }
     let mut i = 0;
-    while i < prefix.len() {
-        if s[i] != prefix[i] {
+    while i < a.len() {
+        if a[i] != b[i] {
             return false;
         }
         i += 1;
     }
     true
+}
+
+/// `s.starts_with(prefix)`, in const code. Bytes suffice: a prefix of valid UTF-8 that is
+/// itself a `str` ends at a character boundary.
+const fn starts_with(s: &str, prefix: &str) -> bool {
+    let (s, prefix) = (s.as_bytes(), prefix.as_bytes());
+    prefix.len() <= s.len() && bytes_eq(s.split_at(prefix.len()).0, prefix)
 }
 
 /// Up to three of `candidates` close to `wanted` ([`closeness`]), best first; ties keep the

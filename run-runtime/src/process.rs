@@ -43,31 +43,13 @@ pub(crate) struct Process {
 }
 
 /// Settings the program chose through the API.
-#[derive(Default)]
 struct Overrides {
     flush_timeout: Option<Duration>,
     exit_timeout: Option<Duration>,
     stall_timeout: Option<Duration>,
 }
 
-static PROCESS: Process = Process {
-    env: Mutex::new(None),
-    overrides: Mutex::new(Overrides {
-        flush_timeout: None,
-        exit_timeout: None,
-        stall_timeout: None,
-    }),
-    writer: OnceLock::new(),
-    #[cfg(feature = "mlflow")]
-    shipping: crate::mlflow::Shipping::new(),
-    live: Mutex::new(Vec::new()),
-    context: OnceLock::new(),
-    opening: Mutex::new(()),
-    hooks: Once::new(),
-    main_panic: Mutex::new(None),
-    log_failures: FailureReports::new(),
-    host: OnceLock::new(),
-};
+static PROCESS: Process = Process::new();
 
 /// The process's state.
 pub(crate) fn process() -> &'static Process {
@@ -80,6 +62,27 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Process {
+    const fn new() -> Self {
+        Process {
+            env: Mutex::new(None),
+            overrides: Mutex::new(Overrides {
+                flush_timeout: None,
+                exit_timeout: None,
+                stall_timeout: None,
+            }),
+            writer: OnceLock::new(),
+            #[cfg(feature = "mlflow")]
+            shipping: crate::mlflow::Shipping::new(),
+            live: Mutex::new(Vec::new()),
+            context: OnceLock::new(),
+            opening: Mutex::new(()),
+            hooks: Once::new(),
+            main_panic: Mutex::new(None),
+            log_failures: FailureReports::new(),
+            host: OnceLock::new(),
+        }
+    }
+
     /// The settings: what the environment says (read on the first call that succeeds), with
     /// what the program set in their place. A malformed environment is an error every time it
     /// is asked, until it is fixed.
@@ -200,20 +203,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn fresh() -> Process {
-        Process {
-            env: Mutex::new(None),
-            overrides: Mutex::new(Overrides::default()),
-            writer: OnceLock::new(),
-            #[cfg(feature = "mlflow")]
-            shipping: crate::mlflow::Shipping::new(),
-            live: Mutex::new(Vec::new()),
-            context: OnceLock::new(),
-            opening: Mutex::new(()),
-            hooks: Once::new(),
-            main_panic: Mutex::new(None),
-            log_failures: FailureReports::new(),
-            host: OnceLock::new(),
-        }
+        Process::new()
     }
 
     #[test]

@@ -162,20 +162,7 @@ impl Display for SlotKind {
 
 /// `a == b`, in const context (where `==` on `str` is not available): for checks of step names
 /// at compile time.
-pub const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
+pub use run_rules::str_eq;
 
 const fn find_slot<'a>(slots: &'a [Slot], name: &str) -> Option<&'a Slot> {
     let mut i = 0;
