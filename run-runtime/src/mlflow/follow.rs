@@ -120,20 +120,23 @@ async fn create_run(link: &Link) -> Result<RunInfo, ShipError> {
         client.experiment_id(&link.meta.experiment)
     })
     .await?;
-    // An earlier attempt may have created the run and died before saving its id.
+    // `runs/create` is not idempotent, and its answer can be lost after the server created
+    // the run (the connection drops, the client times out). So every attempt, not only the
+    // first (an earlier process may have died before saving the id), looks for the run by its
+    // tag `runctx.local_id` before creating it.
     let filter = format!("tags.`runctx.local_id` = '{}'", link.meta.id);
     let experiments = [experiment_id.as_str()];
-    let found = retry(link, "look for the run", || {
-        client.search_runs(&experiments, &filter)
-    })
-    .await?;
-    if let Some(run) = found.into_iter().next() {
-        return Ok(run.info);
-    }
     let tags = creation_tags(link, parent_id.as_deref());
-    let meta = &link.meta;
-    retry(link, "create the run", || {
-        client.create_run(&experiment_id, &meta.name, meta.start_time, &tags)
+    let (meta, filter, experiments, tags) = (&link.meta, &filter, &experiments, &tags);
+    let experiment_id = &experiment_id;
+    retry(link, "create the run", || async move {
+        let found = client.search_runs(experiments, filter).await?;
+        if let Some(run) = found.into_iter().next() {
+            return Ok(run.info);
+        }
+        client
+            .create_run(experiment_id, &meta.name, meta.start_time, tags)
+            .await
     })
     .await
 }
