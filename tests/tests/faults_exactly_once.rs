@@ -4,7 +4,7 @@
 //!
 //! What arrived is read with MLflow's own Python client where it can be.
 
-use run_runtime::Store;
+use run_runtime::{ModelOptions, Store};
 use tests::mlflow::{MlflowServer, PyAsk};
 use tests::proxy::FaultProxy;
 
@@ -47,4 +47,51 @@ fn a_lost_create_answer_makes_one_run() {
         "every point once"
     );
     assert_eq!(server.run(&remote)["info"]["status"], "FINISHED");
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_lost_model_version_answer_makes_one_version() {
+    let server = MlflowServer::shared();
+    let proxy = FaultProxy::start(server.port());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store
+        .start_online_run(&proxy.uri, "lost-version", "train")
+        .unwrap();
+    let model = dir.path().join("model.json");
+    std::fs::write(&model, r#"{"k": 5}"#).unwrap();
+    proxy.drop_answer_once("model-versions/create");
+    let v = run
+        .register_model(
+            "lost-version-model",
+            &model,
+            &ModelOptions::new().tag("k", 5),
+        )
+        .unwrap();
+    assert!(proxy.answer_dropped(), "the proxy dropped the answer");
+    assert_eq!(v.version, 1);
+    assert_eq!(proxy.forwarded_matching("model-versions/create"), 1);
+    let remote = run.remote_id().unwrap();
+    let seen = server.py_view(&PyAsk {
+        run: Some(&remote),
+        model: Some("lost-version-model"),
+        ..PyAsk::default()
+    });
+    let versions = &seen.model_versions;
+    assert_eq!(versions.len(), 1, "one version, not two: {versions:?}");
+    assert_eq!(versions[0]["run_id"], remote.as_str());
+    assert_eq!(versions[0]["tags"]["k"], "5");
+    assert!(
+        seen.artifacts
+            .iter()
+            .any(|(p, _)| p == "models/lost-version-model/model.json"),
+        "the version's files are on the server: {:?}",
+        seen.artifacts
+    );
+    // A second registration is a second version: the key is per call, not per model.
+    let v2 = run
+        .register_model("lost-version-model", &model, &ModelOptions::new())
+        .unwrap();
+    assert_eq!(v2.version, 2);
 }

@@ -550,6 +550,25 @@ impl Client {
             .model_version)
     }
 
+    /// The version of registered model `name` whose tag `key` is `value`, if there is one.
+    pub(crate) async fn model_version_tagged(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<ModelVersion>, CallError> {
+        let quote = |s: &str| s.replace('\'', "\\'");
+        let filter = format!(
+            "name = '{}' and tags.`{key}` = '{}'",
+            quote(name),
+            quote(value)
+        );
+        let reply: SearchVersionsReply = self
+            .get("model-versions/search", &[("filter", &filter)])
+            .await?;
+        Ok(reply.model_versions.into_iter().next())
+    }
+
     /// Every version of registered model `name`.
     pub(crate) async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>, CallError> {
         let filter = format!("name = '{}'", name.replace('\'', "\\'"));

@@ -20,5 +20,6 @@ pub(crate) mod wire;
 pub(crate) use client::{CallError, Client, Credentials};
 pub(crate) use link::Link;
 pub(crate) use read::read_run;
+pub(crate) use retry::retry_call;
 pub(crate) use runtime::{Shipping, block_on, wait_all};
 pub(crate) use server::{Server, server};
