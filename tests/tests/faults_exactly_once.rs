@@ -1,10 +1,14 @@
 //! Exactly once on the server, also when an answer is lost: a proxy forwards a request to a
 //! real MLflow server, which does the work, then drops the connection, so the client sees no
-//! answer and retries.
+//! answer and retries. And a run deleted on the server while a program logs to it: one error,
+//! no request per record, and the journal keeps everything.
 //!
 //! What arrived is read with MLflow's own Python client where it can be.
 
-use run_runtime::{ModelOptions, Store};
+use std::sync::atomic::Ordering;
+
+use run_runtime::{ModelOptions, Status, Store};
+use serde_json::json;
 use tests::mlflow::{MlflowServer, PyAsk};
 use tests::proxy::FaultProxy;
 
@@ -94,4 +98,68 @@ fn a_lost_model_version_answer_makes_one_version() {
         .register_model("lost-version-model", &model, &ModelOptions::new())
         .unwrap();
     assert_eq!(v2.version, 2);
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_deleted_server_run_is_one_error_and_the_journal_keeps_everything() {
+    let server = MlflowServer::shared();
+    let proxy = FaultProxy::start(server.port());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store
+        .start_online_run(&proxy.uri, "deleted", "gone")
+        .unwrap();
+    for i in 0..1000 {
+        run.log_step("m", i as f64, i).unwrap();
+    }
+    run.flush().unwrap();
+    let remote = run.remote_id().unwrap();
+    let (status, reply) = server.post("runs/delete", &json!({ "run_id": remote }));
+    assert_eq!(status, 200, "{reply}");
+
+    let before = proxy.forwarded.load(Ordering::Relaxed);
+    for i in 1000..6000 {
+        run.log_step("m", i as f64, i).unwrap();
+    }
+    run.tag("stage", "after").unwrap();
+    let e = run.complete().unwrap_err().to_string();
+    assert!(
+        e.contains("was deleted or no longer takes records")
+            && e.contains("must be in the 'active' state")
+            && e.contains("safe in the local journal"),
+        "{e}"
+    );
+    // 5000 points are five batches; splitting them to find "the bad record" would have sent
+    // about two requests per point.
+    let sent = proxy.forwarded.load(Ordering::Relaxed) - before;
+    assert!(sent <= 6, "{sent} requests after the deletion");
+    assert!(
+        run.refused_records().is_empty(),
+        "no record was singled out: {:?}",
+        run.refused_records()
+    );
+    let kept = store.read(run.id()).unwrap();
+    assert_eq!(
+        kept.metrics["m"].len(),
+        6000,
+        "the journal keeps every point"
+    );
+    assert_eq!(kept.status, Status::Finished);
+
+    // A run whose only record left is its end status gets the same one error.
+    let run = store
+        .start_online_run(&proxy.uri, "deleted", "status-only")
+        .unwrap();
+    run.log("m", 1).unwrap();
+    run.flush().unwrap();
+    let remote = run.remote_id().unwrap();
+    let (status, reply) = server.post("runs/delete", &json!({ "run_id": remote }));
+    assert_eq!(status, 200, "{reply}");
+    let e = run.complete().unwrap_err().to_string();
+    assert!(
+        e.contains("was deleted or no longer takes records")
+            && e.contains("must be in the 'active' state"),
+        "{e}"
+    );
 }

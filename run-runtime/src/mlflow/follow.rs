@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::batch::{Item, send_batches};
+use super::batch::{Item, inactive_run, send_batches};
 use super::error::ShipError;
 use super::link::Link;
 use super::retry::retry;
@@ -264,10 +264,13 @@ async fn ship_records(
     }
     if let Some((status, time)) = status {
         let client = &link.server.client;
+        // A deleted run refuses its status like its records (400, "must be in the 'active'
+        // state"): the same one error.
         retry(link, "update the run's status", || {
             client.update_run(&remote.run_id, status.as_str(), time)
         })
-        .await?;
+        .await
+        .map_err(|e| inactive_run(link, &remote.run_id, e))?;
     }
     Ok(())
 }
