@@ -449,7 +449,7 @@ mod server {
     use super::{ModelOptions, ModelVersion, RegisteredModel};
     use crate::error::{Error, Result};
     use crate::mlflow::wire::{self, KeyValue};
-    use crate::mlflow::{Client, Link, block_on, retry_call};
+    use crate::mlflow::{Client, Link, ShipError, block_on, retry_call};
     use crate::process::process;
     use crate::run::Run;
 
@@ -477,6 +477,22 @@ mod server {
             what: what.clone(),
             reason,
         };
+        // A version must not point at files the server does not have: they were refused
+        // (the flush before this has tried every one of them).
+        let folder = format!("{artifact}/");
+        let missing: Vec<String> = link
+            .pending_artifacts()
+            .into_iter()
+            .filter(|p| p.starts_with(&folder))
+            .collect();
+        if !missing.is_empty() {
+            let error = ShipError::ModelFilesMissing {
+                id: run.id().to_owned(),
+                server: server.clone(),
+                paths: missing,
+            };
+            return Err(failed(error.to_string()));
+        }
         let remote = run
             .remote_id()
             .ok_or_else(|| failed("the run has no id on the server".into()))?;

@@ -32,6 +32,16 @@ pub(crate) enum ShipError {
         /// The server's message.
         message: String,
     },
+    /// A model's files are not on the server (it refused them), so no version may point at
+    /// them.
+    ModelFilesMissing {
+        /// The run's local id.
+        id: String,
+        /// The server's base URL.
+        server: String,
+        /// The files' paths among the run's artifacts.
+        paths: Vec<String>,
+    },
     /// A shipping task ended without an answer (a bug; the journal keeps the records).
     Task(String),
     /// Shipping was given up because the server kept failing and answered nothing.
@@ -63,6 +73,14 @@ impl fmt::Display for ShipError {
                 "the run {run_id} on {server} was deleted or no longer takes records ({message}); \
                  restore it on the server, or upload the local run as a new one with \
                  `runctx sync` after removing its entry from remote.json"
+            ),
+            ShipError::ModelFilesMissing { id, server, paths } => write!(
+                f,
+                "the server refused {} of the model's files ({}), so no version was registered; \
+                 they are kept in run {id}: once the server takes them (`runctx sync {id} --to \
+                 {server}`), register the model again",
+                paths.len(),
+                paths.join(", ")
             ),
             ShipError::Task(reason) => write!(f, "a shipping task failed: {reason}"),
             ShipError::Abandoned { after, trouble } => write!(

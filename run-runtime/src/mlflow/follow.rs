@@ -9,12 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::CallError;
 use super::batch::{Item, inactive_run, send_batches};
+use super::client::UploadFile;
 use super::error::ShipError;
 use super::link::Link;
 use super::retry::retry;
 use super::wire::{KeyValue, RunInfo};
-use crate::journal::{ArtifactKind, Event, OwnedRecord, read_tail};
+use crate::journal::{Event, OwnedRecord, read_tail};
 use crate::process::lock;
 use crate::remote::RemoteFile;
 use crate::store::ARTIFACTS_DIR;
@@ -37,6 +39,9 @@ pub(super) async fn ship(link: Arc<Link>) {
         Ok(r) => r,
         Err(reason) => return link.fail(reason),
     };
+    if let Err(reason) = upload_pending(&link, &remote).await {
+        return link.fail(reason);
+    }
     let journal = link.journal();
     loop {
         let from = lock(&link.state).remote.cursor;
@@ -239,7 +244,7 @@ async fn ship_records(
             }),
             OwnedRecord::Property { key, value } => items.push(Item::Param { key, value }),
             OwnedRecord::Tag { key, value } => items.push(Item::Tag { key, value }),
-            OwnedRecord::Event(Event::Artifact { path, kind, .. }) => artifacts.push((path, kind)),
+            OwnedRecord::Event(Event::Artifact { path, .. }) => artifacts.push(path),
             OwnedRecord::Event(Event::Status {
                 status: s,
                 time,
@@ -259,8 +264,8 @@ async fn ship_records(
         }
     }
     send_batches(link, &remote.run_id, items).await?;
-    for (path, kind) in dedupe_artifacts(artifacts) {
-        upload(link, &remote.artifact_uri, &path, kind).await?;
+    for path in dedupe_artifacts(artifacts) {
+        upload(link, &remote.artifact_uri, &path).await?;
     }
     if let Some((status, time)) = status {
         let client = &link.server.client;
@@ -275,59 +280,97 @@ async fn ship_records(
     Ok(())
 }
 
-fn dedupe_artifacts(artifacts: Vec<(String, ArtifactKind)>) -> Vec<(String, ArtifactKind)> {
-    let mut out: Vec<(String, ArtifactKind)> = Vec::with_capacity(artifacts.len());
+fn dedupe_artifacts(artifacts: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(artifacts.len());
     for a in artifacts {
-        if !out.iter().any(|(p, _)| *p == a.0) {
+        if !out.contains(&a) {
             out.push(a);
         }
     }
     out
 }
 
-async fn upload(
-    link: &Arc<Link>,
-    artifact_uri: &str,
-    path: &str,
-    kind: ArtifactKind,
-) -> Result<(), ShipError> {
+/// Uploads the artifacts an earlier attempt left pending (the server refused them); those it
+/// refuses again stay pending.
+async fn upload_pending(link: &Arc<Link>, remote: &Remote) -> Result<(), ShipError> {
+    let pending = lock(&link.state).remote.pending_artifacts.clone();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for path in &pending {
+        upload(link, &remote.artifact_uri, path).await?;
+    }
+    link.save();
+    Ok(())
+}
+
+/// What became of one artifact.
+enum Uploaded {
+    Done,
+    /// The server refused it: it stays pending for the next sync.
+    Refused(CallError),
+    /// The file cannot be read any more: there is nothing to upload, now or later.
+    Gone(std::io::Error),
+}
+
+/// Uploads artifact `path`, streaming it from the run's folder. A refusal is not an error of
+/// shipping: it is reported, and the path is kept pending in `remote.json` for `sync`.
+async fn upload(link: &Arc<Link>, artifact_uri: &str, path: &str) -> Result<(), ShipError> {
     // The path comes from the journal: it is checked again with the artifact rules, and must
     // lead to a file inside the run's artifacts/ without going through a link.
     let file = match crate::artifacts::locate(&link.dir.join(ARTIFACTS_DIR), path) {
         Ok(file) => file,
         Err(e) => {
-            link.refuse(format!("artifact {path:?} ({kind:?}) not uploaded: {e}"));
-            return Ok(());
-        }
-    };
-    let bytes = match tokio::fs::read(&file).await {
-        Ok(b) => b,
-        Err(e) => {
-            link.refuse(format!(
-                "artifact {path:?} ({kind:?}) is gone from {}: {e}; not uploaded",
-                file.display()
-            ));
+            link.refuse(format!("artifact {path:?} not uploaded: {e}"));
+            link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
             return Ok(());
         }
     };
     let client = &link.server.client;
-    let outcome = retry(link, "upload an artifact", || {
-        let fut = client.upload_artifact(artifact_uri, path, bytes.clone());
-        async move {
-            match fut.await {
-                Err(
-                    e @ super::CallError::Status {
-                        status: 0 | 400 | 404 | 413,
-                        ..
-                    },
-                ) => Ok(Err(e)),
-                other => other.map(Ok),
-            }
+    let file = &file;
+    // Each attempt opens the file again: nothing of it is kept in memory between attempts.
+    let outcome = retry(link, "upload an artifact", || async move {
+        let opened = match UploadFile::open(file).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Uploaded::Gone(e)),
+        };
+        match client.upload_artifact(artifact_uri, path, opened).await {
+            Ok(()) => Ok(Uploaded::Done),
+            // 0: the run's artifact store is not served by the tracking server.
+            Err(
+                e @ CallError::Status {
+                    status: 0 | 400 | 404 | 413,
+                    ..
+                },
+            ) => Ok(Uploaded::Refused(e)),
+            Err(e) => Err(e),
         }
     })
     .await?;
-    if let Err(e) = outcome {
-        link.refuse(format!("the server refused artifact {path:?}: {e}"));
+    match outcome {
+        Uploaded::Done => {
+            link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
+        }
+        Uploaded::Refused(e) => {
+            link.refuse(format!(
+                "the server refused artifact {path:?}: {e}; it is kept in the run's folder, \
+                 and `runctx sync {} --to {}` uploads it again",
+                link.meta.id,
+                link.base()
+            ));
+            link.update(|s| {
+                if !s.remote.pending_artifacts.iter().any(|p| p == path) {
+                    s.remote.pending_artifacts.push(path.to_owned());
+                }
+            });
+        }
+        Uploaded::Gone(e) => {
+            link.refuse(format!(
+                "artifact {path:?} is gone from {}: {e}; not uploaded",
+                file.display()
+            ));
+            link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
+        }
     }
     Ok(())
 }

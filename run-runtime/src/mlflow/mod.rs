@@ -18,6 +18,7 @@ pub mod sync;
 pub(crate) mod wire;
 
 pub(crate) use client::{CallError, Client, Credentials};
+pub(crate) use error::ShipError;
 pub(crate) use link::Link;
 pub(crate) use read::read_run;
 pub(crate) use retry::retry_call;
