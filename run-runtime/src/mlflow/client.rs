@@ -454,9 +454,9 @@ impl Client {
             }
             let page: HistoryReply = self.get("metrics/get-history", &query).await?;
             points.extend(page.metrics.into_iter().map(|m| m.point()));
-            match page.next_page_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(points),
+            match next_page(&token, page.next_page_token)? {
+                Some(t) => token = Some(t),
+                None => return Ok(points),
             }
         }
     }
@@ -477,9 +477,9 @@ impl Client {
             }
             let page: SearchRunsReply = self.post("runs/search", &body).await?;
             runs.extend(page.runs);
-            match page.next_page_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(runs),
+            match next_page(&token, page.next_page_token)? {
+                Some(t) => token = Some(t),
+                None => return Ok(runs),
             }
         }
     }
@@ -586,7 +586,15 @@ impl Client {
                     continue;
                 };
                 if file.get("is_dir").and_then(Value::as_bool) == Some(true) {
-                    folders.push(Some(p.to_owned()));
+                    // Only ever deeper: a listing that names its own folder (or one above)
+                    // would make this walk forever.
+                    let deeper = match &folder {
+                        Some(f) => p.len() > f.len() + 1 && p.starts_with(f.as_str()),
+                        None => true,
+                    };
+                    if deeper {
+                        folders.push(Some(p.to_owned()));
+                    }
                 } else {
                     out.push((
                         p.to_owned(),
@@ -683,11 +691,23 @@ impl Client {
             if let Some(page) = reply.get("registered_models").and_then(Value::as_array) {
                 models.extend(page.iter().cloned());
             }
-            match reply.get("next_page_token").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(models),
+            let next = reply.get("next_page_token").and_then(Value::as_str);
+            match next_page(&token, next.map(String::from))? {
+                Some(t) => token = Some(t),
+                None => return Ok(models),
             }
         }
+    }
+}
+
+/// The token of the next page, if there is one. A server that hands back the token it was
+/// given would make a paginated read loop forever: that is an unexpected answer.
+fn next_page(previous: &Option<String>, next: Option<String>) -> Result<Option<String>, CallError> {
+    match next.filter(|t| !t.is_empty()) {
+        Some(t) if previous.as_ref() == Some(&t) => Err(CallError::Decode(format!(
+            "the server gave the same page token twice ({t}); the listing would never end"
+        ))),
+        next => Ok(next),
     }
 }
 

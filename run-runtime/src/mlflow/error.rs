@@ -23,6 +23,14 @@ pub(crate) enum ShipError {
         /// Why the parent could not be shipped.
         reason: Box<ShipError>,
     },
+    /// The run's parent ships from another process, which ended without creating it on the
+    /// server: the child cannot be created under it until the parent is synced.
+    ParentNotShipped {
+        /// The parent's local id.
+        id: String,
+        /// The server's base URL.
+        server: String,
+    },
     /// The server run is gone or no longer takes records (deleted, or ended by someone else).
     RunInactive {
         /// The server's base URL.
@@ -64,6 +72,12 @@ impl fmt::Display for ShipError {
             ShipError::Parent { id, reason } => {
                 write!(f, "the parent run {id} could not be shipped: {reason}")
             }
+            ShipError::ParentNotShipped { id, server } => write!(
+                f,
+                "the parent run {id} is not on {server}, and the process that was shipping it \
+                 has ended; upload it first with `runctx sync {id} --to {server}` (which \
+                 uploads this run too, under it)"
+            ),
             ShipError::RunInactive {
                 server,
                 run_id,

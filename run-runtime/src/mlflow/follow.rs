@@ -177,7 +177,8 @@ fn creation_tags<'a>(link: &'a Link, parent_id: Option<&'a str>) -> Vec<KeyValue
     tags
 }
 
-/// The parent's server run id, once its task has created it.
+/// The parent's server run id, once its task has created it; an error if its task stopped
+/// without creating it.
 async fn wait_created(parent: &Link) -> Result<String, ShipError> {
     loop {
         let notified = parent.created.notified();
@@ -186,10 +187,15 @@ async fn wait_created(parent: &Link) -> Result<String, ShipError> {
             if let (Some(id), Some(_)) = (&state.remote.run_id, &state.remote.artifact_uri) {
                 return Ok(id.clone());
             }
-            if let Some(reason) = &state.fatal {
+            let reason = match (&state.fatal, state.stopped) {
+                (Some(reason), _) => Some(reason.clone()),
+                (None, true) => Some(ShipError::Task("the parent's shipping stopped".into())),
+                (None, false) => None,
+            };
+            if let Some(reason) = reason {
                 return Err(ShipError::Parent {
                     id: parent.meta.id.clone(),
-                    reason: Box::new(reason.clone()),
+                    reason: Box::new(reason),
                 });
             }
         }
@@ -197,10 +203,21 @@ async fn wait_created(parent: &Link) -> Result<String, ShipError> {
     }
 }
 
-/// The server id of a parent shipped by another process, once its `remote.json` has it.
+/// The server id of a parent shipped by another process, once its `remote.json` has it. The
+/// wait ends with an error when that process is gone without having created the parent (it
+/// was killed, or gave up): nobody else will, until the parent is synced.
 async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipError> {
+    let parent_id = link.meta.parent_id.as_deref().unwrap_or_default();
+    let store = dir.parent().map(crate::store::Store::new);
     let mut waited = Duration::ZERO;
     loop {
+        // Whether its process is gone, looked at before remote.json: what a process saved
+        // before it ended is then read, and a process that ended after saving the id is not
+        // taken for one that ended without it.
+        let gone = store
+            .as_ref()
+            .and_then(|s| s.meta(parent_id).ok())
+            .is_some_and(|m| m.process_gone());
         let known = RemoteFile::load(dir).ok().and_then(|f| {
             f.targets
                 .get(link.server.base())
@@ -209,10 +226,15 @@ async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipE
         if let Some(id) = known {
             return Ok(id);
         }
+        if gone {
+            return Err(ShipError::ParentNotShipped {
+                id: parent_id.to_owned(),
+                server: link.base().to_owned(),
+            });
+        }
         if waited == Duration::from_secs(10) {
             link.report(&format!(
-                "waiting for the parent run in {} to reach the server",
-                dir.display()
+                "waiting for the parent run {parent_id} to reach the server (its process ships it)"
             ));
         }
         tokio::time::sleep(POLL).await;
@@ -373,4 +395,55 @@ async fn upload(link: &Arc<Link>, artifact_uri: &str, path: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::client::{Client, Credentials};
+    use super::super::link::Link;
+    use super::super::server::Server;
+    use crate::config::TrackingUri;
+    use crate::store::Store;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_parent_whose_process_ended_unshipped_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        // A parent run of another process, which ended before it had the run created on the
+        // server: its run.json names a process that has exited, and it has no remote.json.
+        let parent = store.start_run("e", "parent").unwrap();
+        let mut meta = store.meta(parent.id()).unwrap();
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        meta.source.pid = ended.id();
+        ended.wait().unwrap();
+        store.create_dir(&meta).unwrap();
+        let mut child = meta.clone();
+        child.id = uuid::Uuid::new_v4().simple().to_string();
+        child.name = "child".into();
+        child.parent_id = Some(parent.id().to_owned());
+        store.create_dir(&child).unwrap();
+
+        // Nothing listens there; the wait for the parent comes before any call.
+        let uri = TrackingUri::parse("X", "http://127.0.0.1:1").unwrap();
+        let client = Client::new(&uri, Credentials::None, false).unwrap();
+        let server = Arc::new(Server::new(client, &uri, None, 1));
+        let link = Link::start(server, child, store.root(), None, None).unwrap();
+        let e = link
+            .wait_shipped(1, Duration::from_secs(30))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the process that was shipping it has ended")
+                && e.contains(&format!(
+                    "runctx sync {} --to http://127.0.0.1:1",
+                    parent.id()
+                )),
+            "{e}"
+        );
+        link.close();
+    }
 }

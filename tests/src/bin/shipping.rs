@@ -2,6 +2,7 @@
 //! from start to exit (exit handler included) and read its peak memory. It plays a user's
 //! program under the environment the test chooses and prints what happened as one JSON line.
 //!
+//! shipping complete N     get the context run, log N points, complete it
 //! shipping upload FILE    get the context run, upload FILE as artifact `weights.bin`, complete
 //!                         it, and say the peak resident memory before and after
 
@@ -11,12 +12,35 @@ use run_runtime::Run;
 use serde_json::json;
 
 fn main() {
+    let started = Instant::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
+        ["complete", n] => complete(started, n.parse().expect("a count")),
         ["upload", file] => upload(file),
         other => panic!("unknown arguments {other:?}"),
     }
+}
+
+fn complete(started: Instant, n: i64) {
+    let run = Run::get_context().unwrap();
+    for i in 0..n {
+        run.log_step("m", i as f64, i).unwrap();
+    }
+    let before = Instant::now();
+    let outcome = run.complete();
+    println!(
+        "{}",
+        json!({
+            "id": run.id(),
+            "remote_id": run.remote_id(),
+            "error": outcome.err().map(|e| e.to_string()),
+            "complete_ms": before.elapsed().as_millis() as u64,
+            // From the start of main to the return of complete(): what is left of the
+            // process's wall time is the exit handler's.
+            "returned_at_ms": started.elapsed().as_millis() as u64,
+        })
+    );
 }
 
 fn upload(file: &str) {
