@@ -62,8 +62,10 @@ fn an_artifact_refused_with_413_is_reported_and_synced_later() {
     let remote = run.remote_id().unwrap();
 
     // The limit is lifted; sync uploads what was left behind, and only that: the journal's
-    // records are on the server already.
+    // records are on the server already. The answer to that upload is lost once, so it is
+    // sent twice: the server keeps one file.
     proxy.refuse_artifacts_over(None);
+    proxy.drop_answer_once("/big.bin");
     let puts = proxy.forwarded_matching("PUT ");
     let options = SyncOptions::from_env(&proxy.uri).unwrap();
     let report = sync(&store, &[run.id().to_owned()], &options, |_| {}).unwrap();
@@ -73,11 +75,13 @@ fn an_artifact_refused_with_413_is_reported_and_synced_later() {
         "{synced:?}"
     );
     assert_eq!(synced.remote_id.as_deref(), Some(remote.as_str()));
+    assert!(proxy.answer_dropped());
     assert_eq!(
         proxy.forwarded_matching("PUT ") - puts,
-        1,
-        "one upload: the pending file"
+        2,
+        "the pending file, and again after its answer was lost; nothing else"
     );
+    assert_eq!(proxy.forwarded_matching("small.txt"), 1);
     assert!(
         store.remote_copies(run.id()).unwrap()[&proxy.uri]
             .pending_artifacts
