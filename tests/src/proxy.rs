@@ -200,7 +200,10 @@ fn serve(client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Result<(
             return Ok(());
         }
         if server.is_none() {
-            server = Some(BufReader::new(TcpStream::connect(("127.0.0.1", upstream))?));
+            let conn = TcpStream::connect(("127.0.0.1", upstream))?;
+            // Every wait ends, a server that hangs included.
+            conn.set_read_timeout(Some(Duration::from_secs(120)))?;
+            server = Some(BufReader::new(conn));
         }
         let upstream_conn = server.as_mut().unwrap();
         upstream_conn.get_mut().write_all(&head.raw)?;
