@@ -456,12 +456,20 @@ mod server {
     use super::{ModelOptions, ModelVersion, RegisteredModel};
     use crate::error::{Error, Result};
     use crate::mlflow::wire::{self, KeyValue};
-    use crate::mlflow::{Client, Link, block_on};
+    use crate::mlflow::{Client, Link, ShipError, block_on, retry_call};
     use crate::process::process;
     use crate::run::Run;
 
+    /// The tag that makes registering a version idempotent: a key unique to one call of
+    /// `register_model`, set on the version it creates.
+    const VERSION_KEY: &str = "runctx.version_key";
+
     /// Registers the run's artifact folder `artifact` as a new version of `name`, once the
     /// files are on the server.
+    ///
+    /// `model-versions/create` is not idempotent: an attempt whose answer is lost may have
+    /// created the version. So the version carries a key made for this call, and each retry
+    /// first looks for a version with that key. The retries end with the flush timeout.
     pub(super) fn register(
         run: &Run,
         link: &Arc<Link>,
@@ -476,6 +484,22 @@ mod server {
             what: what.clone(),
             reason,
         };
+        // A version must not point at files the server does not have: they were refused
+        // (the flush before this has tried every one of them).
+        let folder = format!("{artifact}/");
+        let missing: Vec<String> = link
+            .pending_artifacts()
+            .into_iter()
+            .filter(|p| p.starts_with(&folder))
+            .collect();
+        if !missing.is_empty() {
+            let error = ShipError::ModelFilesMissing {
+                id: run.id().to_owned(),
+                server: server.clone(),
+                paths: missing,
+            };
+            return Err(failed(error.to_string()));
+        }
         let remote = run
             .remote_id()
             .ok_or_else(|| failed("the run has no id on the server".into()))?;
@@ -485,16 +509,30 @@ mod server {
             format!("runs:/{remote}/{artifact}"),
             remote.clone(),
         );
-        let (tags, description) = (options.tags.clone(), options.description.clone());
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let mut tags = options.tags.clone();
+        tags.push((VERSION_KEY.to_owned(), key.clone()));
+        let description = options.description.clone();
         let created = block_on(&server, &what, process().flush_timeout(), async move {
-            client.ensure_registered_model(&model, None, &[]).await?;
             let tags: Vec<KeyValue<'_>> = tags
                 .iter()
                 .map(|(key, value)| KeyValue { key, value })
                 .collect();
-            client
-                .create_model_version(&model, &source, &run_id, description.as_deref(), &tags)
-                .await
+            let (client, model, source, run_id, key, tags) =
+                (&client, &model, &source, &run_id, &key, &tags);
+            let description = description.as_deref();
+            retry_call(|failures| async move {
+                if failures > 0
+                    && let Some(v) = client.model_version_tagged(model, VERSION_KEY, key).await?
+                {
+                    return Ok(v);
+                }
+                client.ensure_registered_model(model, None, &[]).await?;
+                client
+                    .create_model_version(model, source, run_id, description, tags)
+                    .await
+            })
+            .await
         })?;
         from_wire(created).map_err(failed)
     }

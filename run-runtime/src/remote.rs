@@ -5,7 +5,7 @@
 //! {"targets": {"http://127.0.0.1:5000": {
 //!     "run_id": "ead989acb8e841d2ba0cbb4228ba538b", "experiment_id": "2",
 //!     "artifact_uri": "mlflow-artifacts:/2/ead989acb8e841d2ba0cbb4228ba538b/artifacts",
-//!     "cursor": {"offset": 81920, "index": 0}, "status_sent": false}}}
+//!     "cursor": {"offset": 81920, "index": 0}, "pending_artifacts": ["model/weights.bin"]}}}
 //! ```
 //!
 //! The cursor is the journal position up to which the server has acknowledged everything: the
@@ -50,6 +50,11 @@ pub struct RemoteCopy {
     /// How far the journal is shipped: the server has every record before this position.
     #[serde(default)]
     pub cursor: JournalPosition,
+    /// Artifacts the server refused (a proxy's body limit answering 413, a 404), by path among
+    /// the run's artifacts. The cursor has moved past their records, so the next `sync`
+    /// uploads them from this list; a successful upload takes a path off it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_artifacts: Vec<String>,
 }
 
 impl RemoteFile {
@@ -101,5 +106,21 @@ mod tests {
         let file = RemoteFile::load(dir.path()).unwrap();
         assert_eq!(file.targets["http://a"], a);
         assert_eq!(file.targets["http://b"], b);
+    }
+
+    #[test]
+    fn pending_artifacts_are_optional_both_ways() {
+        // A remote.json written before the list existed reads as nothing pending.
+        let old = r#"{"targets":{"http://a":{"run_id":"r","cursor":{"offset":8,"index":0}}}}"#;
+        let file: RemoteFile = serde_json::from_str(old).unwrap();
+        assert!(file.targets["http://a"].pending_artifacts.is_empty());
+        // And an empty list is not written, so older readers see the same file as before.
+        let json = serde_json::to_string(&file).unwrap();
+        assert!(!json.contains("pending_artifacts"), "{json}");
+        let mut copy = file.targets["http://a"].clone();
+        copy.pending_artifacts.push("model/w.bin".into());
+        let json = serde_json::to_string(&copy).unwrap();
+        let back: RemoteCopy = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, copy);
     }
 }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The MLflow release the project is tested against.
 pub const MLFLOW_VERSION: &str = "3.17.2";
@@ -324,6 +324,112 @@ impl MlflowServer {
             _ => None,
         }
     }
+}
+
+impl MlflowServer {
+    /// Runs `script` with the venv's Python and MLflow's own client, and returns what it
+    /// prints on its last line as JSON: a second opinion on what arrived, from a client nobody
+    /// here wrote. The script has `mlflow`, `json`, `client = mlflow.MlflowClient(<uri>)` and
+    /// `args` (the strings given) in scope, and ends with `print(json.dumps(...))`.
+    pub fn python(&self, script: &str, args: &[&str]) -> Value {
+        let python = mlflow_executable().with_file_name("python");
+        let prelude = "import json, sys, mlflow\n\
+                       client = mlflow.MlflowClient(sys.argv[1])\n\
+                       args = sys.argv[2:]\n";
+        let out = Command::new(python)
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .arg(&self.uri)
+            .args(args)
+            // The client must not pick up a developer's own server or credentials.
+            .env_remove("MLFLOW_TRACKING_URI")
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD")
+            .output()
+            .expect("run the venv's python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the Python client failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+
+    /// What MLflow's Python client sees of the things `ask` names, in one call of the
+    /// interpreter (importing `mlflow` takes seconds).
+    pub fn py_view(&self, ask: &PyAsk<'_>) -> PyView {
+        let script = r#"
+ask = json.loads(args[0])
+view = {}
+if ask["runs_tagged"]:
+    experiment, key, value = ask["runs_tagged"]
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], f"tags.`{key}` = '{value}'")
+    view["runs_tagged"] = [r.info.run_id for r in runs]
+if ask["run"]:
+    run = ask["run"]
+    view["metric_steps"] = {k: sorted(m.step for m in client.get_metric_history(run, k))
+                            for k in ask["metrics"]}
+    def walk(path):
+        for f in client.list_artifacts(run, path):
+            yield from walk(f.path) if f.is_dir else [(f.path, f.file_size)]
+    view["artifacts"] = sorted(walk(None))
+if ask["model"]:
+    vs = client.search_model_versions(f"name = '{ask['model']}'")
+    view["model_versions"] = sorted(({"version": int(v.version), "run_id": v.run_id,
+                                      "source": v.source, "tags": v.tags} for v in vs),
+                                    key=lambda v: v["version"])
+print(json.dumps(view))
+"#;
+        let ask = json!({
+            "runs_tagged": ask.runs_tagged,
+            "run": ask.run,
+            "metrics": ask.metrics,
+            "model": ask.model,
+        });
+        let view = self.python(script, &[&ask.to_string()]);
+        // A field not asked for is absent, and reads as empty.
+        let field = |key: &str| view.get(key).cloned().unwrap_or(Value::Null);
+        let parse = |key: &str, empty: Value| match field(key) {
+            Value::Null => empty,
+            v => v,
+        };
+        PyView {
+            runs_tagged: serde_json::from_value(parse("runs_tagged", json!([]))).unwrap(),
+            metric_steps: serde_json::from_value(parse("metric_steps", json!({}))).unwrap(),
+            artifacts: serde_json::from_value(parse("artifacts", json!([]))).unwrap(),
+            model_versions: serde_json::from_value(parse("model_versions", json!([]))).unwrap(),
+        }
+    }
+}
+
+/// What to ask MLflow's Python client, for [`MlflowServer::py_view`].
+#[derive(Debug, Clone, Default)]
+pub struct PyAsk<'a> {
+    /// The runs of an experiment with a tag: (experiment, key, value).
+    pub runs_tagged: Option<(&'a str, &'a str, &'a str)>,
+    /// A run whose metric histories (of `metrics`) and artifacts to read.
+    pub run: Option<&'a str>,
+    /// The metric keys of `run` to read.
+    pub metrics: &'a [&'a str],
+    /// A registered model whose versions to read.
+    pub model: Option<&'a str>,
+}
+
+/// What MLflow's Python client saw.
+#[derive(Debug, Clone, Default)]
+pub struct PyView {
+    /// The ids of the (active) runs with the tag asked for.
+    pub runs_tagged: Vec<String>,
+    /// The steps of each metric asked for, sorted.
+    pub metric_steps: std::collections::BTreeMap<String, Vec<i64>>,
+    /// Every artifact file of the run, with its size, sorted.
+    pub artifacts: Vec<(String, u64)>,
+    /// The versions of the model (version, run_id, source, tags), oldest first.
+    pub model_versions: Vec<Value>,
 }
 
 impl Drop for MlflowServer {

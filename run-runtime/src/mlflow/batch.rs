@@ -109,6 +109,8 @@ fn batches(items: Vec<Item>, max_metrics: usize) -> Vec<Vec<Item>> {
 }
 
 /// Sends batches, `concurrency` at a time; isolates and reports records the server refuses.
+/// After a batch fails for good, no more are sent: the reason (a deleted run, a lost
+/// credential) holds for every other batch too.
 async fn send_all(
     link: &Arc<Link>,
     run_id: &str,
@@ -116,12 +118,19 @@ async fn send_all(
 ) -> Result<(), ShipError> {
     let permits = Arc::new(Semaphore::new(link.server.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut first_error = None;
     for batch in batches {
         let permit = permits
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
+        while let Some(joined) = tasks.try_join_next() {
+            keep_first_error(&mut first_error, joined);
+        }
+        if first_error.is_some() {
+            break;
+        }
         let (link, run_id) = (link.clone(), run_id.to_owned());
         tasks.spawn(async move {
             let result = send_batch(&link, &run_id, batch).await;
@@ -129,14 +138,19 @@ async fn send_all(
             result
         });
     }
-    let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|e| Err(ShipError::Task(e.to_string())));
-        if let Err(e) = result {
-            first_error.get_or_insert(e);
-        }
+        keep_first_error(&mut first_error, joined);
     }
     first_error.map_or(Ok(()), Err)
+}
+
+fn keep_first_error(
+    first: &mut Option<ShipError>,
+    joined: Result<Result<(), ShipError>, tokio::task::JoinError>,
+) {
+    if let Err(e) = joined.unwrap_or_else(|e| Err(ShipError::Task(e.to_string()))) {
+        first.get_or_insert(e);
+    }
 }
 
 /// Sends one batch; when the server refuses it as invalid, sends each half apart, down to the
@@ -210,7 +224,7 @@ fn is_inactive_run(error: &CallError) -> bool {
 }
 
 /// `error`, or the inactive-run error when the server said the run is gone.
-fn inactive_run(link: &Link, run_id: &str, error: ShipError) -> ShipError {
+pub(super) fn inactive_run(link: &Link, run_id: &str, error: ShipError) -> ShipError {
     match error {
         ShipError::Call { error: e, .. } if is_inactive_run(&e) => ShipError::RunInactive {
             server: link.base().to_owned(),

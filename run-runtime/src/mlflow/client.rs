@@ -186,13 +186,58 @@ impl fmt::Debug for Client {
     }
 }
 
-/// How long one request may take before it counts as a transport failure.
+/// How long one request may take before it counts as a transport failure; for an upload, how
+/// long it may go without sending a byte of its file.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The slowest rate an upload is allowed on average (its whole-request limit is
+/// `REQUEST_TIMEOUT` plus one second per this many bytes): far below any real link, so it
+/// only ends an upload that trickles, or whose answer never comes after the last byte.
+const UPLOAD_FLOOR_BYTES_PER_SEC: u64 = 16 * 1024;
+
+/// A file to upload, opened. Its content streams from disk as the request is sent, so memory
+/// does not grow with its size; a second handle on the same open file (sharing its offset)
+/// shows how much of it the request has read, which is how a stalled upload is told from a
+/// slow one.
+pub(crate) struct UploadFile {
+    body: tokio::fs::File,
+    position: std::fs::File,
+    size: u64,
+}
+
+impl UploadFile {
+    /// Opens the file at `path` for one upload.
+    pub(crate) async fn open(path: &std::path::Path) -> std::io::Result<UploadFile> {
+        let body = tokio::fs::File::open(path).await?;
+        let size = body.metadata().await?.len();
+        let position = body.try_clone().await?.into_std().await;
+        Ok(UploadFile {
+            body,
+            position,
+            size,
+        })
+    }
+}
+
+/// Bytes of an open file read so far, through another handle on it.
+fn read_so_far(mut handle: &std::fs::File) -> u64 {
+    use std::io::Seek;
+    handle.stream_position().unwrap_or(0)
+}
 
 impl Client {
     /// A client of the server at `uri`. TLS certificates are verified against the platform's
     /// roots unless `insecure`.
     pub(crate) fn new(uri: &TrackingUri, credentials: Credentials, insecure: bool) -> Result<Self> {
+        Client::with_timeout(uri, credentials, insecure, REQUEST_TIMEOUT)
+    }
+
+    /// As [`Client::new`], with `timeout` for each request but uploads.
+    fn with_timeout(
+        uri: &TrackingUri,
+        credentials: Credentials,
+        insecure: bool,
+        timeout: Duration,
+    ) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -212,7 +257,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .tcp_nodelay(true)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(16)
             .user_agent(concat!("run-runtime/", env!("CARGO_PKG_VERSION")))
@@ -409,9 +454,9 @@ impl Client {
             }
             let page: HistoryReply = self.get("metrics/get-history", &query).await?;
             points.extend(page.metrics.into_iter().map(|m| m.point()));
-            match page.next_page_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(points),
+            match next_page(&token, page.next_page_token)? {
+                Some(t) => token = Some(t),
+                None => return Ok(points),
             }
         }
     }
@@ -432,20 +477,37 @@ impl Client {
             }
             let page: SearchRunsReply = self.post("runs/search", &body).await?;
             runs.extend(page.runs);
-            match page.next_page_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(runs),
+            match next_page(&token, page.next_page_token)? {
+                Some(t) => token = Some(t),
+                None => return Ok(runs),
             }
         }
     }
 
-    /// Uploads `bytes` as artifact `path` of the run whose artifact root is `artifact_uri`,
-    /// through the server's artifact proxy (`mlflow-artifacts:` roots).
+    /// Uploads `file` as artifact `path` of the run whose artifact root is `artifact_uri`,
+    /// through the server's artifact proxy (`mlflow-artifacts:` roots), streaming it from disk.
+    ///
+    /// The whole-request timeout of other calls would cut a large file on a slow link, so an
+    /// upload has two limits of its own instead: it fails (as a transport error, so it is
+    /// retried) when it has sent no byte of the file for `REQUEST_TIMEOUT` (a stalled link or
+    /// a server that stopped reading), and when it has taken longer than `REQUEST_TIMEOUT` plus
+    /// its size at `UPLOAD_FLOOR_BYTES_PER_SEC` (which bounds the wait for the answer too).
     pub(crate) async fn upload_artifact(
         &self,
         artifact_uri: &str,
         path: &str,
-        bytes: Vec<u8>,
+        file: UploadFile,
+    ) -> Result<(), CallError> {
+        self.upload_within(artifact_uri, path, file, REQUEST_TIMEOUT)
+            .await
+    }
+
+    async fn upload_within(
+        &self,
+        artifact_uri: &str,
+        path: &str,
+        file: UploadFile,
+        idle: Duration,
     ) -> Result<(), CallError> {
         let root = artifact_uri
             .strip_prefix("mlflow-artifacts:")
@@ -465,12 +527,39 @@ impl Client {
             encode_path(root),
             encode_path(path)
         );
+        let UploadFile {
+            body,
+            position,
+            size,
+        } = file;
+        let ceiling = REQUEST_TIMEOUT + Duration::from_secs(size / UPLOAD_FLOOR_BYTES_PER_SEC);
+        // A known length, so the server gets `Content-Length` rather than a chunked body.
         let request = self
             .http
             .put(url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(bytes);
-        self.send(request).await.map(drop)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .timeout(ceiling)
+            .body(reqwest::Body::from(body));
+        let sending = self.send(request);
+        let mut sending = std::pin::pin!(sending);
+        let check = (idle / 4).min(Duration::from_secs(1));
+        let mut last = (0, std::time::Instant::now());
+        loop {
+            if let Ok(answer) = tokio::time::timeout(check, sending.as_mut()).await {
+                return answer.map(drop);
+            }
+            let read = read_so_far(&position);
+            if read != last.0 {
+                last = (read, std::time::Instant::now());
+            } else if read < size && last.1.elapsed() >= idle {
+                // Once the whole file is read, the socket's buffers may still take a while to
+                // drain on a slow link; the ceiling bounds that wait and the answer's.
+                return Err(CallError::Transport(format!(
+                    "nothing sent for {idle:?} while uploading ({read} of {size} bytes sent)"
+                )));
+            }
+        }
     }
 
     /// The artifact paths of a run below `path` (recursively), with their sizes.
@@ -497,7 +586,15 @@ impl Client {
                     continue;
                 };
                 if file.get("is_dir").and_then(Value::as_bool) == Some(true) {
-                    folders.push(Some(p.to_owned()));
+                    // Only ever deeper: a listing that names its own folder (or one above)
+                    // would make this walk forever.
+                    let deeper = match &folder {
+                        Some(f) => p.len() > f.len() + 1 && p.starts_with(f.as_str()),
+                        None => true,
+                    };
+                    if deeper {
+                        folders.push(Some(p.to_owned()));
+                    }
                 } else {
                     out.push((
                         p.to_owned(),
@@ -550,6 +647,25 @@ impl Client {
             .model_version)
     }
 
+    /// The version of registered model `name` whose tag `key` is `value`, if there is one.
+    pub(crate) async fn model_version_tagged(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<ModelVersion>, CallError> {
+        let quote = |s: &str| s.replace('\'', "\\'");
+        let filter = format!(
+            "name = '{}' and tags.`{key}` = '{}'",
+            quote(name),
+            quote(value)
+        );
+        let reply: SearchVersionsReply = self
+            .get("model-versions/search", &[("filter", &filter)])
+            .await?;
+        Ok(reply.model_versions.into_iter().next())
+    }
+
     /// Every version of registered model `name`.
     pub(crate) async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>, CallError> {
         let filter = format!("name = '{}'", name.replace('\'', "\\'"));
@@ -575,11 +691,23 @@ impl Client {
             if let Some(page) = reply.get("registered_models").and_then(Value::as_array) {
                 models.extend(page.iter().cloned());
             }
-            match reply.get("next_page_token").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(models),
+            let next = reply.get("next_page_token").and_then(Value::as_str);
+            match next_page(&token, next.map(String::from))? {
+                Some(t) => token = Some(t),
+                None => return Ok(models),
             }
         }
+    }
+}
+
+/// The token of the next page, if there is one. A server that hands back the token it was
+/// given would make a paginated read loop forever: that is an unexpected answer.
+fn next_page(previous: &Option<String>, next: Option<String>) -> Result<Option<String>, CallError> {
+    match next.filter(|t| !t.is_empty()) {
+        Some(t) if previous.as_ref() == Some(&t) => Err(CallError::Decode(format!(
+            "the server gave the same page token twice ({t}); the listing would never end"
+        ))),
+        next => Ok(next),
     }
 }
 
@@ -750,6 +878,102 @@ mod tests {
         assert!(status(503).is_transient());
         assert!(!status(400).is_transient());
         assert!(!status(401).is_transient());
+    }
+
+    /// A one-request HTTP server on loopback that reads a request's head, then reads its body
+    /// as `read_body` says, then answers 200 if it read it all.
+    fn one_request_server(
+        read_body: impl FnOnce(&mut std::io::BufReader<std::net::TcpStream>, u64) -> bool
+        + Send
+        + 'static,
+    ) -> (TrackingUri, std::thread::JoinHandle<()>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            if read_body(&mut reader, length) {
+                let mut stream = stream;
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        let uri = TrackingUri::parse("X", &format!("http://127.0.0.1:{port}")).unwrap();
+        (uri, server)
+    }
+
+    fn upload(client: &Client, file: &std::path::Path, idle: Duration) -> Result<(), CallError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let file = UploadFile::open(file).await.unwrap();
+            client
+                .upload_within("mlflow-artifacts:/1/r/artifacts", "big.bin", file, idle)
+                .await
+        })
+    }
+
+    #[test]
+    fn an_upload_outlasts_the_request_timeout_while_it_progresses() {
+        // 8 MiB read by the server at about 4 MiB/s: two seconds, four times the client's
+        // whole-request timeout, and never a second without progress.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        std::fs::write(&path, vec![7u8; 8 << 20]).unwrap();
+        let (uri, server) = one_request_server(|reader, length| {
+            let mut buf = vec![0; 64 * 1024];
+            let mut left = length;
+            while left > 0 {
+                std::thread::sleep(Duration::from_millis(15));
+                let n = std::io::Read::read(reader, &mut buf[..left.min(65536) as usize]).unwrap();
+                assert!(n > 0);
+                left -= n as u64;
+            }
+            true
+        });
+        let client =
+            Client::with_timeout(&uri, Credentials::None, false, Duration::from_millis(500))
+                .unwrap();
+        let started = std::time::Instant::now();
+        upload(&client, &path, Duration::from_secs(1)).unwrap();
+        assert!(started.elapsed() > Duration::from_millis(1500));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_upload_the_server_stops_reading_fails_after_the_idle_time() {
+        // Larger than the loopback socket buffers, so the client's sending stalls.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        std::fs::write(&path, vec![7u8; 48 << 20]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (uri, server) = one_request_server(move |_, _| {
+            // Holds the connection open without reading, until the test is done.
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+            false
+        });
+        let client = Client::new(&uri, Credentials::None, false).unwrap();
+        let started = std::time::Instant::now();
+        let e = upload(&client, &path, Duration::from_secs(1)).unwrap_err();
+        let took = started.elapsed();
+        assert!(e.is_transient(), "{e}");
+        assert!(e.to_string().contains("nothing sent for 1s"), "{e}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        drop(tx);
+        server.join().unwrap();
     }
 
     #[test]

@@ -23,6 +23,14 @@ pub(crate) enum ShipError {
         /// Why the parent could not be shipped.
         reason: Box<ShipError>,
     },
+    /// The run's parent ships from another process, which ended without creating it on the
+    /// server: the child cannot be created under it until the parent is synced.
+    ParentNotShipped {
+        /// The parent's local id.
+        id: String,
+        /// The server's base URL.
+        server: String,
+    },
     /// The server run is gone or no longer takes records (deleted, or ended by someone else).
     RunInactive {
         /// The server's base URL.
@@ -31,6 +39,16 @@ pub(crate) enum ShipError {
         run_id: String,
         /// The server's message.
         message: String,
+    },
+    /// A model's files are not on the server (it refused them), so no version may point at
+    /// them.
+    ModelFilesMissing {
+        /// The run's local id.
+        id: String,
+        /// The server's base URL.
+        server: String,
+        /// The files' paths among the run's artifacts.
+        paths: Vec<String>,
     },
     /// A shipping task ended without an answer (a bug; the journal keeps the records).
     Task(String),
@@ -54,6 +72,12 @@ impl fmt::Display for ShipError {
             ShipError::Parent { id, reason } => {
                 write!(f, "the parent run {id} could not be shipped: {reason}")
             }
+            ShipError::ParentNotShipped { id, server } => write!(
+                f,
+                "the parent run {id} is not on {server}, and the process that was shipping it \
+                 has ended; upload it first with `runctx sync {id} --to {server}` (which \
+                 uploads this run too, under it)"
+            ),
             ShipError::RunInactive {
                 server,
                 run_id,
@@ -63,6 +87,14 @@ impl fmt::Display for ShipError {
                 "the run {run_id} on {server} was deleted or no longer takes records ({message}); \
                  restore it on the server, or upload the local run as a new one with \
                  `runctx sync` after removing its entry from remote.json"
+            ),
+            ShipError::ModelFilesMissing { id, server, paths } => write!(
+                f,
+                "the server refused {} of the model's files ({}), so no version was registered; \
+                 they are kept in run {id}: once the server takes them (`runctx sync {id} --to \
+                 {server}`), register the model again",
+                paths.len(),
+                paths.join(", ")
             ),
             ShipError::Task(reason) => write!(f, "a shipping task failed: {reason}"),
             ShipError::Abandoned { after, trouble } => write!(

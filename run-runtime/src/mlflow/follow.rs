@@ -9,12 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::batch::{Item, send_batches};
+use super::CallError;
+use super::batch::{Item, inactive_run, send_batches};
+use super::client::UploadFile;
 use super::error::ShipError;
 use super::link::Link;
 use super::retry::retry;
 use super::wire::{KeyValue, RunInfo};
-use crate::journal::{ArtifactKind, Event, OwnedRecord, read_tail};
+use crate::journal::{Event, OwnedRecord, read_tail};
 use crate::process::lock;
 use crate::remote::RemoteFile;
 use crate::store::ARTIFACTS_DIR;
@@ -37,6 +39,9 @@ pub(super) async fn ship(link: Arc<Link>) {
         Ok(r) => r,
         Err(reason) => return link.fail(reason),
     };
+    if let Err(reason) = upload_pending(&link, &remote).await {
+        return link.fail(reason);
+    }
     let journal = link.journal();
     loop {
         let from = lock(&link.state).remote.cursor;
@@ -120,20 +125,23 @@ async fn create_run(link: &Link) -> Result<RunInfo, ShipError> {
         client.experiment_id(&link.meta.experiment)
     })
     .await?;
-    // An earlier attempt may have created the run and died before saving its id.
+    // `runs/create` is not idempotent, and its answer can be lost after the server created
+    // the run (the connection drops, the client times out). So every attempt, not only the
+    // first (an earlier process may have died before saving the id), looks for the run by its
+    // tag `runctx.local_id` before creating it.
     let filter = format!("tags.`runctx.local_id` = '{}'", link.meta.id);
     let experiments = [experiment_id.as_str()];
-    let found = retry(link, "look for the run", || {
-        client.search_runs(&experiments, &filter)
-    })
-    .await?;
-    if let Some(run) = found.into_iter().next() {
-        return Ok(run.info);
-    }
     let tags = creation_tags(link, parent_id.as_deref());
-    let meta = &link.meta;
-    retry(link, "create the run", || {
-        client.create_run(&experiment_id, &meta.name, meta.start_time, &tags)
+    let (meta, filter, experiments, tags) = (&link.meta, &filter, &experiments, &tags);
+    let experiment_id = &experiment_id;
+    retry(link, "create the run", || async move {
+        let found = client.search_runs(experiments, filter).await?;
+        if let Some(run) = found.into_iter().next() {
+            return Ok(run.info);
+        }
+        client
+            .create_run(experiment_id, &meta.name, meta.start_time, tags)
+            .await
     })
     .await
 }
@@ -169,7 +177,8 @@ fn creation_tags<'a>(link: &'a Link, parent_id: Option<&'a str>) -> Vec<KeyValue
     tags
 }
 
-/// The parent's server run id, once its task has created it.
+/// The parent's server run id, once its task has created it; an error if its task stopped
+/// without creating it.
 async fn wait_created(parent: &Link) -> Result<String, ShipError> {
     loop {
         let notified = parent.created.notified();
@@ -178,10 +187,15 @@ async fn wait_created(parent: &Link) -> Result<String, ShipError> {
             if let (Some(id), Some(_)) = (&state.remote.run_id, &state.remote.artifact_uri) {
                 return Ok(id.clone());
             }
-            if let Some(reason) = &state.fatal {
+            let reason = match (&state.fatal, state.stopped) {
+                (Some(reason), _) => Some(reason.clone()),
+                (None, true) => Some(ShipError::Task("the parent's shipping stopped".into())),
+                (None, false) => None,
+            };
+            if let Some(reason) = reason {
                 return Err(ShipError::Parent {
                     id: parent.meta.id.clone(),
-                    reason: Box::new(reason.clone()),
+                    reason: Box::new(reason),
                 });
             }
         }
@@ -189,10 +203,21 @@ async fn wait_created(parent: &Link) -> Result<String, ShipError> {
     }
 }
 
-/// The server id of a parent shipped by another process, once its `remote.json` has it.
+/// The server id of a parent shipped by another process, once its `remote.json` has it. The
+/// wait ends with an error when that process is gone without having created the parent (it
+/// was killed, or gave up): nobody else will, until the parent is synced.
 async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipError> {
+    let parent_id = link.meta.parent_id.as_deref().unwrap_or_default();
+    let store = dir.parent().map(crate::store::Store::new);
     let mut waited = Duration::ZERO;
     loop {
+        // Whether its process is gone, looked at before remote.json: what a process saved
+        // before it ended is then read, and a process that ended after saving the id is not
+        // taken for one that ended without it.
+        let gone = store
+            .as_ref()
+            .and_then(|s| s.meta(parent_id).ok())
+            .is_some_and(|m| m.process_gone());
         let known = RemoteFile::load(dir).ok().and_then(|f| {
             f.targets
                 .get(link.server.base())
@@ -201,10 +226,15 @@ async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipE
         if let Some(id) = known {
             return Ok(id);
         }
+        if gone {
+            return Err(ShipError::ParentNotShipped {
+                id: parent_id.to_owned(),
+                server: link.base().to_owned(),
+            });
+        }
         if waited == Duration::from_secs(10) {
             link.report(&format!(
-                "waiting for the parent run in {} to reach the server",
-                dir.display()
+                "waiting for the parent run {parent_id} to reach the server (its process ships it)"
             ));
         }
         tokio::time::sleep(POLL).await;
@@ -236,7 +266,7 @@ async fn ship_records(
             }),
             OwnedRecord::Property { key, value } => items.push(Item::Param { key, value }),
             OwnedRecord::Tag { key, value } => items.push(Item::Tag { key, value }),
-            OwnedRecord::Event(Event::Artifact { path, kind, .. }) => artifacts.push((path, kind)),
+            OwnedRecord::Event(Event::Artifact { path, .. }) => artifacts.push(path),
             OwnedRecord::Event(Event::Status {
                 status: s,
                 time,
@@ -256,72 +286,164 @@ async fn ship_records(
         }
     }
     send_batches(link, &remote.run_id, items).await?;
-    for (path, kind) in dedupe_artifacts(artifacts) {
-        upload(link, &remote.artifact_uri, &path, kind).await?;
+    for path in dedupe_artifacts(artifacts) {
+        upload(link, &remote.artifact_uri, &path).await?;
     }
     if let Some((status, time)) = status {
         let client = &link.server.client;
+        // A deleted run refuses its status like its records (400, "must be in the 'active'
+        // state"): the same one error.
         retry(link, "update the run's status", || {
             client.update_run(&remote.run_id, status.as_str(), time)
         })
-        .await?;
+        .await
+        .map_err(|e| inactive_run(link, &remote.run_id, e))?;
     }
     Ok(())
 }
 
-fn dedupe_artifacts(artifacts: Vec<(String, ArtifactKind)>) -> Vec<(String, ArtifactKind)> {
-    let mut out: Vec<(String, ArtifactKind)> = Vec::with_capacity(artifacts.len());
+fn dedupe_artifacts(artifacts: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(artifacts.len());
     for a in artifacts {
-        if !out.iter().any(|(p, _)| *p == a.0) {
+        if !out.contains(&a) {
             out.push(a);
         }
     }
     out
 }
 
-async fn upload(
-    link: &Arc<Link>,
-    artifact_uri: &str,
-    path: &str,
-    kind: ArtifactKind,
-) -> Result<(), ShipError> {
+/// Uploads the artifacts an earlier attempt left pending (the server refused them); those it
+/// refuses again stay pending.
+async fn upload_pending(link: &Arc<Link>, remote: &Remote) -> Result<(), ShipError> {
+    let pending = lock(&link.state).remote.pending_artifacts.clone();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for path in &pending {
+        upload(link, &remote.artifact_uri, path).await?;
+    }
+    link.save();
+    Ok(())
+}
+
+/// What became of one artifact.
+enum Uploaded {
+    Done,
+    /// The server refused it: it stays pending for the next sync.
+    Refused(CallError),
+    /// The file cannot be read any more: there is nothing to upload, now or later.
+    Gone(std::io::Error),
+}
+
+/// Uploads artifact `path`, streaming it from the run's folder. A refusal is not an error of
+/// shipping: it is reported, and the path is kept pending in `remote.json` for `sync`.
+async fn upload(link: &Arc<Link>, artifact_uri: &str, path: &str) -> Result<(), ShipError> {
     // The path comes from the journal: it is checked again with the artifact rules, and must
     // lead to a file inside the run's artifacts/ without going through a link.
     let file = match crate::artifacts::locate(&link.dir.join(ARTIFACTS_DIR), path) {
         Ok(file) => file,
         Err(e) => {
-            link.refuse(format!("artifact {path:?} ({kind:?}) not uploaded: {e}"));
-            return Ok(());
-        }
-    };
-    let bytes = match tokio::fs::read(&file).await {
-        Ok(b) => b,
-        Err(e) => {
-            link.refuse(format!(
-                "artifact {path:?} ({kind:?}) is gone from {}: {e}; not uploaded",
-                file.display()
-            ));
+            link.refuse(format!("artifact {path:?} not uploaded: {e}"));
+            link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
             return Ok(());
         }
     };
     let client = &link.server.client;
-    let outcome = retry(link, "upload an artifact", || {
-        let fut = client.upload_artifact(artifact_uri, path, bytes.clone());
-        async move {
-            match fut.await {
-                Err(
-                    e @ super::CallError::Status {
-                        status: 0 | 400 | 404 | 413,
-                        ..
-                    },
-                ) => Ok(Err(e)),
-                other => other.map(Ok),
-            }
+    let file = &file;
+    // Each attempt opens the file again: nothing of it is kept in memory between attempts.
+    let outcome = retry(link, "upload an artifact", || async move {
+        let opened = match UploadFile::open(file).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Uploaded::Gone(e)),
+        };
+        match client.upload_artifact(artifact_uri, path, opened).await {
+            Ok(()) => Ok(Uploaded::Done),
+            // 0: the run's artifact store is not served by the tracking server.
+            Err(
+                e @ CallError::Status {
+                    status: 0 | 400 | 404 | 413,
+                    ..
+                },
+            ) => Ok(Uploaded::Refused(e)),
+            Err(e) => Err(e),
         }
     })
     .await?;
-    if let Err(e) = outcome {
-        link.refuse(format!("the server refused artifact {path:?}: {e}"));
+    match outcome {
+        Uploaded::Done => {
+            link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
+        }
+        Uploaded::Refused(e) => {
+            link.refuse(format!(
+                "the server refused artifact {path:?}: {e}; it is kept in the run's folder, \
+                 and `runctx sync {} --to {}` uploads it again",
+                link.meta.id,
+                link.base()
+            ));
+            link.update(|s| {
+                if !s.remote.pending_artifacts.iter().any(|p| p == path) {
+                    s.remote.pending_artifacts.push(path.to_owned());
+                }
+            });
+        }
+        Uploaded::Gone(e) => {
+            link.refuse(format!(
+                "artifact {path:?} is gone from {}: {e}; not uploaded",
+                file.display()
+            ));
+            link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::client::{Client, Credentials};
+    use super::super::link::Link;
+    use super::super::server::Server;
+    use crate::config::TrackingUri;
+    use crate::store::Store;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_parent_whose_process_ended_unshipped_is_an_error_not_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        // A parent run of another process, which ended before it had the run created on the
+        // server: its run.json names a process that has exited, and it has no remote.json.
+        let parent = store.start_run("e", "parent").unwrap();
+        let mut meta = store.meta(parent.id()).unwrap();
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        meta.source.pid = ended.id();
+        ended.wait().unwrap();
+        store.create_dir(&meta).unwrap();
+        let mut child = meta.clone();
+        child.id = uuid::Uuid::new_v4().simple().to_string();
+        child.name = "child".into();
+        child.parent_id = Some(parent.id().to_owned());
+        store.create_dir(&child).unwrap();
+
+        // Nothing listens there; the wait for the parent comes before any call.
+        let uri = TrackingUri::parse("X", "http://127.0.0.1:1").unwrap();
+        let client = Client::new(&uri, Credentials::None, false).unwrap();
+        let server = Arc::new(Server::new(client, &uri, None, 1));
+        let link = Link::start(server, child, store.root(), None, None).unwrap();
+        let e = link
+            .wait_shipped(1, Duration::from_secs(30))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the process that was shipping it has ended")
+                && e.contains(&format!(
+                    "runctx sync {} --to http://127.0.0.1:1",
+                    parent.id()
+                )),
+            "{e}"
+        );
+        link.close();
+    }
 }

@@ -194,6 +194,11 @@ impl Link {
         lock(&self.state).refused.clone()
     }
 
+    /// Artifacts the server refused, kept for the next sync, by path among the run's artifacts.
+    pub(crate) fn pending_artifacts(&self) -> Vec<String> {
+        lock(&self.state).remote.pending_artifacts.clone()
+    }
+
     /// Wakes the task to look at the journal now, and cuts a backoff short.
     pub(crate) fn poke(&self) {
         self.wake.notify_one();

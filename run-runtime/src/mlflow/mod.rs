@@ -18,7 +18,9 @@ pub mod sync;
 pub(crate) mod wire;
 
 pub(crate) use client::{CallError, Client, Credentials};
+pub(crate) use error::ShipError;
 pub(crate) use link::Link;
 pub(crate) use read::read_run;
+pub(crate) use retry::retry_call;
 pub(crate) use runtime::{Shipping, block_on, wait_all};
 pub(crate) use server::{Server, server};

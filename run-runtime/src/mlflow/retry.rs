@@ -49,6 +49,24 @@ where
     }
 }
 
+/// Calls `call` until it succeeds or fails for a reason that retrying cannot fix, with the same
+/// backoff as [`retry`], for a call that belongs to no shipped run (registering a model). `call`
+/// is given the number of attempts that failed before it. The caller bounds the whole (the
+/// registry runs it under `block_on`'s timeout).
+pub(crate) async fn retry_call<T, F, Fut>(mut call: F) -> Result<T, CallError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        match call(backoff.failures).await {
+            Err(e) if e.is_transient() => tokio::time::sleep(backoff.next(&e)).await,
+            other => return other,
+        }
+    }
+}
+
 /// Exponential backoff with full jitter, from 100 ms up to 10 s, or what `Retry-After` says.
 pub(crate) struct Backoff {
     pub(crate) failures: u32,

@@ -1,0 +1,76 @@
+//! A program the shipping fault tests start as a separate process, so that they can time it
+//! from start to exit (exit handler included) and read its peak memory. It plays a user's
+//! program under the environment the test chooses and prints what happened as one JSON line.
+//!
+//! shipping complete N     get the context run, log N points, complete it
+//! shipping upload FILE    get the context run, upload FILE as artifact `weights.bin`, complete
+//!                         it, and say the peak resident memory before and after
+
+use std::time::Instant;
+
+use run_runtime::Run;
+use serde_json::json;
+
+fn main() {
+    let started = Instant::now();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["complete", n] => complete(started, n.parse().expect("a count")),
+        ["upload", file] => upload(file),
+        other => panic!("unknown arguments {other:?}"),
+    }
+}
+
+fn complete(started: Instant, n: i64) {
+    let run = Run::get_context().unwrap();
+    for i in 0..n {
+        run.log_step("m", i as f64, i).unwrap();
+    }
+    let before = Instant::now();
+    let outcome = run.complete();
+    println!(
+        "{}",
+        json!({
+            "id": run.id(),
+            "remote_id": run.remote_id(),
+            "error": outcome.err().map(|e| e.to_string()),
+            "complete_ms": before.elapsed().as_millis() as u64,
+            // From the start of main to the return of complete(): what is left of the
+            // process's wall time is the exit handler's.
+            "returned_at_ms": started.elapsed().as_millis() as u64,
+        })
+    );
+}
+
+fn upload(file: &str) {
+    let run = Run::get_context().unwrap();
+    run.log("before_upload", 1).unwrap();
+    run.flush().unwrap();
+    let hwm_before = peak_rss_kib();
+    let started = Instant::now();
+    run.upload_file("weights.bin", file).unwrap();
+    let outcome = run.complete();
+    println!(
+        "{}",
+        json!({
+            "id": run.id(),
+            "remote_id": run.remote_id(),
+            "error": outcome.err().map(|e| e.to_string()),
+            "refused": run.refused_records(),
+            "upload_ms": started.elapsed().as_millis() as u64,
+            "hwm_before_kib": hwm_before,
+            "hwm_after_kib": peak_rss_kib(),
+        })
+    );
+}
+
+/// The process's peak resident memory (`VmHWM` of /proc/self/status), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
