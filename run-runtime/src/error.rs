@@ -134,8 +134,8 @@ pub enum Error {
     /// Records are safe in the journal but not (yet) on the tracking server.
     #[error(
         "run {id}: {pending_bytes} bytes of its journal are not on {server} yet ({reason}); they \
-         are safe in the local journal and keep shipping while the process lives; to upload \
-         them later: runctx sync {id} --to {server}"
+         are safe in the local journal{}; to upload them later: runctx sync {id} --to {server}",
+        if *.retrying { " and keep shipping while the process lives" } else { "" }
     )]
     NotShipped {
         /// The local run id.
@@ -146,6 +146,9 @@ pub enum Error {
         reason: String,
         /// How much of the journal is not acknowledged.
         pending_bytes: u64,
+        /// Shipping goes on in the background (the server is slow or failing); `false` when it
+        /// stopped for good (refused credentials, a deleted run).
+        retrying: bool,
     },
 
     /// The tracking server answered a request with an error, or did not answer.

@@ -19,7 +19,7 @@ fn an_unreachable_server_costs_the_end_of_a_program_one_short_wait() {
     let out = command(SHIPPING, dir.path())
         .args(["complete", "1000"])
         .env("MLFLOW_TRACKING_URI", &uri)
-        .env("RUNCTX_STALL_TIMEOUT", "2")
+        .env("RUNCTX_STALL_TIMEOUT", "4")
         .output()
         .unwrap();
     let wall = started.elapsed();
@@ -45,11 +45,11 @@ fn an_unreachable_server_costs_the_end_of_a_program_one_short_wait() {
     // the exit timeout (91 s in all). The bound is generous, for a loaded machine: it is
     // there to catch a return of those waits, not to time the stall timeout.
     assert!(wall < Duration::from_secs(30), "{wall:?}");
-    assert!(complete >= Duration::from_secs(2), "{complete:?}");
-    // The exit handler knows the server is unreachable and does not wait 2 s again; it says
-    // what is left, once.
+    assert!(complete >= Duration::from_secs(4), "{complete:?}");
+    // The exit handler knows the server is unreachable and does not wait the 4 s again (it
+    // took milliseconds here; the margin is for a loaded machine); it says what is left, once.
     assert!(
-        wall.saturating_sub(returned_at) < Duration::from_millis(1500),
+        wall.saturating_sub(returned_at) < Duration::from_secs(3),
         "the exit handler waited: {wall:?} in all, complete() returned at {returned_at:?}"
     );
     assert_eq!(stderr.matches("at exit").count(), 1, "{stderr}");

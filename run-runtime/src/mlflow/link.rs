@@ -241,23 +241,23 @@ impl Link {
                 return Ok(());
             }
             if let Some(reason) = &state.fatal {
-                return Err(self.not_shipped(&reason.to_string(), end, &state));
+                return Err(self.not_shipped(&reason.to_string(), end, &state, false));
             }
             if state.stopped {
-                return Err(self.not_shipped("shipping stopped", end, &state));
+                return Err(self.not_shipped("shipping stopped", end, &state, false));
             }
             if let Some(trouble) = &state.trouble {
                 let silent_since = state.last_answer.max(started);
                 if self.server.is_unreachable() || silent_since.elapsed() >= stall {
                     self.server.mark_unreachable();
                     let why = format!("the server is not answering: {trouble}");
-                    return Err(self.not_shipped(&why, end, &state));
+                    return Err(self.not_shipped(&why, end, &state, true));
                 }
             }
             let now = Instant::now();
             if now >= deadline {
                 let why = format!("still not shipped after {timeout:?}");
-                return Err(self.not_shipped(&why, end, &state));
+                return Err(self.not_shipped(&why, end, &state, true));
             }
             // Wake at least every 100 ms to check the stall timeout.
             let nap = (deadline - now).min(Duration::from_millis(100));
@@ -269,12 +269,13 @@ impl Link {
         }
     }
 
-    fn not_shipped(&self, why: &str, end: u64, state: &LinkState) -> Error {
+    fn not_shipped(&self, why: &str, end: u64, state: &LinkState, retrying: bool) -> Error {
         Error::NotShipped {
             id: self.meta.id.clone(),
             server: self.server.base().to_owned(),
             reason: why.to_owned(),
             pending_bytes: end.saturating_sub(state.remote.cursor.offset),
+            retrying,
         }
     }
 
