@@ -251,7 +251,7 @@ impl Step {
 pub struct StepError {
     kind: StepErrorKind,
     message: String,
-    source: Option<Error>,
+    source: Option<Box<Error>>,
 }
 
 /// What kind of failure a [`StepError`] is.
@@ -284,7 +284,7 @@ impl StepError {
         StepError {
             kind: StepErrorKind::Record,
             message: format!("step {:?}: cannot {what}: {error}", step.name),
-            source: Some(error),
+            source: Some(Box::new(error)),
         }
     }
 
@@ -308,7 +308,7 @@ impl Display for StepError {
 
 impl std::error::Error for StepError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
+        self.source.as_deref().map(|e| e as _)
     }
 }
 
