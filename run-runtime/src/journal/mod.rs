@@ -1,6 +1,7 @@
 //! The write-ahead journal: every record of a run, in the order it was logged, on local disk
 //! before anything else happens to it. `docs/journal-format.md` describes the bytes.
 
+pub(crate) mod damage;
 pub(crate) mod format;
 pub(crate) mod reader;
 pub(crate) mod writer;
