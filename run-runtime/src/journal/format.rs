@@ -18,6 +18,11 @@ pub(crate) const BLOCK_MAGIC: [u8; 4] = *b"RJB1";
 pub(crate) const BLOCK_HEADER_LEN: usize = 12;
 /// Largest payload a reader accepts; anything larger is damage.
 pub(crate) const MAX_BLOCK_LEN: usize = 256 << 20;
+/// Most bytes one append may add to a block: one record, or one chunk of `log_list` records.
+/// The writer refuses anything larger, which is what bounds its blocks (see `writer.rs`).
+pub(crate) const MAX_APPEND: usize = 1 << 20;
+/// Most bytes of a failed run's error text a status event keeps (see [`cap_error`]).
+pub(crate) const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// A metric point: `u16` key length, key, `f64` value, `i64` timestamp (ms), `i64` step.
 pub(crate) const KIND_METRIC: u8 = 1;
@@ -62,6 +67,36 @@ pub(crate) enum Event {
         /// Its size in bytes when it was written.
         size: u64,
     },
+}
+
+/// The error text of a failed run as a status event keeps it: capped at [`MAX_ERROR_BYTES`],
+/// so that the record fits in a block whatever the error (the text of an error has no bound of
+/// its own). The first and last halves are kept, where a panic message and the innermost
+/// frames of a backtrace are, with a note of how much was left out between them.
+pub(crate) fn cap_error(text: String) -> String {
+    cap_text(text, MAX_ERROR_BYTES)
+}
+
+/// `text` if it has at most `max` bytes; otherwise its first and last `max / 2` bytes or
+/// fewer (cut at character boundaries) around a note of what was left out.
+pub(crate) fn cap_text(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut head = max / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - max / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[... {} bytes left out ...]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
 }
 
 /// What an artifact holds.
@@ -136,8 +171,10 @@ pub(crate) fn put_metric(buf: &mut Vec<u8>, key: &str, value: f64, timestamp: i6
     }
 }
 
-/// Appends a tag (`KIND_TAG`) or property (`KIND_PROPERTY`) record.
+/// Appends a tag (`KIND_TAG`) or property (`KIND_PROPERTY`) record. Keys and values are
+/// checked before (1000 and 32,000 bytes at most), far below the framing's limits.
 pub(crate) fn put_pair(buf: &mut Vec<u8>, kind: u8, key: &str, value: &str) {
+    debug_assert!(key.len() <= usize::from(u16::MAX) && value.len() <= MAX_APPEND);
     buf.reserve(1 + 2 + key.len() + 4 + value.len());
     buf.push(kind);
     buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
@@ -162,7 +199,7 @@ pub(crate) fn metric_step_offset(key_len: usize) -> usize {
 /// A cursor over the records of one block payload.
 pub(crate) struct Records<'a> {
     rest: &'a [u8],
-    /// Offset of `rest` within the payload.
+    /// Offset of `rest` within the payload: where the next record starts.
     pub pos: usize,
 }
 
@@ -173,6 +210,13 @@ impl<'a> Records<'a> {
             rest: payload,
             pos: 0,
         }
+    }
+
+    /// The next record with its offset in the payload, as [`Iterator::next`] gives it.
+    /// The writer patches steps in place from these offsets (see [`metric_step_offset`]).
+    pub(crate) fn next_at(&mut self) -> Option<(usize, Result<Record<'a>, String>)> {
+        let at = self.pos;
+        self.next().map(|item| (at, item))
     }
 
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -306,6 +350,40 @@ mod tests {
         let at = metric_step_offset(3);
         assert_eq!(i64::from_le_bytes(buf[at..at + 8].try_into().unwrap()), 77);
         assert_eq!(at + 8, buf.len());
+    }
+
+    #[test]
+    fn offsets_of_records_are_where_they_start() {
+        let mut buf = Vec::new();
+        put_pair(&mut buf, KIND_TAG, "t", "v");
+        let second = buf.len();
+        put_metric(&mut buf, "abc", 1.0, 2, 77);
+        let mut records = Records::new(&buf);
+        assert_eq!(records.next_at().unwrap().0, 0);
+        let (at, record) = records.next_at().unwrap();
+        assert_eq!(at, second);
+        assert!(matches!(record, Ok(Record::Metric { step: 77, .. })));
+        assert!(records.next_at().is_none());
+    }
+
+    #[test]
+    fn error_text_is_capped_at_char_boundaries_keeping_both_ends() {
+        let short = String::from("loss is NaN");
+        assert_eq!(cap_error(short.clone()), short);
+        let long = format!("head{}tail", "é".repeat(MAX_ERROR_BYTES));
+        let capped = cap_error(long.clone());
+        assert!(capped.len() <= MAX_ERROR_BYTES + 64, "{}", capped.len());
+        assert!(capped.starts_with("headé") && capped.ends_with("étail"));
+        assert!(capped.contains("bytes left out"));
+        // The status event of any error fits in one append.
+        let mut buf = Vec::new();
+        let event = Event::Status {
+            status: Status::Failed,
+            time: 0,
+            error: Some(cap_error("\u{1}".repeat(10 * MAX_ERROR_BYTES))),
+        };
+        put_event(&mut buf, &event);
+        assert!(buf.len() <= MAX_APPEND, "{}", buf.len());
     }
 
     #[test]
