@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::format::{
-    AUTO_STEP, BLOCK_HEADER_LEN, BLOCK_MAGIC, FILE_HEADER_LEN, Record, Records, file_header,
+    AUTO_STEP, BLOCK_HEADER_LEN, BLOCK_MAGIC, FILE_HEADER_LEN, Frame, Record, file_header, frame,
     metric_step_offset,
 };
 use super::reader::{Damage, check_file_header, scan_file};
@@ -41,7 +41,8 @@ pub(super) struct Disk {
     /// The steps `run.log` gives.
     counters: StepCounters,
     /// Where the block being written got automatic steps, to undo them if the write fails.
-    numbered: Vec<(usize, i64)>,
+    /// (u32: a block is at most `MAX_WRITE_BLOCK`, 2 MiB.)
+    numbered: Vec<u32>,
     /// A block whose write failed, tried again before anything newer.
     pub(super) unwritten: Option<Vec<u8>>,
     /// The last write error, until a write succeeds.
@@ -277,37 +278,38 @@ impl Disk {
         Ok(())
     }
 
-    /// Gives each `run.log` point (step [`AUTO_STEP`]) the next step of its key, through the
-    /// one decoder of the record framing.
+    /// Gives each `run.log` point (step [`AUTO_STEP`]) the next step of its key, walking the
+    /// block with the one decoder of the record framing ([`frame`]).
     pub(super) fn number_steps(&mut self, payload: &mut [u8]) {
         self.counters.begin();
         self.numbered.clear();
-        let mut records = Records::new(payload);
-        while let Some((at, item)) = records.next_at() {
-            match item {
-                Ok(Record::Metric { key, step, .. }) => {
-                    if let Some(given) = self.counters.number(key.as_bytes(), step) {
-                        self.numbered
-                            .push((at + metric_step_offset(key.len()), given));
-                    }
+        let mut at = 0;
+        while at < payload.len() {
+            let (given, key_len, len) = match frame(&payload[at..]) {
+                Ok((Frame::Metric { key, step, .. }, len)) => {
+                    (self.counters.number(key, step), key.len(), len)
                 }
-                Ok(_) => {}
+                Ok((_, len)) => (None, 0, len),
                 Err(reason) => {
-                    // The encoders above wrote these bytes; readers report the block if so.
+                    // The encoders wrote these bytes; readers would report the block if so.
                     debug_assert!(false, "the writer's own block is unreadable: {reason}");
                     break;
                 }
+            };
+            if let Some(step) = given {
+                let step_at = at + metric_step_offset(key_len);
+                payload[step_at..step_at + 8].copy_from_slice(&step.to_le_bytes());
+                self.numbered.push(step_at as u32);
             }
-        }
-        for &(at, step) in &self.numbered {
-            payload[at..at + 8].copy_from_slice(&step.to_le_bytes());
+            at += len;
         }
     }
 
     /// Undoes [`Disk::number_steps`]: the block's write failed, and another process may append
     /// points of the same keys before it is tried again.
     pub(super) fn unnumber(&mut self, payload: &mut [u8]) {
-        for &(at, _) in &self.numbered {
+        for &at in &self.numbered {
+            let at = at as usize;
             payload[at..at + 8].copy_from_slice(&AUTO_STEP.to_le_bytes());
         }
         self.counters.undo();

@@ -196,95 +196,144 @@ pub(crate) fn metric_step_offset(key_len: usize) -> usize {
     1 + 2 + key_len + 16
 }
 
-/// A cursor over the records of one block payload.
-pub(crate) struct Records<'a> {
-    rest: &'a [u8],
-    /// Offset of `rest` within the payload: where the next record starts.
-    pub pos: usize,
+/// One record's framing: its kind and where its fields are, before any text in it is checked.
+/// [`frame`] is the one definition of how records are laid out; [`Records`] builds typed
+/// records on it, and the writer walks blocks with it to give steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Frame<'a> {
+    /// A metric point.
+    Metric {
+        /// The key's bytes.
+        key: &'a [u8],
+        /// The value.
+        value: f64,
+        /// Milliseconds since the epoch.
+        timestamp: i64,
+        /// The step.
+        step: i64,
+    },
+    /// A tag ([`KIND_TAG`]) or property ([`KIND_PROPERTY`]).
+    Pair {
+        /// Which of the two.
+        kind: u8,
+        /// The key's bytes.
+        key: &'a [u8],
+        /// The value's bytes.
+        value: &'a [u8],
+    },
+    /// An event: its JSON.
+    Event(&'a [u8]),
 }
 
-impl<'a> Records<'a> {
-    /// Iterates `payload`.
-    pub(crate) fn new(payload: &'a [u8]) -> Self {
-        Records {
-            rest: payload,
-            pos: 0,
-        }
-    }
+fn u16_at(b: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([b[at], b[at + 1]]) as usize
+}
 
-    /// The next record with its offset in the payload, as [`Iterator::next`] gives it.
-    /// The writer patches steps in place from these offsets (see [`metric_step_offset`]).
-    pub(crate) fn next_at(&mut self) -> Option<(usize, Result<Record<'a>, String>)> {
-        let at = self.pos;
-        self.next().map(|item| (at, item))
-    }
+fn u32_at(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+}
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.rest.len() < n {
-            return None;
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        self.pos += n;
-        Some(head)
-    }
+fn u64_at(b: &[u8], at: usize) -> [u8; 8] {
+    b[at..at + 8].try_into().expect("8 bytes")
+}
 
-    fn u16(&mut self) -> Option<usize> {
-        self.take(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    }
-
-    fn u32(&mut self) -> Option<usize> {
-        self.take(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    }
-
-    fn u64(&mut self) -> Option<[u8; 8]> {
-        self.take(8).map(|b| b.try_into().expect("8 bytes"))
-    }
-
-    fn str(&mut self, len: usize) -> Result<&'a str, String> {
-        let bytes = self.take(len).ok_or("record cut short")?;
-        std::str::from_utf8(bytes).map_err(|_| String::from("text that is not UTF-8"))
-    }
-
-    fn record(&mut self) -> Result<Record<'a>, String> {
-        let short = || String::from("record cut short");
-        let kind = self.take(1).ok_or_else(short)?[0];
-        match kind {
-            KIND_METRIC => {
-                let len = self.u16().ok_or_else(short)?;
-                let key = self.str(len)?;
-                let value = f64::from_le_bytes(self.u64().ok_or_else(short)?);
-                let timestamp = i64::from_le_bytes(self.u64().ok_or_else(short)?);
-                let step = i64::from_le_bytes(self.u64().ok_or_else(short)?);
-                Ok(Record::Metric {
-                    key,
-                    value,
-                    timestamp,
-                    step,
-                })
+/// The record at the start of `bytes` and its length, or why there is none. The one decoder of
+/// the framing: each kind checks its whole length once, then reads its fields.
+#[inline]
+pub(crate) fn frame(bytes: &[u8]) -> Result<(Frame<'_>, usize), String> {
+    let short = || String::from("record cut short");
+    let (&kind, body) = bytes.split_first().ok_or_else(short)?;
+    match kind {
+        KIND_METRIC => {
+            let key_len = if body.len() >= 2 { u16_at(body, 0) } else { 0 };
+            let len = 2 + key_len + 24;
+            if body.len() < len {
+                return Err(short());
             }
-            KIND_TAG | KIND_PROPERTY => {
-                let len = self.u16().ok_or_else(short)?;
-                let key = self.str(len)?;
-                let len = self.u32().ok_or_else(short)?;
-                let value = self.str(len)?;
+            let at = 2 + key_len;
+            let frame = Frame::Metric {
+                key: &body[2..at],
+                value: f64::from_le_bytes(u64_at(body, at)),
+                timestamp: i64::from_le_bytes(u64_at(body, at + 8)),
+                step: i64::from_le_bytes(u64_at(body, at + 16)),
+            };
+            Ok((frame, 1 + len))
+        }
+        KIND_TAG | KIND_PROPERTY => {
+            let key_len = if body.len() >= 2 { u16_at(body, 0) } else { 0 };
+            let at = 2 + key_len;
+            if body.len() < at + 4 {
+                return Err(short());
+            }
+            let value_len = u32_at(body, at);
+            let len = at + 4 + value_len;
+            if body.len() < len {
+                return Err(short());
+            }
+            let frame = Frame::Pair {
+                kind,
+                key: &body[2..at],
+                value: &body[at + 4..len],
+            };
+            Ok((frame, 1 + len))
+        }
+        KIND_EVENT => {
+            if body.len() < 4 {
+                return Err(short());
+            }
+            let len = 4 + u32_at(body, 0);
+            if body.len() < len {
+                return Err(short());
+            }
+            Ok((Frame::Event(&body[4..len]), 1 + len))
+        }
+        other => Err(format!("unknown record kind {other}")),
+    }
+}
+
+fn text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|_| String::from("text that is not UTF-8"))
+}
+
+impl<'a> Frame<'a> {
+    /// The typed record: text checked, an event's JSON parsed.
+    pub(crate) fn record(self) -> Result<Record<'a>, String> {
+        match self {
+            Frame::Metric {
+                key,
+                value,
+                timestamp,
+                step,
+            } => Ok(Record::Metric {
+                key: text(key)?,
+                value,
+                timestamp,
+                step,
+            }),
+            Frame::Pair { kind, key, value } => {
+                let (key, value) = (text(key)?, text(value)?);
                 Ok(if kind == KIND_TAG {
                     Record::Tag { key, value }
                 } else {
                     Record::Property { key, value }
                 })
             }
-            KIND_EVENT => {
-                let len = self.u32().ok_or_else(short)?;
-                let json = self.take(len).ok_or_else(short)?;
-                serde_json::from_slice(json)
-                    .map(Record::Event)
-                    .map_err(|e| format!("unreadable event: {e}"))
-            }
-            other => Err(format!("unknown record kind {other}")),
+            Frame::Event(json) => serde_json::from_slice(json)
+                .map(Record::Event)
+                .map_err(|e| format!("unreadable event: {e}")),
         }
+    }
+}
+
+/// A cursor over the records of one block payload.
+pub(crate) struct Records<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Records<'a> {
+    /// Iterates `payload`.
+    pub(crate) fn new(payload: &'a [u8]) -> Self {
+        Records { rest: payload }
     }
 }
 
@@ -296,7 +345,10 @@ impl<'a> Iterator for Records<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let item = self.record();
+        let item = frame(self.rest).and_then(|(f, len)| {
+            self.rest = &self.rest[len..];
+            f.record()
+        });
         if item.is_err() {
             self.rest = &[];
         }
@@ -353,17 +405,37 @@ mod tests {
     }
 
     #[test]
-    fn offsets_of_records_are_where_they_start() {
+    fn frames_give_each_record_and_its_length() {
         let mut buf = Vec::new();
         put_pair(&mut buf, KIND_TAG, "t", "v");
         let second = buf.len();
         put_metric(&mut buf, "abc", 1.0, 2, 77);
-        let mut records = Records::new(&buf);
-        assert_eq!(records.next_at().unwrap().0, 0);
-        let (at, record) = records.next_at().unwrap();
-        assert_eq!(at, second);
-        assert!(matches!(record, Ok(Record::Metric { step: 77, .. })));
-        assert!(records.next_at().is_none());
+        let (first, len) = frame(&buf).unwrap();
+        assert_eq!(len, second);
+        assert_eq!(
+            first,
+            Frame::Pair {
+                kind: KIND_TAG,
+                key: b"t",
+                value: b"v"
+            }
+        );
+        let (metric, len) = frame(&buf[second..]).unwrap();
+        assert_eq!(second + len, buf.len());
+        assert!(matches!(
+            metric,
+            Frame::Metric {
+                key: b"abc",
+                step: 77,
+                ..
+            }
+        ));
+        // A key that is not UTF-8 is framing-correct; only the typed record refuses it.
+        let mut bad = Vec::new();
+        put_metric(&mut bad, "ab", 1.0, 2, 3);
+        bad[3] = 0xff;
+        let (f, _) = frame(&bad).unwrap();
+        assert!(f.record().is_err());
     }
 
     #[test]
