@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use crate::artifacts;
 use crate::clock;
 use crate::error::{Error, NameKind, Result, Shown, Status};
-use crate::journal::format::{AUTO_STEP, KIND_PROPERTY, KIND_TAG, put_event, put_metric, put_pair};
-use crate::journal::{ArtifactKind, Event, Journal};
+use crate::journal::format::{
+    AUTO_STEP, KIND_PROPERTY, KIND_TAG, cap_error, put_event, put_metric, put_pair,
+};
+use crate::journal::{ArtifactKind, Event, Journal, SYNC_WAIT, WRITER_STALL};
 use crate::online::{Link, Server};
 use crate::panics::panic_message;
 use crate::process::process;
@@ -25,8 +27,11 @@ use crate::value::MetricValue;
 /// the current context with [`Run::get_context`]; make children with [`Run::child_run`].
 ///
 /// Every logging call checks its input, appends a record to the run's journal and returns; it
-/// never waits for the disk or the network. [`Run::flush`] waits until everything logged before
-/// it is on disk.
+/// never waits for the network, and waits for the disk only when a megabyte of records is
+/// already pending (which bounds memory). That wait is bounded: when the journal cannot be
+/// written (a full disk, a file size limit, a disk that hangs for 30 s), the call returns an
+/// error that says so, and the records logged before it are kept and retried. [`Run::flush`]
+/// waits until everything logged before it is on disk.
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -154,9 +159,15 @@ impl Run {
             store.create_dir(&meta)?;
         }
         let meta = store.meta(id)?;
-        let (journal, damage) = Journal::open(&dir.join(JOURNAL_FILE), !exists)?;
-        for d in damage {
-            eprintln!("run-runtime: run {id}: journal damage cut off before appending: {d}");
+        let (journal, opened) = Journal::open(&dir.join(JOURNAL_FILE), !exists)?;
+        if let Some(cut) = opened.cut {
+            eprintln!(
+                "run-runtime: run {id}: {} bytes at offset {}: {}",
+                cut.len, cut.offset, cut.reason
+            );
+        }
+        for d in opened.damage {
+            eprintln!("run-runtime: run {id}: journal damage, kept and skipped by readers: {d}");
         }
         let data = store.read(id)?;
         let end = (data.status != Status::Running).then_some(data.status);
@@ -261,7 +272,9 @@ impl Run {
     // ---------------------------------------------------------------- metrics
 
     /// Appends `value` to the metric series `name`, at the step after the last one of that
-    /// series (0, 1, 2, ... for a series logged only with `log`).
+    /// series (0, 1, 2, ... for a series logged only with `log`), whichever process logged it:
+    /// the steps are given when the point is written to the journal. After a point at step
+    /// `i64::MAX`, every such point gets `i64::MAX`.
     ///
     /// `value` may be any Rust number or a `bool` (1 or 0). NaN and infinities are kept.
     #[inline]
@@ -294,11 +307,14 @@ impl Run {
         let now = clock::now_ms();
         self.inner
             .journal
-            .append(|buf| put_metric(buf, name, value, now, step));
-        Ok(())
+            .append(|buf| put_metric(buf, name, value, now, step))
     }
 
     /// Records `values` as the metric series `name`, at steps 0, 1, 2, ...
+    ///
+    /// Any number of values: they are journaled in pieces as `values` yields them, with no
+    /// lock held while it runs (so it may log to this run itself). On an error the points
+    /// before it are recorded.
     pub fn log_list<V: MetricValue>(
         &self,
         name: &str,
@@ -306,12 +322,11 @@ impl Run {
     ) -> Result<()> {
         check_name(NameKind::Metric, name)?;
         let now = clock::now_ms();
-        self.inner.journal.append(|buf| {
-            for (step, v) in values.into_iter().enumerate() {
-                put_metric(buf, name, v.to_f64(), now, step as i64);
-            }
-        });
-        Ok(())
+        let mut step = 0i64;
+        self.inner.journal.append_many(values, |buf, v| {
+            put_metric(buf, name, v.to_f64(), now, step);
+            step = step.saturating_add(1);
+        })
     }
 
     // ---------------------------------------------------------------- JSON metrics
@@ -442,8 +457,7 @@ impl Run {
             kind,
             size,
         };
-        self.inner.journal.append(|buf| put_event(buf, &event));
-        Ok(())
+        self.inner.journal.append(|buf| put_event(buf, &event))
     }
 
     // ---------------------------------------------------------------- files
@@ -504,8 +518,7 @@ impl Run {
         check_pair(NameKind::Tag, key, &value)?;
         self.inner
             .journal
-            .append(|buf| put_pair(buf, KIND_TAG, key, &value));
-        Ok(())
+            .append(|buf| put_pair(buf, KIND_TAG, key, &value))
     }
 
     /// Sets several tags. Each valid pair is recorded; the first invalid one is returned as the
@@ -539,7 +552,7 @@ impl Run {
             None => {
                 self.inner
                     .journal
-                    .append(|buf| put_pair(buf, KIND_PROPERTY, key, &value));
+                    .append(|buf| put_pair(buf, KIND_PROPERTY, key, &value))?;
                 properties.insert(key.to_owned(), value);
                 Ok(())
             }
@@ -630,7 +643,7 @@ impl Run {
     pub fn details(&self) -> Result<RunData> {
         match &self.inner.link {
             None => {
-                self.inner.journal.flush(false, None)?;
+                self.inner.journal.flush(false, WRITER_STALL)?;
                 self.inner.store.read(self.id())
             }
             Some(link) => {
@@ -652,7 +665,7 @@ impl Run {
     /// [`Run::flush`] with its own timeout for the server. On a timeout the records stay safe in
     /// the journal and keep shipping in the background; the error says how to upload them later.
     pub fn flush_within(&self, timeout: std::time::Duration) -> Result<()> {
-        self.inner.journal.flush(true, None)?;
+        self.inner.journal.flush(true, WRITER_STALL)?;
         self.wait_for_server(timeout)
     }
 
@@ -703,9 +716,7 @@ impl Run {
         if self.inner.owned.load(Ordering::Acquire) && lock(&self.inner.end).is_none() {
             self.inner.finish(status, error.map(str::to_owned))
         } else {
-            self.inner
-                .journal
-                .flush(true, Some(crate::journal::SYNC_WAIT))
+            self.inner.journal.flush(true, SYNC_WAIT)
         }
     }
 }
@@ -731,15 +742,16 @@ impl RunInner {
             });
         }
         let time = clock::now_ms();
+        let error = error.map(cap_error);
         let event = Event::Status {
             status,
             time,
             error: error.clone(),
         };
-        self.journal.append(|buf| put_event(buf, &event));
+        self.journal.append(|buf| put_event(buf, &event))?;
         *end = Some(status);
         drop(end);
-        self.journal.flush(true, Some(crate::journal::SYNC_WAIT))?;
+        self.journal.flush(true, SYNC_WAIT)?;
         if let Some(link) = &self.link {
             link.poke();
         }
@@ -770,7 +782,7 @@ impl Drop for RunInner {
         } else {
             // What was logged through this handle reaches the journal even when no other
             // handle of the run lives: a parent opened from the store by a step process, say.
-            let _ = self.journal.flush(false, Some(crate::journal::SYNC_WAIT));
+            let _ = self.journal.flush(false, SYNC_WAIT);
         }
         if let Some(link) = &self.link {
             // Ship what is left in the background; the exit handler waits for it.

@@ -6,6 +6,7 @@
 //!     run.json      who, what and when: written once when the run starts
 //!     journal.rj    every record, in order (docs/journal-format.md)
 //!     status.json   the end status, written after it is in the journal (a cache for listing)
+//!     damage.json   damage found in the journal, once anything has found some (for listing)
 //!     artifacts/    tables, images, uploaded files
 //! ```
 
@@ -216,7 +217,9 @@ pub struct RunData {
     pub properties: BTreeMap<String, String>,
     /// Artifacts by path inside `artifacts/`.
     pub artifacts: BTreeMap<String, ArtifactInfo>,
-    /// Parts of the journal that could not be read (a torn tail after a crash).
+    /// Parts of the journal that could not be read: a torn last block (a crash, or a write in
+    /// progress), or damage in the middle (a bad disk, a file changed by hand), each stretch
+    /// skipped up to the next intact block.
     pub damage: Vec<Damage>,
 }
 
@@ -298,6 +301,12 @@ pub struct RunSummary {
     pub meta: RunMeta,
     /// How it ended, or `None` while it runs (or if its process died).
     pub end: Option<RunEnd>,
+    /// Damage in its journal, as far as it has been seen: whatever reads a journal (reading a
+    /// run back, attaching to it, another process appending to it, shipping it) notes the
+    /// damage it finds in `damage.json`, which listing reads instead of the journal. Empty for
+    /// a journal no reader found damaged. A torn last block is not listed: it is a write in
+    /// progress, or cut by the next process that appends.
+    pub damage: Vec<Damage>,
 }
 
 impl RunSummary {
@@ -479,7 +488,18 @@ impl Store {
             };
             let (end, problem) = self.end_or_journal(&id);
             listing.problems.extend(problem);
-            listing.runs.push(RunSummary { meta, end });
+            let dir = self.root.join(&id);
+            let damage = crate::journal::damage::known(&dir).unwrap_or_else(|e| {
+                listing.problems.push(StoreProblem {
+                    path: dir.join(crate::journal::damage::DAMAGE_FILE),
+                    reason: format!(
+                        "{}; the run is listed as undamaged until its journal is read again",
+                        problem_text(e)
+                    ),
+                });
+                Vec::new()
+            });
+            listing.runs.push(RunSummary { meta, end, damage });
         }
         listing
             .runs

@@ -18,6 +18,11 @@ pub(crate) const BLOCK_MAGIC: [u8; 4] = *b"RJB1";
 pub(crate) const BLOCK_HEADER_LEN: usize = 12;
 /// Largest payload a reader accepts; anything larger is damage.
 pub(crate) const MAX_BLOCK_LEN: usize = 256 << 20;
+/// Most bytes one append may add to a block: one record, or one chunk of `log_list` records.
+/// The writer refuses anything larger, which is what bounds its blocks (see `writer.rs`).
+pub(crate) const MAX_APPEND: usize = 1 << 20;
+/// Most bytes of a failed run's error text a status event keeps (see [`cap_error`]).
+pub(crate) const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// A metric point: `u16` key length, key, `f64` value, `i64` timestamp (ms), `i64` step.
 pub(crate) const KIND_METRIC: u8 = 1;
@@ -62,6 +67,36 @@ pub(crate) enum Event {
         /// Its size in bytes when it was written.
         size: u64,
     },
+}
+
+/// The error text of a failed run as a status event keeps it: capped at [`MAX_ERROR_BYTES`],
+/// so that the record fits in a block whatever the error (the text of an error has no bound of
+/// its own). The first and last halves are kept, where a panic message and the innermost
+/// frames of a backtrace are, with a note of how much was left out between them.
+pub(crate) fn cap_error(text: String) -> String {
+    cap_text(text, MAX_ERROR_BYTES)
+}
+
+/// `text` if it has at most `max` bytes; otherwise its first and last `max / 2` bytes or
+/// fewer (cut at character boundaries) around a note of what was left out.
+pub(crate) fn cap_text(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut head = max / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - max / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[... {} bytes left out ...]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
 }
 
 /// What an artifact holds.
@@ -136,8 +171,10 @@ pub(crate) fn put_metric(buf: &mut Vec<u8>, key: &str, value: f64, timestamp: i6
     }
 }
 
-/// Appends a tag (`KIND_TAG`) or property (`KIND_PROPERTY`) record.
+/// Appends a tag (`KIND_TAG`) or property (`KIND_PROPERTY`) record. Keys and values are
+/// checked before (1000 and 32,000 bytes at most), far below the framing's limits.
 pub(crate) fn put_pair(buf: &mut Vec<u8>, kind: u8, key: &str, value: &str) {
+    debug_assert!(key.len() <= usize::from(u16::MAX) && value.len() <= MAX_APPEND);
     buf.reserve(1 + 2 + key.len() + 4 + value.len());
     buf.push(kind);
     buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
@@ -159,88 +196,144 @@ pub(crate) fn metric_step_offset(key_len: usize) -> usize {
     1 + 2 + key_len + 16
 }
 
-/// A cursor over the records of one block payload.
-pub(crate) struct Records<'a> {
-    rest: &'a [u8],
-    /// Offset of `rest` within the payload.
-    pub pos: usize,
+/// One record's framing: its kind and where its fields are, before any text in it is checked.
+/// [`frame`] is the one definition of how records are laid out; [`Records`] builds typed
+/// records on it, and the writer walks blocks with it to give steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Frame<'a> {
+    /// A metric point.
+    Metric {
+        /// The key's bytes.
+        key: &'a [u8],
+        /// The value.
+        value: f64,
+        /// Milliseconds since the epoch.
+        timestamp: i64,
+        /// The step.
+        step: i64,
+    },
+    /// A tag ([`KIND_TAG`]) or property ([`KIND_PROPERTY`]).
+    Pair {
+        /// Which of the two.
+        kind: u8,
+        /// The key's bytes.
+        key: &'a [u8],
+        /// The value's bytes.
+        value: &'a [u8],
+    },
+    /// An event: its JSON.
+    Event(&'a [u8]),
 }
 
-impl<'a> Records<'a> {
-    /// Iterates `payload`.
-    pub(crate) fn new(payload: &'a [u8]) -> Self {
-        Records {
-            rest: payload,
-            pos: 0,
-        }
-    }
+fn u16_at(b: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([b[at], b[at + 1]]) as usize
+}
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.rest.len() < n {
-            return None;
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        self.pos += n;
-        Some(head)
-    }
+fn u32_at(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+}
 
-    fn u16(&mut self) -> Option<usize> {
-        self.take(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    }
+fn u64_at(b: &[u8], at: usize) -> [u8; 8] {
+    b[at..at + 8].try_into().expect("8 bytes")
+}
 
-    fn u32(&mut self) -> Option<usize> {
-        self.take(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    }
-
-    fn u64(&mut self) -> Option<[u8; 8]> {
-        self.take(8).map(|b| b.try_into().expect("8 bytes"))
-    }
-
-    fn str(&mut self, len: usize) -> Result<&'a str, String> {
-        let bytes = self.take(len).ok_or("record cut short")?;
-        std::str::from_utf8(bytes).map_err(|_| String::from("text that is not UTF-8"))
-    }
-
-    fn record(&mut self) -> Result<Record<'a>, String> {
-        let short = || String::from("record cut short");
-        let kind = self.take(1).ok_or_else(short)?[0];
-        match kind {
-            KIND_METRIC => {
-                let len = self.u16().ok_or_else(short)?;
-                let key = self.str(len)?;
-                let value = f64::from_le_bytes(self.u64().ok_or_else(short)?);
-                let timestamp = i64::from_le_bytes(self.u64().ok_or_else(short)?);
-                let step = i64::from_le_bytes(self.u64().ok_or_else(short)?);
-                Ok(Record::Metric {
-                    key,
-                    value,
-                    timestamp,
-                    step,
-                })
+/// The record at the start of `bytes` and its length, or why there is none. The one decoder of
+/// the framing: each kind checks its whole length once, then reads its fields.
+#[inline]
+pub(crate) fn frame(bytes: &[u8]) -> Result<(Frame<'_>, usize), String> {
+    let short = || String::from("record cut short");
+    let (&kind, body) = bytes.split_first().ok_or_else(short)?;
+    match kind {
+        KIND_METRIC => {
+            let key_len = if body.len() >= 2 { u16_at(body, 0) } else { 0 };
+            let len = 2 + key_len + 24;
+            if body.len() < len {
+                return Err(short());
             }
-            KIND_TAG | KIND_PROPERTY => {
-                let len = self.u16().ok_or_else(short)?;
-                let key = self.str(len)?;
-                let len = self.u32().ok_or_else(short)?;
-                let value = self.str(len)?;
+            let at = 2 + key_len;
+            let frame = Frame::Metric {
+                key: &body[2..at],
+                value: f64::from_le_bytes(u64_at(body, at)),
+                timestamp: i64::from_le_bytes(u64_at(body, at + 8)),
+                step: i64::from_le_bytes(u64_at(body, at + 16)),
+            };
+            Ok((frame, 1 + len))
+        }
+        KIND_TAG | KIND_PROPERTY => {
+            let key_len = if body.len() >= 2 { u16_at(body, 0) } else { 0 };
+            let at = 2 + key_len;
+            if body.len() < at + 4 {
+                return Err(short());
+            }
+            let value_len = u32_at(body, at);
+            let len = at + 4 + value_len;
+            if body.len() < len {
+                return Err(short());
+            }
+            let frame = Frame::Pair {
+                kind,
+                key: &body[2..at],
+                value: &body[at + 4..len],
+            };
+            Ok((frame, 1 + len))
+        }
+        KIND_EVENT => {
+            if body.len() < 4 {
+                return Err(short());
+            }
+            let len = 4 + u32_at(body, 0);
+            if body.len() < len {
+                return Err(short());
+            }
+            Ok((Frame::Event(&body[4..len]), 1 + len))
+        }
+        other => Err(format!("unknown record kind {other}")),
+    }
+}
+
+fn text(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|_| String::from("text that is not UTF-8"))
+}
+
+impl<'a> Frame<'a> {
+    /// The typed record: text checked, an event's JSON parsed.
+    pub(crate) fn record(self) -> Result<Record<'a>, String> {
+        match self {
+            Frame::Metric {
+                key,
+                value,
+                timestamp,
+                step,
+            } => Ok(Record::Metric {
+                key: text(key)?,
+                value,
+                timestamp,
+                step,
+            }),
+            Frame::Pair { kind, key, value } => {
+                let (key, value) = (text(key)?, text(value)?);
                 Ok(if kind == KIND_TAG {
                     Record::Tag { key, value }
                 } else {
                     Record::Property { key, value }
                 })
             }
-            KIND_EVENT => {
-                let len = self.u32().ok_or_else(short)?;
-                let json = self.take(len).ok_or_else(short)?;
-                serde_json::from_slice(json)
-                    .map(Record::Event)
-                    .map_err(|e| format!("unreadable event: {e}"))
-            }
-            other => Err(format!("unknown record kind {other}")),
+            Frame::Event(json) => serde_json::from_slice(json)
+                .map(Record::Event)
+                .map_err(|e| format!("unreadable event: {e}")),
         }
+    }
+}
+
+/// A cursor over the records of one block payload.
+pub(crate) struct Records<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Records<'a> {
+    /// Iterates `payload`.
+    pub(crate) fn new(payload: &'a [u8]) -> Self {
+        Records { rest: payload }
     }
 }
 
@@ -252,7 +345,10 @@ impl<'a> Iterator for Records<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let item = self.record();
+        let item = frame(self.rest).and_then(|(f, len)| {
+            self.rest = &self.rest[len..];
+            f.record()
+        });
         if item.is_err() {
             self.rest = &[];
         }
@@ -306,6 +402,60 @@ mod tests {
         let at = metric_step_offset(3);
         assert_eq!(i64::from_le_bytes(buf[at..at + 8].try_into().unwrap()), 77);
         assert_eq!(at + 8, buf.len());
+    }
+
+    #[test]
+    fn frames_give_each_record_and_its_length() {
+        let mut buf = Vec::new();
+        put_pair(&mut buf, KIND_TAG, "t", "v");
+        let second = buf.len();
+        put_metric(&mut buf, "abc", 1.0, 2, 77);
+        let (first, len) = frame(&buf).unwrap();
+        assert_eq!(len, second);
+        assert_eq!(
+            first,
+            Frame::Pair {
+                kind: KIND_TAG,
+                key: b"t",
+                value: b"v"
+            }
+        );
+        let (metric, len) = frame(&buf[second..]).unwrap();
+        assert_eq!(second + len, buf.len());
+        assert!(matches!(
+            metric,
+            Frame::Metric {
+                key: b"abc",
+                step: 77,
+                ..
+            }
+        ));
+        // A key that is not UTF-8 is framing-correct; only the typed record refuses it.
+        let mut bad = Vec::new();
+        put_metric(&mut bad, "ab", 1.0, 2, 3);
+        bad[3] = 0xff;
+        let (f, _) = frame(&bad).unwrap();
+        assert!(f.record().is_err());
+    }
+
+    #[test]
+    fn error_text_is_capped_at_char_boundaries_keeping_both_ends() {
+        let short = String::from("loss is NaN");
+        assert_eq!(cap_error(short.clone()), short);
+        let long = format!("head{}tail", "é".repeat(MAX_ERROR_BYTES));
+        let capped = cap_error(long.clone());
+        assert!(capped.len() <= MAX_ERROR_BYTES + 64, "{}", capped.len());
+        assert!(capped.starts_with("headé") && capped.ends_with("étail"));
+        assert!(capped.contains("bytes left out"));
+        // The status event of any error fits in one append.
+        let mut buf = Vec::new();
+        let event = Event::Status {
+            status: Status::Failed,
+            time: 0,
+            error: Some(cap_error("\u{1}".repeat(10 * MAX_ERROR_BYTES))),
+        };
+        put_event(&mut buf, &event);
+        assert!(buf.len() <= MAX_APPEND, "{}", buf.len());
     }
 
     #[test]

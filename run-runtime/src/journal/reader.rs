@@ -44,6 +44,28 @@ pub(crate) struct ReadReport {
     pub valid_end: u64,
     /// Stretches that were skipped. Empty for a healthy journal.
     pub damage: Vec<Damage>,
+    /// Where the bytes after the last intact block start to look like a block cut short (its
+    /// header says it is longer than the file, or the header itself is cut): a write that a
+    /// crash interrupted, or that another process is making now. `None` when nothing after
+    /// the last intact block looks like that.
+    pub torn_at: Option<u64>,
+}
+
+impl ReadReport {
+    /// Where a torn tail starts, if the file ends with one: the bytes right after the last
+    /// intact block are a block cut short. Only these bytes may be cut by an appender (under
+    /// the file lock, so that no live writer is making them): they hold no whole block, and
+    /// new blocks after them would leave them as damage in the middle. Anything else stays.
+    pub(crate) fn torn_tail(&self) -> Option<u64> {
+        self.torn_at.filter(|&at| at == self.valid_end)
+    }
+
+    /// The damage that stays in the file: every stretch but a torn tail's, which is either
+    /// being written or cut by the next appender.
+    pub(crate) fn lasting_damage(&self) -> impl Iterator<Item = &Damage> {
+        let torn = self.torn_at.unwrap_or(u64::MAX);
+        self.damage.iter().filter(move |d| d.offset < torn)
+    }
 }
 
 /// A position in a journal: the byte offset of a block and how many of its records come
@@ -148,8 +170,10 @@ pub(crate) struct Tail {
 /// Reads at most `limit` records of the journal at `path` from `from` onwards, stopping after
 /// the first record for which `stop_after` is true.
 ///
-/// An incomplete block at the end of the file is not read and not reported: its writer may be
-/// in the middle of writing it. A missing file reads as empty.
+/// Damage on the way is returned once: the position moves past it, so that the next read
+/// from `end` does not find it again. A torn last block is neither read nor reported, and the
+/// position stays before it: its writer may be in the middle of writing it. A missing file
+/// reads as empty.
 pub(crate) fn read_tail(
     path: &Path,
     from: JournalPosition,
@@ -211,6 +235,7 @@ pub(crate) fn read_tail(
                     offset,
                     index: taken,
                 };
+                super::damage::note(path, &damage);
                 tail.damage = damage;
                 return Ok(tail);
             }
@@ -221,9 +246,17 @@ pub(crate) fn read_tail(
             index: 0,
         };
     }
-    // Damage that reaches the end of the file may be a block still being written.
-    let file_end = blocks.offset;
-    damage.retain(|d| d.offset + d.len < file_end);
+    // After the last intact block: report and pass every stretch up to a torn one, which may
+    // be a block still being written.
+    let torn = blocks.torn_at.unwrap_or(u64::MAX);
+    damage.retain(|d| d.offset < torn);
+    if let Some(last) = damage.last() {
+        tail.end = JournalPosition {
+            offset: tail.end.offset.max(last.offset + last.len),
+            index: 0,
+        };
+    }
+    super::damage::note(path, &damage);
     tail.damage = damage;
     Ok(tail)
 }
@@ -232,19 +265,65 @@ pub(crate) fn read_tail(
 ///
 /// A missing file reads as an empty journal. A file that is not a journal, or that a newer
 /// version of this crate wrote, is an error.
+///
+/// Damage found that stays in the file (all but a torn tail) is noted next to the journal
+/// (see [`super::damage`]), so that a listing of the store shows it.
 pub(crate) fn read_journal(path: &Path, visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadReport::default()),
         Err(e) => return Err(Error::io("open", path, e)),
     };
-    read_from(file, visit).map_err(|e| match e {
+    let report = read_from(file, visit).map_err(|e| match e {
         ReadError::Io(e) => Error::io("read", path, e),
         ReadError::Format(reason) => Error::Store {
             path: path.to_owned(),
             reason,
         },
-    })
+    })?;
+    let lasting: Vec<Damage> = report.lasting_damage().cloned().collect();
+    super::damage::note(path, &lasting);
+    Ok(report)
+}
+
+/// Checks the file header of an existing journal (at least a header long) opened to append.
+pub(crate) fn check_file_header(file: &File, path: &Path) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut src = file;
+    src.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("read", path, e))?;
+    let mut report = ReadReport::default();
+    match BlockReader::new(src).read_file_header(&mut report) {
+        Ok(_) => Ok(()),
+        Err(ReadError::Io(e)) => Err(Error::io("read", path, e)),
+        Err(ReadError::Format(reason)) => Err(Error::Store {
+            path: path.to_owned(),
+            reason,
+        }),
+    }
+}
+
+/// Reads the blocks of `file` from `offset` (a block boundary) to its end, handing each record
+/// to `visit`: what an appender does under the file lock to learn what other processes
+/// appended since its last write.
+pub(crate) fn scan_file(
+    file: &File,
+    offset: u64,
+    visit: impl FnMut(u64, Record<'_>),
+) -> io::Result<ReadReport> {
+    use std::io::{Seek, SeekFrom};
+    // Reading through the appender's own descriptor: its appends (O_APPEND) go to the end
+    // whatever the read position.
+    let mut src = file;
+    src.seek(SeekFrom::Start(offset))?;
+    let mut report = ReadReport {
+        valid_end: offset,
+        ..ReadReport::default()
+    };
+    let mut blocks = BlockReader::new(src);
+    blocks.offset = offset;
+    scan_blocks(&mut blocks, &mut report, visit)?;
+    Ok(report)
 }
 
 /// Reads a whole journal held in memory. Never panics, whatever the bytes.
@@ -271,15 +350,22 @@ impl From<io::Error> for ReadError {
 }
 
 /// Reads from any byte source; `visit` gets each record with the file offset of its block.
-fn read_from<R: Read>(
-    src: R,
-    mut visit: impl FnMut(u64, Record<'_>),
-) -> Result<ReadReport, ReadError> {
+fn read_from<R: Read>(src: R, visit: impl FnMut(u64, Record<'_>)) -> Result<ReadReport, ReadError> {
     let mut blocks = BlockReader::new(src);
     let mut report = ReadReport::default();
     if !blocks.read_file_header(&mut report)? {
         return Ok(report);
     }
+    scan_blocks(&mut blocks, &mut report, visit)?;
+    Ok(report)
+}
+
+/// Reads every block from the reader's position on into `report`.
+fn scan_blocks<R: Read>(
+    blocks: &mut BlockReader<R>,
+    report: &mut ReadReport,
+    mut visit: impl FnMut(u64, Record<'_>),
+) -> io::Result<()> {
     while let Some((offset, payload)) = blocks.next_block(&mut report.damage)? {
         let mut records = Records::new(payload);
         for item in records.by_ref() {
@@ -301,7 +387,8 @@ fn read_from<R: Read>(
         }
         report.valid_end = blocks.offset;
     }
-    Ok(report)
+    report.torn_at = blocks.torn_at;
+    Ok(())
 }
 
 /// Yields block payloads from a byte source, skipping damage.
@@ -313,6 +400,19 @@ pub(crate) struct BlockReader<R> {
     /// File offset of `buf[start]`.
     pub offset: u64,
     eof: bool,
+    /// Where the first stretch that looks like a block cut short starts, since the last intact
+    /// block (see [`ReadReport::torn_at`]).
+    pub torn_at: Option<u64>,
+}
+
+/// What the bytes at a reader's position are.
+enum Verdict {
+    /// An intact block with a payload of this length.
+    Intact(usize),
+    /// A block cut short: a crash during its write, or a write in progress.
+    Torn(&'static str),
+    /// Anything else that is not an intact block.
+    Damaged(&'static str),
 }
 
 impl<R: Read> BlockReader<R> {
@@ -323,6 +423,7 @@ impl<R: Read> BlockReader<R> {
             start: 0,
             offset: 0,
             eof: false,
+            torn_at: None,
         }
     }
 
@@ -412,41 +513,55 @@ impl<R: Read> BlockReader<R> {
             if self.available() == 0 {
                 return Ok(None);
             }
-            match self.check_block()? {
-                Ok(len) => {
+            let reason = match self.check_block()? {
+                Verdict::Intact(len) => {
                     let offset = self.offset;
                     self.consume(BLOCK_HEADER_LEN + len);
+                    self.torn_at = None;
                     let end = self.start;
                     return Ok(Some((offset, &self.buf[end - len..end])));
                 }
-                Err(reason) => self.resync(reason, damage)?,
-            }
+                Verdict::Torn(reason) => {
+                    self.torn_at.get_or_insert(self.offset);
+                    reason
+                }
+                Verdict::Damaged(reason) => reason,
+            };
+            self.resync(reason, damage)?;
         }
     }
 
-    /// The payload length of the block at the cursor, or why it is not an intact block.
-    fn check_block(&mut self) -> io::Result<Result<usize, &'static str>> {
-        if self.available() < BLOCK_HEADER_LEN {
-            return Ok(Err("incomplete block header (torn write)"));
+    /// What the bytes at the cursor are.
+    fn check_block(&mut self) -> io::Result<Verdict> {
+        let head = &self.buf[self.start..];
+        if head.len() < BLOCK_HEADER_LEN {
+            // The source has ended (`fill` read all it could). A header cut short by a crash
+            // starts like one; other bytes are not something this crate wrote.
+            let n = head.len().min(BLOCK_MAGIC.len());
+            return Ok(if head[..n] == BLOCK_MAGIC[..n] {
+                Verdict::Torn("incomplete block header (torn write)")
+            } else {
+                Verdict::Damaged("no block header where one should be")
+            });
         }
-        let h = &self.buf[self.start..self.start + BLOCK_HEADER_LEN];
+        let h = &head[..BLOCK_HEADER_LEN];
         if h[..4] != BLOCK_MAGIC {
-            return Ok(Err("no block header where one should be"));
+            return Ok(Verdict::Damaged("no block header where one should be"));
         }
         let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
         let crc = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
         if len > MAX_BLOCK_LEN {
-            return Ok(Err("block length out of range"));
+            return Ok(Verdict::Damaged("block length out of range"));
         }
         self.fill(BLOCK_HEADER_LEN + len)?;
         if self.available() < BLOCK_HEADER_LEN + len {
-            return Ok(Err("incomplete block (torn write)"));
+            return Ok(Verdict::Torn("incomplete block (torn write)"));
         }
         let body = &self.buf[self.start + BLOCK_HEADER_LEN..self.start + BLOCK_HEADER_LEN + len];
         if crc32fast::hash(body) != crc {
-            return Ok(Err("block checksum mismatch"));
+            return Ok(Verdict::Damaged("block checksum mismatch"));
         }
-        Ok(Ok(len))
+        Ok(Verdict::Intact(len))
     }
 
     /// Skips to the next block header after the cursor (or to the end), recording the gap.
@@ -557,7 +672,87 @@ mod tests {
             assert_eq!(report.damage.len(), 1, "cut at {cut}: {:?}", report.damage);
             assert_eq!(report.damage[0].offset, first_end as u64);
             assert_eq!(report.damage[0].len, (cut - first_end) as u64);
+            assert_eq!(report.torn_tail(), Some(first_end as u64), "cut at {cut}");
+            assert_eq!(report.lasting_damage().count(), 0);
         }
+    }
+
+    #[test]
+    fn only_a_block_cut_short_right_after_the_last_intact_one_is_a_torn_tail() {
+        let intact = journal(&[metrics(0..3)]);
+        let at = intact.len() as u64;
+        let torn_tail = |extra: &[u8]| {
+            let mut j = intact.clone();
+            j.extend_from_slice(extra);
+            read_bytes(&j, |_, _| ()).unwrap().torn_tail()
+        };
+        let whole = metrics(3..6);
+        assert_eq!(torn_tail(&whole[..5]), Some(at), "a header cut short");
+        assert_eq!(
+            torn_tail(&whole[..whole.len() - 1]),
+            Some(at),
+            "a payload cut short"
+        );
+        assert_eq!(torn_tail(b"RJ"), Some(at));
+        assert_eq!(torn_tail(b"\0\0\0"), None, "not a header of ours");
+        let mut oversize = BLOCK_MAGIC.to_vec();
+        oversize.extend_from_slice(&u32::MAX.to_le_bytes());
+        oversize.extend_from_slice(&[0; 4]);
+        assert_eq!(
+            torn_tail(&oversize),
+            None,
+            "a whole header no reader accepts"
+        );
+        let mut bad = whole.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(torn_tail(&bad), None, "a whole block with a bad checksum");
+        // Damage, then a block cut short: the cut block is no torn tail of the last intact
+        // one (cutting there would remove the damaged stretch too).
+        let mut both = bad.clone();
+        both.extend_from_slice(&whole[..7]);
+        let mut j = intact.clone();
+        j.extend_from_slice(&both);
+        let report = read_bytes(&j, |_, _| ()).unwrap();
+        assert_eq!(report.torn_tail(), None);
+        assert_eq!(report.torn_at, Some(at + bad.len() as u64));
+        assert_eq!(report.lasting_damage().count(), 1);
+    }
+
+    #[test]
+    fn a_follower_gets_each_stretch_of_damage_once_and_never_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.rj");
+        let mut bad = metrics(10..12);
+        *bad.last_mut().unwrap() ^= 1;
+        let torn = metrics(20..22);
+        let mut bytes = journal(&[metrics(0..2), bad.clone(), metrics(2..4), bad.clone()]);
+        let torn_at = bytes.len() as u64;
+        bytes.extend_from_slice(&torn[..torn.len() - 2]);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut from = JournalPosition::default();
+        let mut records = 0;
+        let mut damage = Vec::new();
+        for _ in 0..5 {
+            let tail = read_tail(&path, from, 1, |_| false).unwrap();
+            records += tail.records.len();
+            damage.extend(tail.damage);
+            from = tail.end;
+        }
+        assert_eq!(records, 4);
+        assert_eq!(damage.len(), 2, "{damage:?}");
+        assert!(damage[0].offset < damage[1].offset);
+        assert_eq!(
+            from.offset, torn_at,
+            "the position stays before the torn tail"
+        );
+        // The writer finishes the block: the follower reads it.
+        bytes.extend_from_slice(&torn[torn.len() - 2..]);
+        std::fs::write(&path, &bytes).unwrap();
+        let tail = read_tail(&path, from, 10, |_| false).unwrap();
+        assert_eq!((tail.records.len(), tail.damage.len()), (2, 0));
+        // Both stretches were noted for listing, once each.
+        let noted = super::super::damage::known(dir.path()).unwrap();
+        assert_eq!(noted, damage);
     }
 
     #[test]

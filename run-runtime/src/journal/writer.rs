@@ -4,35 +4,60 @@
 //! returns. One background thread per process (the journal writer) takes whole buffers and
 //! appends each as one checksummed block with a single `write`. It is woken when a buffer passes
 //! [`WAKE_AT`], on `flush()`, and every [`TICK`] in any case, so a record never waits in memory
-//! longer than that. A caller whose buffer reaches [`PENDING_LIMIT`] waits until the writer has
-//! taken it: memory stays bounded when a program logs faster than the disk takes it, and no
-//! record is ever dropped.
+//! longer than that.
+//!
+//! A caller that finds its buffer full ([`PENDING_LIMIT`]) waits until the writer has taken it:
+//! memory stays bounded when a program logs faster than the disk takes it. The wait is bounded
+//! too: when the writer cannot write (a full disk, a file size limit), has died (a panic), or
+//! has taken nothing for [`WRITER_STALL`] (a hung mount), the record is refused with an error
+//! that says so; the records before it stay in memory and are retried. Nothing waits forever
+//! and nothing is dropped without an error.
+//!
+//! Blocks are bounded by construction: a buffer takes an append only while it is under
+//! [`PENDING_LIMIT`], and one append adds at most [`MAX_APPEND`], so no block is larger than
+//! [`MAX_WRITE_BLOCK`], far below what a reader accepts.
+//!
+//! The file itself (the lock, other processes' blocks, step numbering) is `disk.rs`'s; the
+//! thread is `thread.rs`'s.
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::{self, Thread};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::format::{
-    AUTO_STEP, BLOCK_HEADER_LEN, BLOCK_MAGIC, FILE_HEADER_LEN, KIND_EVENT, KIND_METRIC,
-    KIND_PROPERTY, KIND_TAG, Record, file_header, metric_step_offset,
-};
-use super::reader::Damage;
+use super::disk::{Disk, Opened};
+use super::format::{BLOCK_HEADER_LEN, MAX_APPEND, MAX_BLOCK_LEN};
+pub(crate) use super::thread::Writer;
+use super::thread::{FlushRequest, Ticket, writer};
 use crate::error::{Error, Result};
 
 /// Pending bytes at which the writer is woken.
 pub(crate) const WAKE_AT: usize = 64 << 10;
-/// Pending bytes at which a logging call waits for the writer.
+/// Pending bytes at which the buffer is full: a logging call waits for the writer to take it.
 pub(crate) const PENDING_LIMIT: usize = 1 << 20;
 /// Longest time a record stays in memory before the writer appends it.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// The longest a logging call waits for the writer to take a full buffer, and a flush for the
+/// writer to finish, before the record is refused or the flush fails. Far longer than any
+/// healthy write of a block (at most a few MiB) takes; a disk or mount that hangs this long
+/// hangs for good more often than not.
+pub(crate) const WRITER_STALL: Duration = Duration::from_secs(30);
+/// Largest payload of a block this writer writes: a buffer just under [`PENDING_LIMIT`] that
+/// takes one more append.
+pub(crate) const MAX_WRITE_BLOCK: usize = PENDING_LIMIT + MAX_APPEND;
+/// Bytes of records `append_many` encodes before appending them as one piece.
+const CHUNK: usize = 64 << 10;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while holding these locks; a poisoned one still holds consistent data.
+const _: () = assert!(
+    MAX_WRITE_BLOCK <= MAX_BLOCK_LEN,
+    "the writer must never make a block that readers refuse"
+);
+const _: () = assert!(WAKE_AT <= MAX_APPEND && CHUNK + 2048 <= MAX_APPEND);
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock still holds consistent data: every value behind these locks changes in
+    // one step, and a panic of the writer thread is handled as its death (see `Writer::die`).
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -40,10 +65,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Journal {
     path: PathBuf,
     pending: Mutex<Pending>,
-    /// Signalled when the writer takes the pending buffer.
+    /// Signalled when the writer takes the pending buffer, or cannot.
     space: Condvar,
     /// Used by the writer thread, and by `open` before the journal is shared.
     disk: Mutex<Disk>,
+    /// The thread that writes this journal.
+    writer: &'static Writer,
+    /// [`WRITER_STALL`] (shorter in tests).
+    stall: Duration,
 }
 
 struct Pending {
@@ -53,16 +82,22 @@ struct Pending {
     spare: Option<Vec<u8>>,
     /// Already on the writer's ready list.
     queued: bool,
+    /// Length at which an append leaves the fast path: [`WAKE_AT`], or 0 once the writer is
+    /// dead, so that every append is refused without another test on the fast path.
+    wake_at: usize,
+    /// Why the writer is not writing this journal, until it writes again.
+    trouble: Option<Trouble>,
 }
 
-struct Disk {
-    file: File,
-    /// The step `run.log` gives the next point of each key.
-    next_step: HashMap<Box<[u8]>, i64, BuildHasherDefault<FxHasher>>,
-    /// A block whose write failed, tried again before anything newer.
-    unwritten: Option<Vec<u8>>,
-    /// The last write error, until a write succeeds.
-    failure: Option<String>,
+/// Why records wait in memory.
+#[derive(Debug, Clone)]
+enum Trouble {
+    /// The last write failed with this error; the block is kept and retried every [`TICK`].
+    WriteFailed(String),
+    /// A caller waited [`WRITER_STALL`] for the writer to take a full buffer.
+    Stalled,
+    /// The writer thread died with this message: nothing more will be written.
+    Dead(String),
 }
 
 fn empty_block() -> Vec<u8> {
@@ -74,92 +109,236 @@ fn empty_block() -> Vec<u8> {
 impl Journal {
     /// Opens the journal at `path` for appending, creating it if `create`.
     ///
-    /// An existing journal is checked first: a torn tail left by a crash is cut off (and
-    /// returned as damage) so that new blocks follow intact ones, and the step counters of
-    /// `run.log` continue where they stopped.
-    pub(crate) fn open(path: &Path, create: bool) -> Result<(Arc<Journal>, Vec<Damage>)> {
+    /// An existing journal is read first, under the file lock: a torn tail left by a crash is
+    /// cut off so that new blocks follow intact ones, other damage is kept (and noted for
+    /// listing), and the step counters of `run.log` continue where they stopped.
+    pub(crate) fn open(path: &Path, create: bool) -> Result<(Arc<Journal>, Opened)> {
+        Journal::open_with(path, create, writer(), WRITER_STALL)
+    }
+
+    fn open_with(
+        path: &Path,
+        create: bool,
+        writer: &'static Writer,
+        stall: Duration,
+    ) -> Result<(Arc<Journal>, Opened)> {
+        writer
+            .start()
+            .map_err(|e| Error::io("start the journal writer for", path, e))?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(create)
             .open(path)
             .map_err(|e| Error::io(if create { "create" } else { "open" }, path, e))?;
-        file.lock().map_err(|e| Error::io("lock", path, e))?;
-        let prepared = prepare(&file, path);
+        let mut disk = Disk::new(file);
+        disk.file.lock().map_err(|e| Error::io("lock", path, e))?;
+        let prepared = disk.prepare(path);
         // Unlocking cannot fail on a descriptor we hold; the lock also ends when it closes.
-        let _ = file.unlock();
-        let (next_step, damage) = prepared?;
+        let _ = disk.file.unlock();
+        let opened = prepared?;
         let journal = Arc::new(Journal {
             path: path.to_owned(),
             pending: Mutex::new(Pending {
                 buf: empty_block(),
                 spare: None,
                 queued: false,
+                wake_at: WAKE_AT,
+                trouble: None,
             }),
             space: Condvar::new(),
-            disk: Mutex::new(Disk {
-                file,
-                next_step,
-                unwritten: None,
-                failure: None,
-            }),
+            disk: Mutex::new(disk),
+            writer,
+            stall,
         });
-        writer().register(&journal);
-        Ok((journal, damage))
+        writer
+            .register(&journal)
+            .map_err(|reason| journal.error("append to", io::ErrorKind::BrokenPipe, reason))?;
+        Ok((journal, opened))
     }
 
-    /// Encodes a record into the pending buffer; waits only if the buffer is full.
+    /// Encodes one record into the pending buffer.
+    ///
+    /// The common case is a lock, the encoding and one comparison. A record that finds the
+    /// buffer full waits for the writer, at most [`WRITER_STALL`]; it is refused at once when
+    /// the writer cannot write or has died. A refused record is not in the journal; the ones
+    /// before it are.
     #[inline]
-    pub(crate) fn append(self: &Arc<Self>, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn append(self: &Arc<Self>, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         let mut pending = lock(&self.pending);
+        let start = pending.buf.len();
         encode(&mut pending.buf);
-        if pending.buf.len() >= WAKE_AT {
-            self.wake_writer(pending);
+        if pending.buf.len() >= pending.wake_at {
+            return self.append_slow(pending, start);
         }
+        Ok(())
     }
 
+    /// Appends many records, encoded by `encode` in chunks of about 64 KiB outside any lock,
+    /// so that `items` may itself log to this journal; each chunk is appended as one piece,
+    /// with back-pressure between them. On an error the chunks before it are kept.
+    pub(crate) fn append_many<T>(
+        self: &Arc<Self>,
+        items: impl IntoIterator<Item = T>,
+        mut encode: impl FnMut(&mut Vec<u8>, T),
+    ) -> Result<()> {
+        let mut chunk = Vec::with_capacity(CHUNK + 2048);
+        for item in items {
+            encode(&mut chunk, item);
+            if chunk.len() >= CHUNK {
+                self.append(|buf| buf.extend_from_slice(&chunk))?;
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            self.append(|buf| buf.extend_from_slice(&chunk))?;
+        }
+        Ok(())
+    }
+
+    /// The rest of `append` once the buffer has reached `wake_at`; the record is at `start..`.
     #[cold]
-    fn wake_writer(self: &Arc<Self>, mut pending: MutexGuard<'_, Pending>) {
+    #[inline(never)]
+    fn append_slow<'a>(
+        self: &'a Arc<Self>,
+        mut pending: MutexGuard<'a, Pending>,
+        start: usize,
+    ) -> Result<()> {
+        let added = pending.buf.len() - start;
+        if added > MAX_APPEND {
+            pending.buf.truncate(start);
+            return Err(self.error(
+                "append to",
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a record of {added} bytes is larger than the {MAX_APPEND} bytes one append \
+                     may add; it was refused (this is a bug of run-runtime: please report it)"
+                ),
+            ));
+        }
+        if let Some(Trouble::Dead(message)) = &pending.trouble {
+            let reason = dead_refusal(message);
+            pending.buf.truncate(start);
+            return Err(self.error("append to", io::ErrorKind::BrokenPipe, reason));
+        }
+        if start >= PENDING_LIMIT {
+            // The buffer was full before this record: set it aside while waiting, so that no
+            // number of callers can grow a block past the bound.
+            let record = pending.buf[start..].to_vec();
+            pending.buf.truncate(start);
+            pending = self.wait_for_space(pending)?;
+            pending.buf.extend_from_slice(&record);
+        }
         if !pending.queued {
             pending.queued = true;
-            writer().ready(self);
+            self.writer.ready(self);
         }
-        while pending.buf.len() >= PENDING_LIMIT {
+        Ok(())
+    }
+
+    /// Waits until the writer takes the full buffer; refuses (returns the error) when it
+    /// cannot write, has died, or takes nothing for `self.stall`.
+    fn wait_for_space<'a>(
+        self: &'a Arc<Self>,
+        mut pending: MutexGuard<'a, Pending>,
+    ) -> Result<MutexGuard<'a, Pending>> {
+        let deadline = Instant::now() + self.stall;
+        loop {
+            if pending.buf.len() < PENDING_LIMIT {
+                return Ok(pending);
+            }
+            if let Some(trouble) = &pending.trouble {
+                let (kind, reason) = self.refusal(trouble, pending.buf.len());
+                return Err(self.error("append to", kind, reason));
+            }
+            if !pending.queued {
+                pending.queued = true;
+                self.writer.ready(self);
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                // Later callers are refused at once, until the writer takes the buffer.
+                pending.trouble = Some(Trouble::Stalled);
+                continue;
+            };
             pending = self
                 .space
-                .wait(pending)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(pending, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
+    }
+
+    /// Why a record that found the buffer full is refused.
+    fn refusal(&self, trouble: &Trouble, pending: usize) -> (io::ErrorKind, String) {
+        let kept = format!(
+            "this record was refused, because the {} KiB of records logged before it already \
+             wait in memory; they are kept and written as soon as the writer can (flush() \
+             returns once they are)",
+            pending.div_ceil(1024)
+        );
+        match trouble {
+            Trouble::WriteFailed(e) => (
+                io::ErrorKind::Other,
+                format!(
+                    "the journal writer cannot write it ({e}); {kept}: make room on the disk \
+                     or raise the file size limit"
+                ),
+            ),
+            Trouble::Stalled => (
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the journal writer has taken nothing for {} s (is the disk or mount \
+                     hung?); {kept}",
+                    self.stall.as_secs_f64()
+                ),
+            ),
+            Trouble::Dead(message) => (io::ErrorKind::BrokenPipe, dead_refusal(message)),
+        }
+    }
+
+    fn error(&self, op: &'static str, kind: io::ErrorKind, reason: String) -> Error {
+        Error::io(op, &self.path, io::Error::new(kind, reason))
     }
 
     /// Returns once everything appended before the call is written to the file, and with
-    /// `sync`, on the disk. Waits at most `timeout`.
-    pub(crate) fn flush(self: &Arc<Self>, sync: bool, timeout: Option<Duration>) -> Result<()> {
+    /// `sync`, on the disk. Waits at most `wait`; fails at once when the writer cannot write
+    /// or has died.
+    pub(crate) fn flush(self: &Arc<Self>, sync: bool, wait: Duration) -> Result<()> {
         let ticket = Arc::new(Ticket::default());
-        writer().flush(FlushRequest {
+        let request = FlushRequest {
             journal: self.clone(),
             sync,
             ticket: ticket.clone(),
-        });
-        match ticket.wait(timeout) {
+        };
+        if let Err((message, reason)) = self.writer.flush(request) {
+            // `die` may not have reached this journal yet: refuse its appends from now on.
+            self.writer_died(&message);
+            return Err(self.error("write", io::ErrorKind::BrokenPipe, reason));
+        }
+        match ticket.wait(wait) {
             Some(Ok(())) => Ok(()),
-            Some(Err(reason)) => Err(Error::io("write", &self.path, io::Error::other(reason))),
-            None => Err(Error::io(
+            Some(Err(reason)) => Err(self.error("write", io::ErrorKind::Other, reason)),
+            None => Err(self.error(
                 "write",
-                &self.path,
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the journal writer did not finish in time",
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the journal writer did not finish within {} s (is the disk or mount \
+                     hung?); the records are kept in memory and written when it does: flush \
+                     again later",
+                    wait.as_secs_f64()
                 ),
             )),
         }
     }
 
     /// Takes the pending buffer and appends it as a block. Called by the writer thread only.
-    fn drain(&self) -> io::Result<()> {
+    pub(super) fn drain(&self) -> io::Result<()> {
         let mut disk = lock(&self.disk);
         if let Some(block) = disk.unwritten.take() {
-            disk.write_block(block, &self.path)?;
+            match disk.append_block(block, &self.path) {
+                Ok(written) => self.written(written),
+                Err(e) => return Err(self.failed(e)),
+            }
         }
         let block = {
             let mut pending = lock(&self.pending);
@@ -168,319 +347,127 @@ impl Journal {
                 return Ok(());
             }
             let fresh = pending.spare.take().unwrap_or_else(empty_block);
+            if matches!(pending.trouble, Some(Trouble::Stalled)) {
+                pending.trouble = None;
+            }
             std::mem::replace(&mut pending.buf, fresh)
         };
         self.space.notify_all();
-        let mut block = block;
-        disk.number_steps(&mut block);
-        let written = disk.write_block(block, &self.path)?;
-        let mut pending = lock(&self.pending);
-        if pending.spare.is_none() && written.capacity() <= PENDING_LIMIT * 2 {
-            pending.spare = Some(written);
+        match disk.append_block(block, &self.path) {
+            Ok(written) => {
+                self.written(written);
+                Ok(())
+            }
+            Err(e) => Err(self.failed(e)),
         }
-        Ok(())
     }
 
-    fn has_pending(&self) -> bool {
+    /// After a successful write: the writer is healthy again, and the block's buffer is kept.
+    fn written(&self, buffer: Vec<u8>) {
+        let mut pending = lock(&self.pending);
+        if matches!(
+            pending.trouble,
+            Some(Trouble::WriteFailed(_) | Trouble::Stalled)
+        ) {
+            pending.trouble = None;
+        }
+        if pending.spare.is_none() && buffer.capacity() <= PENDING_LIMIT * 2 {
+            pending.spare = Some(buffer);
+        }
+    }
+
+    /// After a failed write: callers waiting for space are refused rather than left waiting.
+    fn failed(&self, e: io::Error) -> io::Error {
+        let mut pending = lock(&self.pending);
+        if !matches!(pending.trouble, Some(Trouble::Dead(_))) {
+            pending.trouble = Some(Trouble::WriteFailed(e.to_string()));
+        }
+        drop(pending);
+        self.space.notify_all();
+        e
+    }
+
+    /// The writer thread died: every later append is refused.
+    pub(super) fn writer_died(&self, message: &str) {
+        let mut pending = lock(&self.pending);
+        pending.trouble = Some(Trouble::Dead(message.to_owned()));
+        pending.wake_at = 0;
+        drop(pending);
+        self.space.notify_all();
+    }
+
+    /// Syncs the file's data to the disk.
+    pub(super) fn sync(&self) -> io::Result<()> {
+        lock(&self.disk).file.sync_data()
+    }
+
+    pub(super) fn has_pending(&self) -> bool {
         lock(&self.pending).buf.len() > BLOCK_HEADER_LEN || lock(&self.disk).unwritten.is_some()
     }
 }
 
-/// Writes the header of a new journal, or checks an existing one and cuts its torn tail.
-/// Returns the step counters of `run.log` and any damage found.
-#[allow(clippy::type_complexity)]
-fn prepare(
-    file: &File,
-    path: &Path,
-) -> Result<(
-    HashMap<Box<[u8]>, i64, BuildHasherDefault<FxHasher>>,
-    Vec<Damage>,
-)> {
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
-    let mut next_step = HashMap::default();
-    if len < FILE_HEADER_LEN as u64 {
-        // New, or the process died while writing the header: nothing to keep.
-        file.set_len(0)
-            .map_err(|e| Error::io("truncate", path, e))?;
-        (&*file)
-            .write_all(&file_header())
-            .map_err(|e| Error::io("write", path, e))?;
-        return Ok((next_step, Vec::new()));
-    }
-    let mut counters = |_: u64, record: Record<'_>| {
-        if let Record::Metric { key, step, .. } = record {
-            bump(&mut next_step, key.as_bytes(), step);
-        }
-    };
-    let report = super::reader::read_journal(path, &mut counters)?;
-    if report.valid_end < len {
-        file.set_len(report.valid_end)
-            .map_err(|e| Error::io("truncate", path, e))?;
-    }
-    Ok((next_step, report.damage))
-}
-
-fn bump(next: &mut HashMap<Box<[u8]>, i64, BuildHasherDefault<FxHasher>>, key: &[u8], step: i64) {
-    let after = step.saturating_add(1);
-    match next.get_mut(key) {
-        Some(n) => *n = (*n).max(after),
-        None => {
-            next.insert(key.into(), after);
-        }
-    }
-}
-
-impl Disk {
-    /// Gives each `run.log` point the next step of its key, and advances the counters past
-    /// explicit steps, so a series stays in order however the two calls are mixed.
-    fn number_steps(&mut self, block: &mut [u8]) {
-        let mut pos = BLOCK_HEADER_LEN;
-        while pos < block.len() {
-            let kind = block[pos];
-            let key_len = u16::from_le_bytes([block[pos + 1], block[pos + 2]]) as usize;
-            match kind {
-                KIND_METRIC => {
-                    let step_at = pos + metric_step_offset(key_len);
-                    let (head, tail) = block.split_at_mut(step_at);
-                    let key = &head[pos + 3..pos + 3 + key_len];
-                    let step_bytes: &mut [u8; 8] = (&mut tail[..8]).try_into().unwrap();
-                    let step = i64::from_le_bytes(*step_bytes);
-                    match self.next_step.get_mut(key) {
-                        Some(next) if step == AUTO_STEP => {
-                            *step_bytes = next.to_le_bytes();
-                            *next += 1;
-                        }
-                        Some(next) => *next = (*next).max(step.saturating_add(1)),
-                        None => {
-                            let next = if step == AUTO_STEP {
-                                *step_bytes = 0i64.to_le_bytes();
-                                1
-                            } else {
-                                step.saturating_add(1)
-                            };
-                            self.next_step.insert(key.into(), next);
-                        }
-                    }
-                    pos = step_at + 8;
-                }
-                KIND_TAG | KIND_PROPERTY => {
-                    let at = pos + 3 + key_len;
-                    let value_len = u32::from_le_bytes(block[at..at + 4].try_into().unwrap());
-                    pos = at + 4 + value_len as usize;
-                }
-                KIND_EVENT => {
-                    let len = u32::from_le_bytes(block[pos + 1..pos + 5].try_into().unwrap());
-                    pos += 5 + len as usize;
-                }
-                _ => unreachable!("the encoder writes only known kinds"),
-            }
-        }
-    }
-
-    /// Appends `block` (header space included) with one `write`, under the file lock so that
-    /// another process appending to the same run never interleaves with it.
-    fn write_block(&mut self, mut block: Vec<u8>, path: &Path) -> io::Result<Vec<u8>> {
-        let len = block.len() - BLOCK_HEADER_LEN;
-        let crc = crc32fast::hash(&block[BLOCK_HEADER_LEN..]);
-        block[..4].copy_from_slice(&BLOCK_MAGIC);
-        block[4..8].copy_from_slice(&(len as u32).to_le_bytes());
-        block[8..12].copy_from_slice(&crc.to_le_bytes());
-        let result = self.file.lock().and_then(|()| {
-            let written = (&self.file).write_all(&block);
-            let _ = self.file.unlock();
-            written
-        });
-        match result {
-            Ok(()) => {
-                self.failure = None;
-                block.truncate(BLOCK_HEADER_LEN);
-                Ok(block)
-            }
-            Err(e) => {
-                let message = format!("cannot write {}: {e}", path.display());
-                if self.failure.as_deref() != Some(message.as_str()) {
-                    eprintln!("run-runtime: {message}; the records are kept in memory and retried");
-                }
-                self.failure = Some(message);
-                self.unwritten = Some(block);
-                Err(e)
-            }
-        }
-    }
-}
-
-/// The process's journal writer thread (held by [`crate::process::Process`]).
-pub(crate) struct Writer {
-    thread: Thread,
-    inbox: Mutex<Inbox>,
-}
-
-#[derive(Default)]
-struct Inbox {
-    ready: Vec<Arc<Journal>>,
-    flushes: Vec<FlushRequest>,
-    live: Vec<Weak<Journal>>,
-}
-
-struct FlushRequest {
-    journal: Arc<Journal>,
-    sync: bool,
-    ticket: Arc<Ticket>,
-}
-
-#[derive(Default)]
-struct Ticket {
-    result: Mutex<Option<Result<(), String>>>,
-    done: Condvar,
-}
-
-impl Ticket {
-    fn set(&self, result: Result<(), String>) {
-        *lock(&self.result) = Some(result);
-        self.done.notify_all();
-    }
-
-    fn wait(&self, timeout: Option<Duration>) -> Option<Result<(), String>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut result = lock(&self.result);
-        loop {
-            if let Some(r) = result.take() {
-                return Some(r);
-            }
-            result = match deadline {
-                None => self
-                    .done
-                    .wait(result)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(d) => {
-                    let left = d.checked_duration_since(Instant::now())?;
-                    self.done
-                        .wait_timeout(result, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-    }
-}
-
-fn writer() -> &'static Writer {
-    crate::process::process().writer.get_or_init(|| {
-        let thread = thread::Builder::new()
-            .name("runctx-journal".into())
-            .spawn(|| writer_loop(writer()))
-            .expect("cannot start the journal writer thread");
-        Writer {
-            thread: thread.thread().clone(),
-            inbox: Mutex::default(),
-        }
-    })
-}
-
-impl Writer {
-    fn register(&self, journal: &Arc<Journal>) {
-        lock(&self.inbox).live.push(Arc::downgrade(journal));
-    }
-
-    fn ready(&self, journal: &Arc<Journal>) {
-        lock(&self.inbox).ready.push(journal.clone());
-        self.thread.unpark();
-    }
-
-    fn flush(&self, request: FlushRequest) {
-        lock(&self.inbox).flushes.push(request);
-        self.thread.unpark();
-    }
-}
-
-fn writer_loop(w: &'static Writer) {
-    let mut next_sweep = Instant::now() + TICK;
-    loop {
-        let now = Instant::now();
-        let sweep = now >= next_sweep;
-        let (ready, flushes, live) = {
-            let mut inbox = lock(&w.inbox);
-            let live = if sweep {
-                inbox.live.retain(|j| j.strong_count() > 0);
-                inbox.live.iter().filter_map(Weak::upgrade).collect()
-            } else {
-                Vec::new()
-            };
-            (
-                std::mem::take(&mut inbox.ready),
-                std::mem::take(&mut inbox.flushes),
-                live,
-            )
-        };
-        if ready.is_empty() && flushes.is_empty() && !sweep {
-            thread::park_timeout(next_sweep - now);
-            continue;
-        }
-        for journal in ready {
-            let _ = journal.drain();
-        }
-        for f in flushes {
-            let result = f.journal.drain().and_then(|()| {
-                if f.sync {
-                    lock(&f.journal.disk).file.sync_data()
-                } else {
-                    Ok(())
-                }
-            });
-            f.ticket.set(result.map_err(|e| e.to_string()));
-        }
-        if sweep {
-            for journal in live.iter().filter(|j| j.has_pending()) {
-                let _ = journal.drain();
-            }
-            next_sweep = Instant::now() + TICK;
-        }
-    }
-}
-
-/// The Firefox/rustc hash: a multiply and a rotate a word, far cheaper than SipHash for the
-/// short metric keys the writer looks up once a point. The keys are the program's own.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in chunks.by_ref() {
-            let word = u64::from_le_bytes(c.try_into().unwrap());
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
+fn dead_refusal(message: &str) -> String {
+    format!(
+        "{message}; this record was refused, and the records logged since its last write \
+         cannot be written by this process: end the program (runs stay readable up to what was \
+         written) and report the panic"
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::format::{put_metric, put_pair};
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    use std::thread;
+
+    use super::super::disk::Opened;
+    use super::super::format::{
+        AUTO_STEP, BLOCK_MAGIC, FILE_HEADER_LEN, KIND_TAG, Record, put_metric, put_pair,
+    };
     use super::*;
     use crate::journal::read_journal;
 
+    const WAIT: Duration = Duration::from_secs(20);
+
     fn steps_of(path: &Path) -> Vec<(String, i64)> {
         let mut out = Vec::new();
-        read_journal(path, |_, r| {
+        let report = read_journal(path, |_, r| {
             if let Record::Metric { key, step, .. } = r {
                 out.push((key.to_owned(), step));
             }
         })
         .unwrap();
+        assert!(report.damage.is_empty(), "{:?}", report.damage);
         out
+    }
+
+    fn auto(j: &Arc<Journal>, key: &str) -> Result<()> {
+        j.append(|b| put_metric(b, key, 1.0, 0, AUTO_STEP))
+    }
+
+    /// The payload length of every block of the journal at `path`, from the block headers.
+    fn block_lengths(path: &Path) -> Vec<usize> {
+        let bytes = std::fs::read(path).unwrap();
+        let mut at = FILE_HEADER_LEN;
+        let mut lens = Vec::new();
+        while at < bytes.len() {
+            assert_eq!(bytes[at..at + 4], BLOCK_MAGIC, "a block header at {at}");
+            let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            lens.push(len);
+            at += BLOCK_HEADER_LEN + len;
+        }
+        lens
+    }
+
+    /// A writer of the test's own, so that killing it or holding it up leaves the process's
+    /// writer, which the other tests use, alone.
+    fn private_writer() -> &'static Writer {
+        Box::leak(Box::new(Writer::new()))
+    }
+
+    /// A tag record of exactly `len` bytes.
+    fn record_of(buf: &mut Vec<u8>, len: usize) {
+        put_pair(buf, KIND_TAG, "t", &"x".repeat(len - (1 + 2 + 1 + 4)));
     }
 
     #[test]
@@ -488,24 +475,72 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let (j, _) = Journal::open(&path, true).unwrap();
-        j.append(|b| put_metric(b, "a", 1.0, 0, AUTO_STEP));
-        j.append(|b| put_metric(b, "b", 1.0, 0, AUTO_STEP));
-        j.append(|b| put_metric(b, "a", 1.0, 0, AUTO_STEP));
-        j.append(|b| put_pair(b, KIND_TAG, "t", "v"));
-        j.append(|b| put_metric(b, "a", 1.0, 0, 10));
-        j.append(|b| put_metric(b, "a", 1.0, 0, AUTO_STEP));
-        j.flush(false, None).unwrap();
+        auto(&j, "a").unwrap();
+        auto(&j, "b").unwrap();
+        auto(&j, "a").unwrap();
+        j.append(|b| put_pair(b, KIND_TAG, "t", "v")).unwrap();
+        j.append(|b| put_metric(b, "a", 1.0, 0, 10)).unwrap();
+        auto(&j, "a").unwrap();
+        j.flush(false, WAIT).unwrap();
         let want = [("a", 0), ("b", 0), ("a", 1), ("a", 10), ("a", 11)];
         let want: Vec<_> = want.iter().map(|(k, s)| (k.to_string(), *s)).collect();
         assert_eq!(steps_of(&path), want);
 
         // A second opener continues the counters and appends after intact data.
         drop(j);
-        let (j, damage) = Journal::open(&path, false).unwrap();
-        assert!(damage.is_empty());
-        j.append(|b| put_metric(b, "a", 1.0, 0, AUTO_STEP));
-        j.flush(true, None).unwrap();
+        let (j, opened) = Journal::open(&path, false).unwrap();
+        assert!(opened.cut.is_none() && opened.damage.is_empty());
+        auto(&j, "a").unwrap();
+        j.flush(true, WAIT).unwrap();
         assert_eq!(steps_of(&path).last().unwrap(), &("a".to_string(), 12));
+    }
+
+    #[test]
+    fn step_counters_saturate_at_i64_max() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (j, _) = Journal::open(&path, true).unwrap();
+        j.append(|b| put_metric(b, "a", 1.0, 0, i64::MAX - 1))
+            .unwrap();
+        for _ in 0..3 {
+            auto(&j, "a").unwrap();
+        }
+        j.append(|b| put_metric(b, "b", 1.0, 0, i64::MAX)).unwrap();
+        auto(&j, "b").unwrap();
+        j.flush(false, WAIT).unwrap();
+        let steps: Vec<i64> = steps_of(&path).into_iter().map(|(_, s)| s).collect();
+        let max = i64::MAX;
+        assert_eq!(steps, [max - 1, max, max, max, max, max]);
+    }
+
+    #[test]
+    fn two_opens_of_one_file_number_one_key_together() {
+        // Two processes appending to one run each open the journal: two descriptors, two sets
+        // of counters, one file. Each numbers under the file lock after reading the other's
+        // blocks, so the steps of a key never collide.
+        const EACH: i64 = 10_000;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (first, _) = Journal::open(&path, true).unwrap();
+        let (second, _) = Journal::open(&path, false).unwrap();
+        thread::scope(|s| {
+            for j in [&first, &second] {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        j.append(|b| put_metric(b, "k", i as f64, 0, AUTO_STEP))
+                            .unwrap();
+                        if i % 500 == 0 {
+                            j.flush(false, WAIT).unwrap();
+                        }
+                    }
+                    j.flush(true, WAIT).unwrap();
+                });
+            }
+        });
+        let mut steps: Vec<i64> = steps_of(&path).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(steps.len(), 2 * EACH as usize);
+        steps.sort_unstable();
+        assert_eq!(steps, (0..2 * EACH).collect::<Vec<_>>());
     }
 
     #[test]
@@ -513,18 +548,148 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let (j, _) = Journal::open(&path, true).unwrap();
-        j.append(|b| put_metric(b, "a", 1.0, 0, 0));
-        j.flush(false, None).unwrap();
+        j.append(|b| put_metric(b, "a", 1.0, 0, 0)).unwrap();
+        j.flush(false, WAIT).unwrap();
         drop(j);
+        let intact = std::fs::metadata(&path).unwrap().len();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"RJB1\xff\xff\x00\x00garbage").unwrap();
-        let (j, damage) = Journal::open(&path, false).unwrap();
-        assert_eq!(damage.len(), 1);
-        j.append(|b| put_metric(b, "a", 2.0, 0, 1));
-        j.flush(false, None).unwrap();
+        let (j, opened) = Journal::open(&path, false).unwrap();
+        let cut = opened.cut.expect("the torn tail is cut");
+        assert_eq!((cut.offset, cut.len), (intact, 15));
+        assert!(opened.damage.is_empty(), "{:?}", opened.damage);
+        j.append(|b| put_metric(b, "a", 2.0, 0, 1)).unwrap();
+        j.flush(false, WAIT).unwrap();
         let report = read_journal(&path, |_, _| ()).unwrap();
         assert!(report.damage.is_empty(), "{:?}", report.damage);
         assert_eq!(report.records, 2);
+    }
+
+    /// A journal of three blocks of one metric point each (steps 0, 1, 2) in a folder of its
+    /// own, and where each block starts.
+    fn three_blocks(dir: &Path, name: &str) -> (PathBuf, Vec<u64>) {
+        let folder = dir.join(name);
+        std::fs::create_dir(&folder).unwrap();
+        let path = folder.join("journal.rj");
+        let (j, _) = Journal::open(&path, true).unwrap();
+        let mut starts = Vec::new();
+        for step in 0..3 {
+            starts.push(std::fs::metadata(&path).unwrap().len());
+            j.append(|b| put_metric(b, "a", 1.0, 0, step)).unwrap();
+            j.flush(false, WAIT).unwrap();
+        }
+        (path, starts)
+    }
+
+    fn damage_at_end(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    /// Opens the damaged journal at `path`, appends step 10, and returns what opening found
+    /// and the steps read back. Checks that the damage a reader reports is what opening found
+    /// and noted for listing, and that, unless a torn tail was cut, no byte was removed.
+    fn attach_and_append(path: &Path) -> (Opened, Vec<i64>) {
+        let damaged = std::fs::read(path).unwrap();
+        let (j, opened) = Journal::open(path, false).unwrap();
+        j.append(|b| put_metric(b, "a", 1.0, 0, 10)).unwrap();
+        j.flush(false, WAIT).unwrap();
+        let mut steps = Vec::new();
+        let report = read_journal(path, |_, r| {
+            if let Record::Metric { step, .. } = r {
+                steps.push(step);
+            }
+        })
+        .unwrap();
+        assert_eq!(report.damage, opened.damage);
+        let noted = super::super::damage::known(path.parent().unwrap()).unwrap();
+        assert_eq!(noted, opened.damage);
+        let after = std::fs::read(path).unwrap();
+        let kept = opened
+            .cut
+            .as_ref()
+            .map_or(damaged.len(), |c| c.offset as usize);
+        assert_eq!(
+            after[..kept],
+            damaged[..kept],
+            "bytes before the append changed"
+        );
+        (opened, steps)
+    }
+
+    #[test]
+    fn attaching_cuts_only_a_torn_tail_and_keeps_other_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+
+        // A header cut short at the end: torn, cut.
+        let (path, _) = three_blocks(dir, "cut-header");
+        let before = len(&path);
+        damage_at_end(&path, b"RJB1\x20");
+        let (opened, steps) = attach_and_append(&path);
+        assert_eq!(opened.cut.map(|c| (c.offset, c.len)), Some((before, 5)));
+        assert!(opened.damage.is_empty());
+        assert_eq!(steps, vec![0, 1, 2, 10]);
+
+        // A block whose header says it is longer than the file: torn, cut.
+        let (path, starts) = three_blocks(dir, "cut-block");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let (opened, steps) = attach_and_append(&path);
+        assert_eq!(opened.cut.map(|c| c.offset), Some(starts[2]));
+        assert!(opened.damage.is_empty());
+        assert_eq!(steps, vec![0, 1, 10]);
+
+        // A bad checksum in the middle: kept on disk, reported, the blocks around it read.
+        let (path, starts) = three_blocks(dir, "middle");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[starts[1] as usize + BLOCK_HEADER_LEN + 3] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let (opened, steps) = attach_and_append(&path);
+        assert!(opened.cut.is_none());
+        assert_eq!(opened.damage.len(), 1);
+        assert_eq!(opened.damage[0].offset, starts[1]);
+        assert_eq!(opened.damage[0].reason, "block checksum mismatch");
+        assert_eq!(steps, vec![0, 2, 10]);
+
+        // A complete last block with a bad checksum: not torn (its header and length are
+        // whole), kept and reported.
+        let (path, starts) = three_blocks(dir, "bad-last");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let (opened, steps) = attach_and_append(&path);
+        assert!(opened.cut.is_none());
+        assert_eq!(opened.damage.len(), 1);
+        assert_eq!(opened.damage[0].offset, starts[2]);
+        assert_eq!(steps, vec![0, 1, 10]);
+
+        // A complete header at the end whose length no reader accepts: kept and reported.
+        let (path, _) = three_blocks(dir, "oversize");
+        let before = len(&path);
+        let mut header = BLOCK_MAGIC.to_vec();
+        header.extend_from_slice(&u32::MAX.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        damage_at_end(&path, &header);
+        let (opened, steps) = attach_and_append(&path);
+        assert!(opened.cut.is_none());
+        assert_eq!(opened.damage.len(), 1);
+        assert_eq!(
+            (opened.damage[0].offset, opened.damage[0].len),
+            (before, 12)
+        );
+        assert_eq!(opened.damage[0].reason, "block length out of range");
+        assert_eq!(steps, vec![0, 1, 2, 10]);
+
+        // Bytes at the end that are no block header at all: not ours to cut.
+        let (path, _) = three_blocks(dir, "foreign");
+        damage_at_end(&path, b"\0\0\0\0\0");
+        let (opened, steps) = attach_and_append(&path);
+        assert!(opened.cut.is_none());
+        assert_eq!(opened.damage.len(), 1);
+        assert_eq!(steps, vec![0, 1, 2, 10]);
     }
 
     #[test]
@@ -538,13 +703,14 @@ mod tests {
                 thread::spawn(move || {
                     let key = format!("k{t}");
                     for i in 0..50_000 {
-                        j.append(|b| put_metric(b, &key, i as f64, 0, AUTO_STEP));
+                        j.append(|b| put_metric(b, &key, i as f64, 0, AUTO_STEP))
+                            .unwrap();
                     }
                 })
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        j.flush(true, None).unwrap();
+        j.flush(true, WAIT).unwrap();
         let steps = steps_of(&path);
         assert_eq!(steps.len(), 200_000);
         for t in 0..4 {
@@ -556,5 +722,134 @@ mod tests {
                 .collect();
             assert_eq!(mine, (0..50_000).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn blocks_stay_within_the_bound_at_the_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (j, _) = Journal::open_with(&path, true, private_writer(), WAIT).unwrap();
+        // Holding the disk holds the writer up: the buffer grows to exactly one byte under the
+        // limit, then takes the largest append there is.
+        let disk = lock(&j.disk);
+        j.append(|b| record_of(b, PENDING_LIMIT - 1 - BLOCK_HEADER_LEN))
+            .unwrap();
+        j.append(|b| record_of(b, MAX_APPEND)).unwrap();
+        assert_eq!(lock(&j.pending).buf.len(), PENDING_LIMIT - 1 + MAX_APPEND);
+        // One byte more than an append may add is refused, and leaves nothing behind.
+        let err = j.append(|b| record_of(b, MAX_APPEND + 1)).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert_eq!(lock(&j.pending).buf.len(), PENDING_LIMIT - 1 + MAX_APPEND);
+        // Callers that find the buffer full wait for the writer, set aside: however many
+        // there are, no block grows past the bound.
+        thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| j.append(|b| record_of(b, MAX_APPEND)).unwrap());
+            }
+            thread::sleep(Duration::from_millis(50));
+            drop(disk);
+        });
+        j.flush(false, WAIT).unwrap();
+        let lens = block_lengths(&path);
+        assert_eq!(lens.len(), 5, "{lens:?}");
+        assert_eq!(lens[0], PENDING_LIMIT - 1 + MAX_APPEND - BLOCK_HEADER_LEN);
+        assert!(lens.iter().all(|&l| l <= MAX_WRITE_BLOCK), "{lens:?}");
+        let report = read_journal(&path, |_, _| ()).unwrap();
+        assert_eq!((report.records, report.damage), (6, vec![]));
+    }
+
+    #[test]
+    fn a_stalled_writer_refuses_a_full_buffer_within_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let stall = Duration::from_millis(200);
+        let (j, _) = Journal::open_with(&path, true, private_writer(), stall).unwrap();
+        let disk = lock(&j.disk);
+        let mut accepted = 0i64;
+        let err = loop {
+            match auto(&j, "k") {
+                Ok(()) => accepted += 1,
+                Err(e) => break e,
+            }
+        };
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(
+            text.contains("taken nothing") && text.contains("kept"),
+            "{text}"
+        );
+        // Later callers are refused at once rather than each waiting the bound.
+        assert!(auto(&j, "k").is_err());
+        // Once the writer moves again, everything accepted is written, and logging resumes.
+        drop(disk);
+        j.flush(false, WAIT).unwrap();
+        auto(&j, "k").unwrap();
+        j.flush(false, WAIT).unwrap();
+        let steps: Vec<i64> = steps_of(&path).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(steps, (0..=accepted).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failing_write_keeps_the_records_refuses_a_full_buffer_and_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (j, _) = Journal::open_with(&path, true, private_writer(), WAIT).unwrap();
+        for _ in 0..10 {
+            auto(&j, "k").unwrap();
+        }
+        j.flush(false, WAIT).unwrap();
+        // A descriptor that cannot write stands for a full disk: every write fails.
+        let writable = std::mem::replace(&mut lock(&j.disk).file, File::open(&path).unwrap());
+        let mut accepted = 10i64;
+        let err = loop {
+            match auto(&j, "k") {
+                Ok(()) => accepted += 1,
+                Err(e) => break e,
+            }
+        };
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(
+            text.contains("cannot write it") && text.contains("make room"),
+            "{text}"
+        );
+        assert!(j.flush(false, WAIT).is_err());
+        assert_eq!(
+            steps_of(&path).len(),
+            10,
+            "nothing of the failed blocks reached the file"
+        );
+        // The disk has room again: the kept blocks are written, numbered as if never failed.
+        lock(&j.disk).file = writable;
+        j.flush(false, WAIT).unwrap();
+        let steps: Vec<i64> = steps_of(&path).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(steps, (0..accepted).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_dead_writer_fails_flushes_and_refuses_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let writer = private_writer();
+        let (j, _) = Journal::open_with(&path, true, writer, WAIT).unwrap();
+        auto(&j, "k").unwrap();
+        j.flush(false, WAIT).unwrap();
+        auto(&j, "k").unwrap();
+        writer
+            .panic_next
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.wake();
+        let err = j.flush(false, WAIT).unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
+        // Every later call fails at once: appends, flushes, and opening another journal.
+        let err = auto(&j, "k").unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
+        let full = j.append(|b| record_of(b, MAX_APPEND)).unwrap_err();
+        assert!(full.to_string().contains("refused"), "{full}");
+        assert!(j.flush(true, WAIT).is_err());
+        let other = dir.path().join("other");
+        assert!(Journal::open_with(&other, true, writer, WAIT).is_err());
+        // What was written before stays readable.
+        assert_eq!(steps_of(&path), vec![("k".to_string(), 0)]);
     }
 }
