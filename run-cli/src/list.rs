@@ -63,6 +63,8 @@ struct RunRow {
     tags: BTreeMap<String, String>,
     /// The last value of every metric.
     metrics: BTreeMap<String, Num>,
+    /// Stretches of its journal a reader found damaged (`runctx show` lists them).
+    damaged_bytes: u64,
 }
 
 pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
@@ -252,7 +254,7 @@ fn table(catalog: &Catalog, listed: &[Listed], rows: &[Row], keys: &[String]) ->
         let mut row: Vec<Cell> = vec![
             format!("{prefix}{}", catalog.short_id(&meta.id)).into(),
             meta.name.clone().into(),
-            Cell::styled(state.label(), state.style()),
+            status_cell(state, &run.summary.damage),
             format::time_short(meta.start_time).into(),
             runs::duration_text(meta, run.end.as_ref()).into(),
         ];
@@ -265,6 +267,16 @@ fn table(catalog: &Catalog, listed: &[Listed], rows: &[Row], keys: &[String]) ->
         table.push(row);
     }
     table
+}
+
+/// The status, marked when a reader found damage in the run's journal: what was lost there is
+/// not in any figure shown.
+fn status_cell(state: State, damage: &[run_runtime::Damage]) -> Cell {
+    if damage.is_empty() {
+        Cell::styled(state.label(), state.style())
+    } else {
+        Cell::styled(format!("{} (damaged)", state.label()), Style::Red)
+    }
 }
 
 fn to_json(
@@ -284,6 +296,7 @@ fn to_json(
                 run: RunJson::new(meta, run.end.as_ref()),
                 short_id: catalog.short_id(&meta.id).to_owned(),
                 depth: prefix.chars().count() / 3,
+                damaged_bytes: run.summary.damage.iter().map(|d| d.len).sum(),
                 tags: data.map(|d| d.tags.clone()).unwrap_or_default(),
                 metrics: data
                     .map(|d| {

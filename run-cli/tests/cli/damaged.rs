@@ -204,3 +204,27 @@ fn an_unreadable_remote_json_is_explained_and_does_not_hide_the_run() {
     );
     runctx(store, &["list"]).ok();
 }
+
+#[test]
+fn a_run_whose_journal_is_damaged_is_marked_by_list_once_a_reader_saw_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = run_runtime::Store::new(dir.path());
+    let run = store.start_run("Default", "bitrot").unwrap();
+    for i in 0..3 {
+        run.log("m", f64::from(i)).unwrap();
+        run.flush().unwrap(); // one block each
+    }
+    run.complete().unwrap();
+    // Flip a byte inside the first block's records: a bad disk, not a crash.
+    let journal = run.dir().join("journal.rj");
+    let mut bytes = fs::read(&journal).unwrap();
+    bytes[16 + 12 + 4] ^= 0xff;
+    fs::write(&journal, bytes).unwrap();
+
+    let show = runctx(dir.path(), &["show", run.id()]);
+    assert!(show.ok().contains("damage"), "{}", show.stdout);
+    let list = runctx(dir.path(), &["list"]);
+    assert!(list.ok().contains("FINISHED (damaged)"), "{}", list.stdout);
+    let json = runctx(dir.path(), &["list", "--json"]).json();
+    assert!(json["runs"][0]["damaged_bytes"].as_u64().unwrap() > 0);
+}
