@@ -233,6 +233,11 @@ impl Journal {
             pending.queued = true;
             self.writer.ready(self);
         }
+        // The writer is on its way: later appends take the fast path until the buffer is full
+        // (or the writer has died, which keeps `wake_at` at 0).
+        if pending.wake_at != 0 {
+            pending.wake_at = PENDING_LIMIT;
+        }
         Ok(())
     }
 
@@ -349,6 +354,9 @@ impl Journal {
             let fresh = pending.spare.take().unwrap_or_else(empty_block);
             if matches!(pending.trouble, Some(Trouble::Stalled)) {
                 pending.trouble = None;
+            }
+            if pending.wake_at != 0 {
+                pending.wake_at = WAKE_AT;
             }
             std::mem::replace(&mut pending.buf, fresh)
         };
