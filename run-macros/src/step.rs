@@ -466,6 +466,27 @@ impl<'a> Gen<'a> {
         if let Some(FnArg::Receiver(_)) = self.func.sig.inputs.first() {
             return TokenStream::new();
         }
+        let Gen { private, ident, .. } = self;
+        let (run, bindings) = (
+            Ident::new("__run", Span::mixed_site()),
+            Ident::new("__bindings", Span::mixed_site()),
+        );
+        let result = quote!(::core::result::Result<(), #private::StepError>);
+        let unreachable =
+            format!("#[aml_step] of `{ident}` has errors, so the program does not compile");
+        self.companion(
+            StepConst::StandIn,
+            quote! {
+                fn __invoke(#run: &#private::Run, #bindings: &#private::Bindings) -> #result {
+                    ::core::unreachable!(#unreachable)
+                }
+            },
+        )
+    }
+
+    /// The type named after the step, holding `STEP`, `main` and `rest`: the one shape of the
+    /// real type and of its stand-in.
+    fn companion(&self, what: StepConst, rest: TokenStream) -> TokenStream {
         let Gen {
             func,
             private,
@@ -474,16 +495,9 @@ impl<'a> Gen<'a> {
         } = self;
         let (everywhere, _, _) = split_attrs(&func.attrs);
         let vis = &func.vis;
-        let step = self.step_const(StepConst::StandIn);
+        let step = self.step_const(what);
         let main = self.main_fn();
         let doc = self.holder_doc();
-        let (run, bindings) = (
-            Ident::new("__run", Span::mixed_site()),
-            Ident::new("__bindings", Span::mixed_site()),
-        );
-        let result = quote!(::core::result::Result<(), #private::StepError>);
-        let unreachable =
-            format!("#[aml_step] of `{ident}` has errors, so the program does not compile");
         quote! {
             #(#everywhere)*
             #[doc = #doc]
@@ -498,9 +512,7 @@ impl<'a> Gen<'a> {
 
                 #main
 
-                fn __invoke(#run: &#private::Run, #bindings: &#private::Bindings) -> #result {
-                    ::core::unreachable!(#unreachable)
-                }
+                #rest
             }
         }
     }
@@ -687,18 +699,10 @@ impl<'a> Gen<'a> {
 
     /// The type named after the step: `STEP`, `main`, and the body.
     fn holder_type(&self) -> TokenStream {
-        let Gen {
-            func,
-            private,
-            ident,
-            ..
-        } = self;
-        let (everywhere, _, body_attrs) = split_attrs(&func.attrs);
-        let vis = &func.vis;
-        let step = self.step_const(StepConst::Step);
+        let func = self.func;
+        let (_, _, body_attrs) = split_attrs(&func.attrs);
         let invoke = self.invoke();
         let failure_fn = self.failure_fn();
-        let main = self.main_fn();
         let sig = &func.sig;
         let body_ident = Ident::new("__body", sig.ident.span());
         let (constness, asyncness, fn_token, generics, inputs, output) = (
@@ -711,21 +715,9 @@ impl<'a> Gen<'a> {
         );
         let where_clause = &sig.generics.where_clause;
         let body = &func.body;
-        let doc = self.holder_doc();
-        quote! {
-            #(#everywhere)*
-            #[doc = #doc]
-            #[allow(non_camel_case_types)]
-            #vis struct #ident {}
-
-            #(#everywhere)*
-            #[allow(dead_code)]
-            impl #ident {
-                /// What the step takes and how to run it.
-                pub const STEP: #private::Step = #step;
-
-                #main
-
+        self.companion(
+            StepConst::Step,
+            quote! {
                 #invoke
 
                 #failure_fn
@@ -733,8 +725,8 @@ impl<'a> Gen<'a> {
                 #(#body_attrs)*
                 #constness #asyncness #fn_token #body_ident #generics (#inputs) #output #where_clause
                 #body
-            }
-        }
+            },
+        )
     }
 
     fn step_name(&self) -> String {
