@@ -238,7 +238,8 @@ impl Model {
     }
 }
 
-/// SplitMix64, so the data are the same on every machine.
+/// SplitMix64, so the data are the same on every machine. (The Iris example has the same ten
+/// lines on purpose: each example is read, and copied, as a program of its own.)
 struct SplitMix(u64);
 
 impl SplitMix {

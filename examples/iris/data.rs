@@ -151,6 +151,8 @@ pub fn columns(samples: &[Sample]) -> (Vec<Vec<f64>>, Vec<u32>) {
 }
 
 /// SplitMix64: a small, well-mixed generator, so the split is the same on every machine.
+/// (The training-loop example has the same ten lines on purpose: each example is read, and
+/// copied, as a program of its own.)
 struct SplitMix(u64);
 
 impl SplitMix {

@@ -58,7 +58,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     }
 }
 
-/// The wire name of a value JSON has no number for: `NaN`, `Infinity`, `-Infinity`.
+/// The wire name of a value JSON has no number for: `NaN`, `Infinity`, `-Infinity`. The
+/// library's store writes the same names (a documented convention, docs/cli.md and MLflow's
+/// wire format); the tool spells them itself rather than the library making its serde helper
+/// public API for four lines.
 fn special(v: f64) -> Option<&'static str> {
     if v.is_nan() {
         Some("NaN")

@@ -527,13 +527,7 @@ impl Run {
         &self,
         tags: impl IntoIterator<Item = (K, V)>,
     ) -> Result<()> {
-        let mut first_error = None;
-        for (k, v) in tags {
-            if let Err(e) = self.tag(k.as_ref(), v) {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        each(tags, |k, v| self.tag(k, v))
     }
 
     /// Adds the property `key`. Properties cannot change: the same value again is fine, a
@@ -564,13 +558,7 @@ impl Run {
         &self,
         properties: impl IntoIterator<Item = (K, V)>,
     ) -> Result<()> {
-        let mut first_error = None;
-        for (k, v) in properties {
-            if let Err(e) = self.add_property(k.as_ref(), v) {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        each(properties, |k, v| self.add_property(k, v))
     }
 
     // ---------------------------------------------------------------- parents and children
@@ -792,6 +780,20 @@ impl Drop for RunInner {
 }
 
 const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "gif", "svg", "bmp", "webp"];
+
+/// Records every pair with `record`, going on past a refused one; the first error is returned.
+fn each<K: AsRef<str>, V>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+    mut record: impl FnMut(&str, V) -> Result<()>,
+) -> Result<()> {
+    let mut first_error = None;
+    for (k, v) in pairs {
+        if let Err(e) = record(k.as_ref(), v) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
 
 fn check_pair(kind: NameKind, key: &str, value: &str) -> Result<()> {
     check_name(kind, key)?;

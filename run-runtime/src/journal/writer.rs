@@ -453,6 +453,17 @@ mod tests {
         j.append(|b| put_metric(b, key, 1.0, 0, AUTO_STEP))
     }
 
+    /// Logs to `j` until a point is refused: how many more were taken, and the refusal.
+    fn log_until_refused(j: &Arc<Journal>) -> (i64, Error) {
+        let mut accepted = 0;
+        loop {
+            match auto(j, "k") {
+                Ok(()) => accepted += 1,
+                Err(e) => return (accepted, e),
+            }
+        }
+    }
+
     /// The payload length of every block of the journal at `path`, from the block headers.
     fn block_lengths(path: &Path) -> Vec<usize> {
         let bytes = std::fs::read(path).unwrap();
@@ -773,13 +784,7 @@ mod tests {
         let stall = Duration::from_millis(200);
         let (j, _) = Journal::open_with(&path, true, private_writer(), stall).unwrap();
         let disk = lock(&j.disk);
-        let mut accepted = 0i64;
-        let err = loop {
-            match auto(&j, "k") {
-                Ok(()) => accepted += 1,
-                Err(e) => break e,
-            }
-        };
+        let (accepted, err) = log_until_refused(&j);
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(
@@ -808,13 +813,8 @@ mod tests {
         j.flush(false, WAIT).unwrap();
         // A descriptor that cannot write stands for a full disk: every write fails.
         let writable = std::mem::replace(&mut lock(&j.disk).file, File::open(&path).unwrap());
-        let mut accepted = 10i64;
-        let err = loop {
-            match auto(&j, "k") {
-                Ok(()) => accepted += 1,
-                Err(e) => break e,
-            }
-        };
+        let (more, err) = log_until_refused(&j);
+        let accepted = 10 + more;
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(

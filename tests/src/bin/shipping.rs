@@ -29,18 +29,30 @@ fn complete(started: Instant, n: i64) {
     }
     let before = Instant::now();
     let outcome = run.complete();
-    println!(
-        "{}",
+    report(
+        &run,
+        outcome,
         json!({
-            "id": run.id(),
-            "remote_id": run.remote_id(),
-            "error": outcome.err().map(|e| e.to_string()),
             "complete_ms": before.elapsed().as_millis() as u64,
             // From the start of main to the return of complete(): what is left of the
             // process's wall time is the exit handler's.
             "returned_at_ms": started.elapsed().as_millis() as u64,
-        })
+        }),
     );
+}
+
+/// Prints the run, how its end went, and `more`, as one JSON line.
+fn report(run: &Run, outcome: run_runtime::Result<()>, more: serde_json::Value) {
+    let mut line = json!({
+        "id": run.id(),
+        "remote_id": run.remote_id(),
+        "error": outcome.err().map(|e| e.to_string()),
+        "refused": run.refused_records(),
+    });
+    line.as_object_mut()
+        .unwrap()
+        .extend(more.as_object().unwrap().clone());
+    println!("{line}");
 }
 
 fn upload(file: &str) {
@@ -51,17 +63,14 @@ fn upload(file: &str) {
     let started = Instant::now();
     run.upload_file("weights.bin", file).unwrap();
     let outcome = run.complete();
-    println!(
-        "{}",
+    report(
+        &run,
+        outcome,
         json!({
-            "id": run.id(),
-            "remote_id": run.remote_id(),
-            "error": outcome.err().map(|e| e.to_string()),
-            "refused": run.refused_records(),
             "upload_ms": started.elapsed().as_millis() as u64,
             "hwm_before_kib": hwm_before,
             "hwm_after_kib": peak_rss_kib(),
-        })
+        }),
     );
 }
 
