@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use run_runtime::pipeline::{Mode, Pipeline, RunOptions};
-use run_runtime::{Error, RunData, Status, Store};
+use run_runtime::pipeline::{Mode, Pipeline, PipelineRun, RunOptions};
+use run_runtime::{Error, Run, RunData, Status, Store};
 use serde_json::Value;
 use tests::command;
 
@@ -503,14 +503,12 @@ fn a_step_process_that_dies_is_failed_by_the_launcher() {
     assert!(error.ends_with("without ending its run"), "{error}");
 }
 
-#[test]
-fn a_step_program_that_cannot_start_fails_its_steps_and_the_pipeline() {
-    let (dir, store) = store();
+/// Runs the `numbers` pipeline on a new run of `store`, each step a process of `program`.
+fn numbers_in_processes(store: &Store, program: &Path) -> (PipelineRun, Run) {
     let run = store.start_run("numbers", "numbers").unwrap();
-    let missing = dir.path().join("no-such-program");
     let options = RunOptions {
         mode: Mode::Processes {
-            program: missing.clone(),
+            program: program.to_owned(),
         },
         ..RunOptions::default()
     };
@@ -518,6 +516,14 @@ fn a_step_program_that_cannot_start_fails_its_steps_and_the_pipeline() {
         .unwrap()
         .run_on(&run, &options)
         .unwrap();
+    (finished, run)
+}
+
+#[test]
+fn a_step_program_that_cannot_start_fails_its_steps_and_the_pipeline() {
+    let (dir, store) = store();
+    let missing = dir.path().join("no-such-program");
+    let (finished, run) = numbers_in_processes(&store, &missing);
     assert_eq!(finished.status(), Status::Failed);
     let (parent, children) = family(&store, run.id());
     assert_eq!(parent.status, Status::Failed);
@@ -731,17 +737,7 @@ fn a_step_given_the_wrong_parent_refuses_to_run() {
 fn a_pipeline_runs_with_its_steps_in_processes_from_the_library() {
     // Mode::Processes with a program of our choosing: the `pipes` program runs the steps.
     let (_dir, store) = store();
-    let run = store.start_run("numbers", "numbers").unwrap();
-    let options = RunOptions {
-        mode: Mode::Processes {
-            program: PIPES.into(),
-        },
-        ..RunOptions::default()
-    };
-    let finished = pipes::numbers::pipeline()
-        .unwrap()
-        .run_on(&run, &options)
-        .unwrap();
+    let (finished, run) = numbers_in_processes(&store, Path::new(PIPES));
     assert_eq!(finished.status(), Status::Finished);
     let (parent, children) = family(&store, run.id());
     assert_eq!(parent.status, Status::Finished);
