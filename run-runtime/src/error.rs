@@ -131,6 +131,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// The run's records reached the tracking server but its artifacts cannot reach the run's
+    /// artifact store (no credentials for it, credentials it refuses, a kind of store this
+    /// client cannot write). The files stay in the run's folder for `runctx sync`.
+    #[error(
+        "run {id}: {pending} artifact(s) did not reach the artifact store that {server} gave \
+         the run: {reason}; they are kept in the run's folder: once that is fixed, `runctx sync {id} \
+         --to {server}` uploads them"
+    )]
+    ArtifactsNotStored {
+        /// The local run id.
+        id: String,
+        /// The tracking server's base URL.
+        server: String,
+        /// What the store, or the client, said.
+        reason: String,
+        /// How many artifacts wait for `sync`.
+        pending: usize,
+    },
+
     /// Records are safe in the journal but not (yet) on the tracking server.
     #[error(
         "run {id}: {pending_bytes} bytes of its journal are not on {server} yet ({reason}); they \

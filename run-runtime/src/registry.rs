@@ -455,10 +455,12 @@ mod server {
 
     use super::{ModelOptions, ModelVersion, RegisteredModel};
     use crate::error::{Error, Result};
+    use crate::mlflow::artifact_store::stored_files;
     use crate::mlflow::wire::{self, KeyValue};
     use crate::mlflow::{Client, Link, ShipError, block_on, retry_call};
     use crate::process::process;
     use crate::run::Run;
+    use crate::store::ARTIFACTS_DIR;
 
     /// The tag that makes registering a version idempotent: a key unique to one call of
     /// `register_model`, set on the version it creates.
@@ -503,6 +505,9 @@ mod server {
         let remote = run
             .remote_id()
             .ok_or_else(|| failed("the run has no id on the server".into()))?;
+        if let Some(missing) = unstored(run, link, &remote, artifact)? {
+            return Err(failed(missing.to_string()));
+        }
         let client = link.client().clone();
         let (model, source, run_id) = (
             name.to_owned(),
@@ -535,6 +540,56 @@ mod server {
             .await
         })?;
         from_wire(created).map_err(failed)
+    }
+
+    /// The model's files (the run's folder `artifact`) that are not in the run's artifact store
+    /// with their size, as the store lists them, checked before a version points at them: with
+    /// a store the client writes itself, nothing else would notice a file that is not there.
+    fn unstored(
+        run: &Run,
+        link: &Arc<Link>,
+        remote: &str,
+        artifact: &str,
+    ) -> Result<Option<ShipError>> {
+        let local = crate::artifacts::files_below(&run.dir().join(ARTIFACTS_DIR).join(artifact))?;
+        let artifact_uri = link.artifact_uri().unwrap_or_default();
+        let (client, run_id, uri, folder) = (
+            link.client().clone(),
+            remote.to_owned(),
+            artifact_uri.clone(),
+            artifact.to_owned(),
+        );
+        let listed = block_on(
+            link.base(),
+            "list the model's files in the run's artifact store",
+            process().flush_timeout(),
+            async move {
+                retry_call(|_| {
+                    let (client, run_id, uri, folder) = (&client, &run_id, &uri, &folder);
+                    async move {
+                        stored_files(client, run_id, uri, folder, &|k| std::env::var(k).ok()).await
+                    }
+                })
+                .await
+            },
+        )?;
+        let missing: Vec<String> = local
+            .iter()
+            .filter_map(|(rel, path)| {
+                let name = format!("{artifact}/{rel}");
+                let size = std::fs::metadata(path).map(|m| m.len()).ok();
+                let stored = listed.iter().any(|(p, s)| *p == name && Some(*s) == size);
+                (!stored).then_some(name)
+            })
+            .collect();
+        Ok(
+            (!missing.is_empty()).then(|| ShipError::ModelFilesNotStored {
+                id: run.id().to_owned(),
+                server: link.base().to_owned(),
+                store: artifact_uri,
+                paths: missing,
+            }),
+        )
     }
 
     pub(super) fn models(client: &Client) -> Result<Vec<RegisteredModel>> {

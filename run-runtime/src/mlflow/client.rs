@@ -148,6 +148,10 @@ impl fmt::Display for CallError {
                  platform's store or SSL_CERT_FILE, or set MLFLOW_TRACKING_INSECURE_TLS=true \
                  to skip the check)"
             ),
+            // Status 0: refused by this client before any request (an unusable artifact store).
+            CallError::Status {
+                status: 0, message, ..
+            } => f.write_str(message),
             CallError::Status {
                 status,
                 code: Some(code),
@@ -238,22 +242,7 @@ impl Client {
         insecure: bool,
         timeout: Duration,
     ) -> Result<Self> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls_error(uri, e))?;
-        let tls = if insecure {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth()
-        } else {
-            use rustls_platform_verifier::BuilderVerifierExt;
-            builder
-                .with_platform_verifier()
-                .map_err(|e| tls_error(uri, e))?
-                .with_no_client_auth()
-        };
+        let tls = tls_config(insecure).map_err(|e| tls_error(uri, e))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .tcp_nodelay(true)
@@ -484,8 +473,8 @@ impl Client {
         }
     }
 
-    /// Uploads `file` as artifact `path` of the run whose artifact root is `artifact_uri`,
-    /// through the server's artifact proxy (`mlflow-artifacts:` roots), streaming it from disk.
+    /// Uploads `file` as artifact `path` below `root` of the server's artifact proxy (the path
+    /// of an `mlflow-artifacts:` root), streaming it from disk.
     ///
     /// The whole-request timeout of other calls would cut a large file on a slow link, so an
     /// upload has two limits of its own instead: it fails (as a transport error, so it is
@@ -494,37 +483,24 @@ impl Client {
     /// its size at `UPLOAD_FLOOR_BYTES_PER_SEC` (which bounds the wait for the answer too).
     pub(crate) async fn upload_artifact(
         &self,
-        artifact_uri: &str,
+        root: &str,
         path: &str,
         file: UploadFile,
     ) -> Result<(), CallError> {
-        self.upload_within(artifact_uri, path, file, REQUEST_TIMEOUT)
-            .await
+        self.upload_within(root, path, file, REQUEST_TIMEOUT).await
     }
 
     async fn upload_within(
         &self,
-        artifact_uri: &str,
+        root: &str,
         path: &str,
         file: UploadFile,
         idle: Duration,
     ) -> Result<(), CallError> {
-        let root = artifact_uri
-            .strip_prefix("mlflow-artifacts:")
-            .ok_or_else(|| CallError::Status {
-                status: 0,
-                code: Some("UNSUPPORTED_ARTIFACT_STORE".into()),
-                message: format!(
-                    "the run's artifact root {artifact_uri} is not served by the tracking server's \
-                 artifact proxy (mlflow-artifacts:), so files cannot be uploaded through it"
-                ),
-                retry_after: None,
-            })?;
-        let root = root.trim_start_matches('/');
         let url = format!(
             "{}/api/2.0/mlflow-artifacts/artifacts/{}/{}",
             self.base,
-            encode_path(root),
+            encode_path(root.trim_start_matches('/')),
             encode_path(path)
         );
         let UploadFile {
@@ -779,6 +755,25 @@ fn encode_path(path: &str) -> String {
     out
 }
 
+/// TLS with ring and the platform's roots (or, when `insecure`, any certificate): the same for
+/// the tracking server and for artifact stores.
+pub(crate) fn tls_config(
+    insecure: bool,
+) -> std::result::Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    Ok(if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        use rustls_platform_verifier::BuilderVerifierExt;
+        builder.with_platform_verifier()?.with_no_client_auth()
+    })
+}
+
 fn tls_error(uri: &TrackingUri, e: impl fmt::Display) -> Error {
     Error::Config {
         var: "MLFLOW_TRACKING_URI",
@@ -921,7 +916,7 @@ mod tests {
         runtime.block_on(async {
             let file = UploadFile::open(file).await.unwrap();
             client
-                .upload_within("mlflow-artifacts:/1/r/artifacts", "big.bin", file, idle)
+                .upload_within("1/r/artifacts", "big.bin", file, idle)
                 .await
         })
     }

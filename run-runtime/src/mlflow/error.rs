@@ -50,6 +50,18 @@ pub(crate) enum ShipError {
         /// The files' paths among the run's artifacts.
         paths: Vec<String>,
     },
+    /// A model's files are not all in the run's artifact store, as it lists them (missing, or
+    /// of another size), so no version may point at them.
+    ModelFilesNotStored {
+        /// The run's local id.
+        id: String,
+        /// The server's base URL.
+        server: String,
+        /// The run's artifact root.
+        store: String,
+        /// The files' paths among the run's artifacts.
+        paths: Vec<String>,
+    },
     /// A shipping task ended without an answer (a bug; the journal keeps the records).
     Task(String),
     /// Shipping was given up because the server kept failing and answered nothing.
@@ -93,6 +105,19 @@ impl fmt::Display for ShipError {
                 "the server refused {} of the model's files ({}), so no version was registered; \
                  they are kept in run {id}: once the server takes them (`runctx sync {id} --to \
                  {server}`), register the model again",
+                paths.len(),
+                paths.join(", ")
+            ),
+            ShipError::ModelFilesNotStored {
+                id,
+                server,
+                store,
+                paths,
+            } => write!(
+                f,
+                "{} of the model's files are not in the run's artifact store {store} ({}), so no \
+                 version was registered; they are kept in run {id}: upload them with `runctx \
+                 sync {id} --to {server}`, then register the model again",
                 paths.len(),
                 paths.join(", ")
             ),

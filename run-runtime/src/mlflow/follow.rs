@@ -6,10 +6,11 @@
 //! 4. sends a status update only after everything logged before it.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::CallError;
+use super::artifact_store::{ArtifactStore, UNUSABLE, UploadError};
 use super::batch::{Item, inactive_run, send_batches};
 use super::client::UploadFile;
 use super::error::ShipError;
@@ -30,6 +31,19 @@ const POLL: Duration = Duration::from_millis(200);
 pub(super) struct Remote {
     pub(super) run_id: String,
     pub(super) artifact_uri: String,
+    /// The store `artifact_uri` names, opened at the first artifact; a store that cannot be
+    /// opened is said once, and every artifact is kept for `sync`.
+    store: OnceLock<Result<ArtifactStore, CallError>>,
+}
+
+impl Remote {
+    fn new(run_id: String, artifact_uri: String) -> Self {
+        Remote {
+            run_id,
+            artifact_uri,
+            store: OnceLock::new(),
+        }
+    }
 }
 
 /// Ships the link's journal until the link is closed and everything is shipped, or shipping
@@ -88,10 +102,7 @@ async fn ensure_remote(link: &Link) -> Result<Remote, ShipError> {
     let known = lock(&link.state).remote.clone();
     let client = &link.server.client;
     if let (Some(id), Some(artifacts)) = (&known.run_id, &known.artifact_uri) {
-        return Ok(Remote {
-            run_id: id.clone(),
-            artifact_uri: artifacts.clone(),
-        });
+        return Ok(Remote::new(id.clone(), artifacts.clone()));
     }
     let info = match &known.run_id {
         Some(id) => {
@@ -108,10 +119,7 @@ async fn ensure_remote(link: &Link) -> Result<Remote, ShipError> {
     });
     link.save();
     link.created.notify_waiters();
-    Ok(Remote {
-        run_id: info.run_id,
-        artifact_uri: info.artifact_uri,
-    })
+    Ok(Remote::new(info.run_id, info.artifact_uri))
 }
 
 async fn create_run(link: &Link) -> Result<RunInfo, ShipError> {
@@ -287,7 +295,7 @@ async fn ship_records(
     }
     send_batches(link, &remote.run_id, items).await?;
     for path in dedupe_artifacts(artifacts) {
-        upload(link, &remote.artifact_uri, &path).await?;
+        upload(link, remote, &path).await?;
     }
     if let Some((status, time)) = status {
         let client = &link.server.client;
@@ -320,7 +328,7 @@ async fn upload_pending(link: &Arc<Link>, remote: &Remote) -> Result<(), ShipErr
         return Ok(());
     }
     for path in &pending {
-        upload(link, &remote.artifact_uri, path).await?;
+        upload(link, remote, path).await?;
     }
     link.save();
     Ok(())
@@ -331,13 +339,16 @@ enum Uploaded {
     Done,
     /// The server refused it: it stays pending for the next sync.
     Refused(CallError),
+    /// The run's artifact store cannot be used (said once): it stays pending.
+    Unusable,
     /// The file cannot be read any more: there is nothing to upload, now or later.
     Gone(std::io::Error),
 }
 
-/// Uploads artifact `path`, streaming it from the run's folder. A refusal is not an error of
-/// shipping: it is reported, and the path is kept pending in `remote.json` for `sync`.
-async fn upload(link: &Arc<Link>, artifact_uri: &str, path: &str) -> Result<(), ShipError> {
+/// Uploads artifact `path`, streaming it from the run's folder into the run's artifact store.
+/// A refusal is not an error of shipping: it is reported, and the path is kept pending in
+/// `remote.json` for `sync`.
+async fn upload(link: &Arc<Link>, remote: &Remote, path: &str) -> Result<(), ShipError> {
     // The path comes from the journal: it is checked again with the artifact rules, and must
     // lead to a file inside the run's artifacts/ without going through a link.
     let file = match crate::artifacts::locate(&link.dir.join(ARTIFACTS_DIR), path) {
@@ -348,44 +359,53 @@ async fn upload(link: &Arc<Link>, artifact_uri: &str, path: &str) -> Result<(), 
             return Ok(());
         }
     };
-    let client = &link.server.client;
-    let file = &file;
-    // Each attempt opens the file again: nothing of it is kept in memory between attempts.
-    let outcome = retry(link, "upload an artifact", || async move {
-        let opened = match UploadFile::open(file).await {
-            Ok(f) => f,
-            Err(e) => return Ok(Uploaded::Gone(e)),
-        };
-        match client.upload_artifact(artifact_uri, path, opened).await {
-            Ok(()) => Ok(Uploaded::Done),
-            // 0: the run's artifact store is not served by the tracking server.
-            Err(
-                e @ CallError::Status {
-                    status: 0 | 400 | 404 | 413,
-                    ..
-                },
-            ) => Ok(Uploaded::Refused(e)),
-            Err(e) => Err(e),
+    let store = match remote.store.get() {
+        Some(store) => store,
+        None => {
+            let opened = ArtifactStore::open(&remote.artifact_uri, &|k| std::env::var(k).ok());
+            if let Err(e) = &opened {
+                let reason = e.to_string();
+                link.update(|s| s.store_unusable = Some(reason));
+                link.refuse(format!(
+                    "{e}; the run's artifacts are kept in its folder, and `runctx sync {} --to \
+                     {}` uploads them once that is fixed",
+                    link.meta.id,
+                    link.base()
+                ));
+            }
+            remote.store.get_or_init(|| opened)
         }
-    })
-    .await?;
+    };
+    let outcome = match store {
+        Ok(store) => send_file(link, store, path, &file).await?,
+        // Said once, at the first artifact.
+        Err(_) => Uploaded::Unusable,
+    };
     match outcome {
         Uploaded::Done => {
             link.update(|s| s.remote.pending_artifacts.retain(|p| p != path));
         }
         Uploaded::Refused(e) => {
+            if let CallError::Status {
+                status: 401 | 403,
+                code: Some(code),
+                message,
+                ..
+            } = &e
+                && code == UNUSABLE
+            {
+                let reason = message.clone();
+                link.update(|s| s.store_unusable = Some(reason));
+            }
             link.refuse(format!(
                 "the server refused artifact {path:?}: {e}; it is kept in the run's folder, \
                  and `runctx sync {} --to {}` uploads it again",
                 link.meta.id,
                 link.base()
             ));
-            link.update(|s| {
-                if !s.remote.pending_artifacts.iter().any(|p| p == path) {
-                    s.remote.pending_artifacts.push(path.to_owned());
-                }
-            });
+            keep_pending(link, path);
         }
+        Uploaded::Unusable => keep_pending(link, path),
         Uploaded::Gone(e) => {
             link.refuse(format!(
                 "artifact {path:?} is gone from {}: {e}; not uploaded",
@@ -395,6 +415,49 @@ async fn upload(link: &Arc<Link>, artifact_uri: &str, path: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+fn keep_pending(link: &Link, path: &str) {
+    link.update(|s| {
+        if !s.remote.pending_artifacts.iter().any(|p| p == path) {
+            s.remote.pending_artifacts.push(path.to_owned());
+        }
+    });
+}
+
+/// Sends one file to the store, retrying what may pass later; each attempt reads the file
+/// again, so nothing of it is kept in memory between attempts.
+async fn send_file(
+    link: &Arc<Link>,
+    store: &ArtifactStore,
+    path: &str,
+    file: &Path,
+) -> Result<Uploaded, ShipError> {
+    let client = &link.server.client;
+    retry(link, "upload an artifact", || async move {
+        let sent = match store {
+            ArtifactStore::Proxy { root } => match UploadFile::open(file).await {
+                Ok(opened) => client.upload_artifact(root, path, opened).await,
+                Err(e) => return Ok(Uploaded::Gone(e)),
+            },
+            ArtifactStore::Objects(objects) => match objects.upload(path, file).await {
+                Ok(()) => Ok(()),
+                Err(UploadError::Gone(e)) => return Ok(Uploaded::Gone(e)),
+                Err(UploadError::Store(e)) => Err(e),
+            },
+        };
+        match sent {
+            Ok(()) => Ok(Uploaded::Done),
+            Err(
+                e @ CallError::Status {
+                    status: 0 | 400 | 401 | 403 | 404 | 413,
+                    ..
+                },
+            ) => Ok(Uploaded::Refused(e)),
+            Err(e) => Err(e),
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

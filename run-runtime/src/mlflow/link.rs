@@ -43,6 +43,8 @@ pub(super) struct LinkState {
     pub(super) fatal: Option<ShipError>,
     /// Records the server refused, with its message.
     pub(super) refused: Vec<String>,
+    /// The run's artifact store cannot be written: why (its artifacts wait for `sync`).
+    pub(super) store_unusable: Option<String>,
     /// No more records will come from this process: ship to the end, then stop.
     pub(super) closed: bool,
     /// Records shipped (or refused) by this link.
@@ -89,6 +91,7 @@ impl Link {
                 last_answer: Instant::now(),
                 fatal: None,
                 refused: Vec::new(),
+                store_unusable: None,
                 closed: false,
                 shipped_records: 0,
                 stopped: false,
@@ -142,6 +145,11 @@ impl Link {
     /// The server's run id, once the run exists there.
     pub(crate) fn remote_id(&self) -> Option<String> {
         lock(&self.state).remote.run_id.clone()
+    }
+
+    /// The server run's artifact root, once the run exists there.
+    pub(crate) fn artifact_uri(&self) -> Option<String> {
+        lock(&self.state).remote.artifact_uri.clone()
     }
 
     /// The client of the server.
@@ -238,7 +246,15 @@ impl Link {
         loop {
             let cursor = state.remote.cursor;
             if cursor.offset >= end && cursor.index == 0 {
-                return Ok(());
+                return match &state.store_unusable {
+                    None => Ok(()),
+                    Some(reason) => Err(Error::ArtifactsNotStored {
+                        id: self.meta.id.clone(),
+                        server: self.server.base().to_owned(),
+                        reason: reason.clone(),
+                        pending: state.remote.pending_artifacts.len(),
+                    }),
+                };
             }
             if let Some(reason) = &state.fatal {
                 return Err(self.not_shipped(&reason.to_string(), end, &state, false));

@@ -5,6 +5,7 @@
 //! state a run's handle shares with its task, [`follow`] the task that follows a journal,
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
+pub(crate) mod artifact_store;
 mod batch;
 mod client;
 mod error;
