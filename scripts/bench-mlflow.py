@@ -2,7 +2,7 @@
 """Shipping throughput against one MLflow server, side by side in one run.
 
 Starts MLflow (the venv of the test harness: .venv/mlflow, made by scripts/test.sh) on a free
-loopback port with a fresh sqlite store, then, REPEATS times in alternation:
+loopback port with a fresh sqlite store (or the --backend-store-uri given), then, REPEATS times in alternation:
   - the Python client's mlflow.log_metric, one call each (2,000 calls);
   - MlflowClient().log_batch in batches of 1,000 (N metrics);
   - raw HTTP runs/log-batch, 1,000 a request, one keep-alive connection (the server's ceiling);
@@ -10,7 +10,7 @@ loopback port with a fresh sqlite store, then, REPEATS times in alternation:
 Then once: run.log with the server down (a port nothing listens on).
 Prints a markdown table of medians.
 
-Usage: scripts/bench-mlflow.py [--workers 1] [--n 100000] [--repeats 3]
+Usage: scripts/bench-mlflow.py [--workers 1] [--n 100000] [--repeats 3] [--backend-store-uri URI]
 """
 import argparse, json, os, socket, statistics, subprocess, sys, tempfile, time, urllib.request, http.client
 
@@ -24,12 +24,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(workers, data):
+def start_server(workers, data, backend):
     port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     proc = subprocess.Popen(
         [os.path.join(VENV, "bin", "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--backend-store-uri", f"sqlite:///{data}/mlflow.db",
+         "--workers", str(workers), "--backend-store-uri", backend or f"sqlite:///{data}/mlflow.db",
          "--artifacts-destination", f"{data}/artifacts"],
         stdout=open(f"{data}/server.log", "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
@@ -97,10 +97,13 @@ def main():
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--backend-store-uri", default=None,
+                   help="the server's backend store (default: sqlite in a temporary folder), "
+                        "e.g. postgresql://mlflow@127.0.0.1:PORT/DB (psycopg in the venv)")
     a = p.parse_args()
     subprocess.run(["cargo", "bench", "-q", "-p", "run-runtime", "--bench", "ship_throughput", "--no-run"], cwd=ROOT, check=True)
     data = tempfile.mkdtemp(prefix="bench-mlflow-")
-    proc, uri = start_server(a.workers, data)
+    proc, uri = start_server(a.workers, data, a.backend_store_uri)
     rows = {"one": [], "batch": [], "raw": [], "rust": [], "rust_log_ns": []}
     try:
         for _ in range(a.repeats):

@@ -5,6 +5,9 @@
 //! shipping complete N     get the context run, log N points, complete it
 //! shipping upload FILE    get the context run, upload FILE as artifact `weights.bin`, complete
 //!                         it, and say the peak resident memory before and after
+//! shipping load N FILE    the load test's program: get the context run, log N points of
+//!                         metric `m` (steps 0..N), 20 tags `t0`..`t19`, upload FILE as
+//!                         artifact `data.bin`, complete it, and say how long each part took
 
 use std::time::Instant;
 
@@ -18,6 +21,7 @@ fn main() {
     match args.as_slice() {
         ["complete", n] => complete(started, n.parse().expect("a count")),
         ["upload", file] => upload(file),
+        ["load", n, file] => load(started, n.parse().expect("a count"), file),
         other => panic!("unknown arguments {other:?}"),
     }
 }
@@ -70,6 +74,27 @@ fn upload(file: &str) {
             "upload_ms": started.elapsed().as_millis() as u64,
             "hwm_before_kib": hwm_before,
             "hwm_after_kib": peak_rss_kib(),
+        }),
+    );
+}
+
+fn load(started: Instant, n: i64, file: &str) {
+    let run = Run::get_context().unwrap();
+    for i in 0..n {
+        run.log_step("m", i as f64, i).unwrap();
+    }
+    for i in 0..20 {
+        run.tag(&format!("t{i}"), format!("value {i}")).unwrap();
+    }
+    run.upload_file("data.bin", file).unwrap();
+    let logged_ms = started.elapsed().as_millis() as u64;
+    let outcome = run.complete();
+    report(
+        &run,
+        outcome,
+        json!({
+            "logged_ms": logged_ms,
+            "returned_at_ms": started.elapsed().as_millis() as u64,
         }),
     );
 }
