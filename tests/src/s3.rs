@@ -1,5 +1,5 @@
-//! An S3-compatible object store for the tests: moto's standalone server (`moto[server]`, in
-//! the MLflow venv), on a free loopback port, with bucket [`BUCKET`] created. It runs under a
+//! An S3-compatible object store for the tests: moto's standalone server (`moto[s3]` and
+//! `flask-cors` in the MLflow venv), on a free loopback port, with bucket [`BUCKET`] created. It runs under a
 //! watchdog, so it stops with the test process even when nothing drops it.
 //!
 //! Why moto: MinIO, SeaweedFS and Garage are not installable from the package registries the
