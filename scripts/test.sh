@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included, on a fresh machine:
 #   formatting, lints, unit, integration, compile-fail and doc tests, then the tests that need
-#   a real MLflow server (installed into .venv/mlflow on first use) and the one that opens a
+#   a real MLflow server (installed into .venv/mlflow on first use), the production-style ones
+#   (PostgreSQL, Azurite, moto's S3 server: installed on first use) and the one that opens a
 #   runctx report in headless Chromium (Debian's chromium package, installed on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,27 +40,47 @@ else
   echo "skipped: no $msrv toolchain installed (rustup toolchain install $msrv), so the minimum supported version is not checked"
 fi
 
-step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} in .venv/mlflow, chromium, openssl, curl, strace"
+step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} and tests/requirements-servers.txt in .venv/mlflow, Azurite in .venv/azurite, postgresql, chromium, openssl, curl, strace"
+# chromium opens a runctx report; openssl makes the TLS test's certificates; curl reads that
+# HTTPS server back; strace shows the durability test the order of a program's syncs and
+# renames; postgresql is the production-style servers' backend store, and npm installs Azurite.
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v openssl >/dev/null || missing="$missing openssl"
+command -v curl >/dev/null || missing="$missing curl"
+command -v strace >/dev/null || missing="$missing strace"
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$missing postgresql"
+command -v npm >/dev/null || missing="$missing npm"
+if [ -n "$missing" ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+fi
+# Azurite (Microsoft's Azure Storage emulator) installs from npm while pip works; the version is
+# the one tests/src/azurite.rs pins.
+azurite_version=$(sed -n 's/^pub const AZURITE_VERSION: &str = "\(.*\)";$/\1/p' tests/src/azurite.rs)
+azurite=$PWD/.venv/azurite
+azurite_pid=""
+if [ "$(node -p "require('$azurite/node_modules/azurite/package.json').version" 2>/dev/null)" != "$azurite_version" ]; then
+  mkdir -p "$azurite"
+  npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error "azurite@$azurite_version" &
+  azurite_pid=$!
+fi
 venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
+pip_install() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
 if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
   python3 -m venv "$venv" || {
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv "$venv"
   }
   # The auth extra brings Flask-WTF, for the test against MLflow's basic-auth app.
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow[auth]==$MLFLOW_VERSION"
+  pip_install "mlflow[auth]==$MLFLOW_VERSION"
 fi
-# chromium opens a runctx report; openssl makes the TLS test's certificates; curl reads that
-# HTTPS server back.
-missing=""
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
-command -v openssl >/dev/null || missing="$missing openssl"
-command -v curl >/dev/null || missing="$missing curl"
-# strace shows the durability test the order of a program's syncs and renames.
-command -v strace >/dev/null || missing="$missing strace"
-if [ -n "$missing" ]; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+# The servers' packages (PostgreSQL driver, Azure and S3 clients, moto's S3 server); the marker
+# is what tests/src/venv.rs checks too.
+if ! cmp -s tests/requirements-servers.txt "$venv/.servers-requirements"; then
+  pip_install -r tests/requirements-servers.txt
+  cp tests/requirements-servers.txt "$venv/.servers-requirements"
 fi
+if [ -n "$azurite_pid" ]; then wait "$azurite_pid"; fi
 
 step "tests against real MLflow servers, and the runctx report in headless chromium"
 MLFLOW_VENV="$venv" cargo test --workspace --all-features --locked -- --ignored

@@ -1,7 +1,14 @@
 //! Helpers shared by the integration tests.
 
+pub mod azurite;
+pub mod downloads;
 pub mod mlflow;
+pub mod postgres;
+pub mod production;
 pub mod proxy;
+pub mod s3;
+pub mod venv;
+pub mod watchdog;
 
 use std::path::Path;
 use std::process::Command;

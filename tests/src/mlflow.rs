@@ -1,19 +1,22 @@
 //! A real MLflow server for the tests: installed into a venv on first use, started on a free
 //! loopback port with its own temporary data folder and `--workers 1`, and stopped when the
 //! test process ends (a watchdog in the server's process group sees the test process go).
+//! Production-style servers (PostgreSQL, artifacts in Azure Blob Storage or S3, 4 workers) are
+//! in [`crate::production`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// The MLflow release the project is tested against.
-pub const MLFLOW_VERSION: &str = "3.17.2";
+use crate::production::Stores;
+pub use crate::venv::{MLFLOW_VERSION, mlflow_executable};
+use crate::venv::{python_json, run};
+use crate::watchdog::{Stop, Watched};
 
 /// A running MLflow server.
 pub struct MlflowServer {
@@ -21,9 +24,12 @@ pub struct MlflowServer {
     pub uri: String,
     port: u16,
     data: PathBuf,
-    _data_guard: Option<tempfile::TempDir>,
-    child: Option<Child>,
+    server: Option<Watched>,
     options: ServerOptions,
+    // The database and artifact store of a production-style server, which it keeps running:
+    // dropped after the server is stopped (`Drop` stops it first).
+    pub(crate) stores: Option<Stores>,
+    _data_guard: tempfile::TempDir,
 }
 
 /// How a test's own server differs from the default one.
@@ -35,6 +41,19 @@ pub struct ServerOptions {
     /// Serve HTTPS with a certificate for 127.0.0.1 from a private authority made with
     /// `openssl` (not trusted by the system; [`MlflowServer::certificate_authority`] is it).
     pub tls: bool,
+    /// `--backend-store-uri`; by default a sqlite file in the server's data folder.
+    pub backend_store_uri: Option<String>,
+    /// `--default-artifact-root`: where runs' artifacts go (`wasbs://...`, `s3://...`); by
+    /// default MLflow's own `mlflow-artifacts:/` proxy, stored in the server's data folder.
+    pub default_artifact_root: Option<String>,
+    /// `--no-serve-artifacts`: the server neither stores nor proxies artifacts; clients write
+    /// and read the artifact store themselves.
+    pub no_serve_artifacts: bool,
+    /// `--workers`; 1 when not given (with MLflow's default of 4, each request on a
+    /// kept-alive connection costs about 50 ms: the server never sets TCP_NODELAY).
+    pub workers: Option<u32>,
+    /// Variables added to the server process's environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl MlflowServer {
@@ -54,24 +73,24 @@ impl MlflowServer {
     pub fn start_with_auth(admin_password: &str) -> MlflowServer {
         MlflowServer::start_with(ServerOptions {
             admin_password: Some(admin_password.to_owned()),
-            tls: false,
+            ..Default::default()
         })
     }
 
     /// A server of its own with these options.
     pub fn start_with(options: ServerOptions) -> MlflowServer {
         let guard = tempfile::tempdir().expect("a temporary folder for the server");
-        let data = guard.path().to_owned();
+        let port = free_port();
+        let scheme = if options.tls { "https" } else { "http" };
         let mut server = MlflowServer {
-            uri: String::new(),
-            port: free_port(),
-            data,
-            _data_guard: Some(guard),
-            child: None,
+            uri: format!("{scheme}://127.0.0.1:{port}"),
+            port,
+            data: guard.path().to_owned(),
+            server: None,
             options,
+            stores: None,
+            _data_guard: guard,
         };
-        let scheme = if server.options.tls { "https" } else { "http" };
-        server.uri = format!("{scheme}://127.0.0.1:{}", server.port);
         if server.options.tls {
             make_certificate(&server.data);
         }
@@ -90,28 +109,23 @@ impl MlflowServer {
         self.data.join("ca.pem")
     }
 
+    /// The database and artifact store of a production-style server; none for the others.
+    pub fn stores(&self) -> Option<&Stores> {
+        self.stores.as_ref()
+    }
+
+    /// The variables a client (the program under test, MLflow's Python client) needs to write
+    /// and read this server's artifact store; none when the server proxies artifacts itself.
+    pub fn client_env(&self) -> Vec<(String, String)> {
+        self.stores
+            .as_ref()
+            .map(Stores::client_env)
+            .unwrap_or_default()
+    }
+
     fn launch(&mut self) {
-        let mlflow = mlflow_executable();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.data.join("server.log"))
-            .expect("the server log");
-        // bash leads the process group: it starts the server, and kills the whole group when
-        // the test process (its parent) is gone.
-        let watchdog = r#"
-            "$@" &
-            server=$!
-            while kill -0 "$TEST_PID" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done
-            kill -TERM -- -$$ 2>/dev/null; sleep 3; kill -KILL -- -$$ 2>/dev/null
-        "#;
-        let mut command = Command::new("bash");
-        command
-            .arg("-c")
-            .arg(watchdog)
-            .arg("watchdog")
-            .arg(&mlflow)
-            .arg("server");
+        let mut command = Command::new(mlflow_executable());
+        command.arg("server");
         if self.options.tls {
             let (key, cert) = (self.data.join("key.pem"), self.data.join("cert.pem"));
             command.arg("--uvicorn-opts").arg(format!(
@@ -126,89 +140,86 @@ impl MlflowServer {
                 .env("MLFLOW_AUTH_ADMIN_PASSWORD", password)
                 .env("MLFLOW_FLASK_SERVER_SECRET_KEY", "runctx-tests");
         }
-        let child = command
+        let workers = self.options.workers.unwrap_or(1);
+        command
             .current_dir(&self.data)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--workers",
-                "1",
-            ])
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--workers", &workers.to_string()])
             .arg("--backend-store-uri")
-            .arg(format!(
-                "sqlite:///{}",
-                self.data.join("mlflow.db").display()
-            ))
-            .arg("--artifacts-destination")
-            .arg(self.data.join("artifacts"))
-            .env("TEST_PID", std::process::id().to_string())
+            .arg(
+                self.options.backend_store_uri.clone().unwrap_or_else(|| {
+                    format!("sqlite:///{}", self.data.join("mlflow.db").display())
+                }),
+            )
             .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("start bash for the MLflow server");
-        self.child = Some(child);
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)));
+        if self.options.no_serve_artifacts {
+            command.arg("--no-serve-artifacts");
+        } else {
+            command
+                .arg("--artifacts-destination")
+                .arg(self.data.join("artifacts"));
+        }
+        if let Some(root) = &self.options.default_artifact_root {
+            command.arg("--default-artifact-root").arg(root);
+        }
+        self.server = Some(Watched::spawn(
+            "MLflow server",
+            &command,
+            &self.data,
+            Stop::Group,
+        ));
         self.wait_healthy();
     }
 
     fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while Instant::now() < deadline {
-            let health = http("GET", &format!("{}/health", self.uri), None);
-            if matches!(&health, Ok((200, body)) if body.trim() == "OK") {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("the MLflow server exited ({status}):\n{}", self.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        panic!(
-            "the MLflow server is not healthy after 180 s:\n{}",
-            self.log_tail()
+        let health = format!("{}/health", self.uri);
+        let server = self.server.as_mut().expect("a started server");
+        // A cold start of 4 workers on a busy 2-core machine takes up to a minute.
+        server.wait_until(
+            Duration::from_secs(180),
+            || matches!(http("GET", &health, None), Ok((200, body)) if body.trim() == "OK"),
         );
     }
 
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default();
-        log.lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
+    /// The number of worker processes the server runs now: uvicorn starts each with
+    /// `multiprocessing`'s spawn, so each has `spawn_main` on its command line.
+    pub fn workers(&self) -> usize {
+        let Some(group) = self.server.as_ref().and_then(Watched::group) else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                // The fields after the parenthesised command: state, ppid, pgrp, ...
+                let pgrp = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok());
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                pgrp == Some(group) && String::from_utf8_lossy(&cmdline).contains("spawn_main")
+            })
+            .count()
     }
 
     /// Stops the server (its data stays).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let group = child.id() as i32;
-            // SAFETY: signalling a process group we created.
-            unsafe { libc::kill(-group, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(20);
+        if let Some(mut server) = self.server.take() {
+            server.stop();
+            let deadline = Instant::now() + Duration::from_secs(5);
             while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline
             {
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(50));
             }
-            // SAFETY: as above.
-            unsafe { libc::kill(-group, libc::SIGKILL) };
-            let _ = child.wait();
         }
     }
 
     /// Starts the stopped server again, on the same port and data.
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "stop the server first");
+        assert!(self.server.is_none(), "stop the server first");
         self.launch();
     }
 
@@ -329,33 +340,19 @@ impl MlflowServer {
 impl MlflowServer {
     /// Runs `script` with the venv's Python and MLflow's own client, and returns what it
     /// prints on its last line as JSON: a second opinion on what arrived, from a client nobody
-    /// here wrote. The script has `mlflow`, `json`, `client = mlflow.MlflowClient(<uri>)` and
-    /// `args` (the strings given) in scope, and ends with `print(json.dumps(...))`.
+    /// here wrote. The script has `mlflow` (its tracking URI set to this server), `json`,
+    /// `client = mlflow.MlflowClient(<uri>)` and `args` (the strings given) in scope, and ends
+    /// with `print(json.dumps(...))`. It runs with [`MlflowServer::client_env`], so it reaches
+    /// the artifact store of a production-style server.
     pub fn python(&self, script: &str, args: &[&str]) -> Value {
-        let python = mlflow_executable().with_file_name("python");
         let prelude = "import json, sys, mlflow\n\
+                       mlflow.set_tracking_uri(sys.argv[1])\n\
                        client = mlflow.MlflowClient(sys.argv[1])\n\
                        args = sys.argv[2:]\n";
-        let out = Command::new(python)
-            .arg("-c")
-            .arg(format!("{prelude}{script}"))
-            .arg(&self.uri)
-            .args(args)
-            // The client must not pick up a developer's own server or credentials.
-            .env_remove("MLFLOW_TRACKING_URI")
-            .env_remove("MLFLOW_TRACKING_TOKEN")
-            .env_remove("MLFLOW_TRACKING_USERNAME")
-            .env_remove("MLFLOW_TRACKING_PASSWORD")
-            .output()
-            .expect("run the venv's python");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "the Python client failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let last = stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+        let args: Vec<&str> = std::iter::once(self.uri.as_str())
+            .chain(args.iter().copied())
+            .collect();
+        python_json(&format!("{prelude}{script}"), &args, &self.client_env())
     }
 
     /// What MLflow's Python client sees of the things `ask` names, in one call of the
@@ -436,55 +433,6 @@ impl Drop for MlflowServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The `mlflow` executable of the project's venv, installed on first use:
-/// `$MLFLOW_VENV` or `<workspace>/.venv/mlflow`.
-pub fn mlflow_executable() -> PathBuf {
-    let venv = std::env::var_os("MLFLOW_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/mlflow"));
-    let mlflow = venv.join("bin/mlflow");
-    let python = venv.join("bin/python");
-    let installed = || {
-        Command::new(&python)
-            .args(["-c", &format!("import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '{MLFLOW_VERSION}')")])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if mlflow.is_file() && installed() {
-        return mlflow;
-    }
-    std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
-    let lock = std::fs::File::create(venv.with_extension("lock")).unwrap();
-    lock.lock().unwrap();
-    if !(mlflow.is_file() && installed()) {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
-        // The `auth` extra brings Flask-WTF, which MLflow's basic-auth app needs.
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            &format!("mlflow[auth]=={MLFLOW_VERSION}"),
-        ]));
-    }
-    mlflow
-}
-
-fn run(cmd: &mut Command) {
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(status.success(), "{cmd:?} failed: {status}");
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
 }
 
 /// A free port on the loopback interface.
