@@ -11,6 +11,11 @@
 //! probe wait N               log N points (no flush), say "ready", then wait to be stopped
 //! probe durable FILE         start a run, log, copy FILE in as an artifact, write a table,
 //!                            end it: every kind of file the store writes
+//! probe artifacts DIR        get the context run and give it every kind of artifact: a table,
+//!                            a confusion matrix, the image DIR/plot.png, the files DIR/notes.txt
+//!                            and DIR/big.bin, and the folder DIR/model registered as model
+//!                            `probe-model`; complete it and print what happened
+//! probe sync STORE URI       sync every run of STORE to URI (as `runctx sync`), print the report
 
 use std::io::Write;
 
@@ -32,6 +37,8 @@ fn main() {
         ["refused"] => refused(),
         ["wait", n] => wait(n.parse().expect("a count")),
         ["durable", file] => durable(file),
+        ["artifacts", dir] => artifacts(std::path::Path::new(dir)),
+        ["sync", store, uri] => sync(store, uri),
         other => panic!("unknown arguments {other:?}"),
     }
 }
@@ -67,6 +74,46 @@ fn durable(file: &str) {
         .unwrap();
     run.complete().unwrap();
     println!("{}", json!({"id": run.id()}));
+}
+
+fn artifacts(dir: &std::path::Path) {
+    let run = Run::get_context().unwrap();
+    run.log("accuracy", 0.93).unwrap();
+    run.log_table(
+        "scores",
+        [("epoch", vec![1.0, 2.0]), ("loss", vec![0.5, 0.25])],
+    )
+    .unwrap();
+    run.log_confusion_matrix("confusion", &["cat", "dog"], &[[5, 1], [2, 7]])
+        .unwrap();
+    run.log_image("plot", dir.join("plot.png")).unwrap();
+    run.upload_file("notes.txt", dir.join("notes.txt")).unwrap();
+    run.upload_file("data/big.bin", dir.join("big.bin"))
+        .unwrap();
+    let version = run.register_model(
+        "probe-model",
+        dir.join("model"),
+        &run_runtime::ModelOptions::new(),
+    );
+    let completed = run.complete();
+    println!(
+        "{}",
+        json!({
+            "id": run.id(),
+            "remote_id": run.remote_id(),
+            "version": version.as_ref().ok().map(|v| v.version),
+            "register_error": version.err().map(|e| e.to_string()),
+            "error": completed.err().map(|e| e.to_string()),
+            "refused": run.refused_records(),
+        })
+    );
+}
+
+fn sync(store: &str, uri: &str) {
+    use run_runtime::sync::{SyncOptions, sync};
+    let options = SyncOptions::from_env(uri).unwrap();
+    let report = sync(&Store::new(store), &[], &options, |_| {}).unwrap();
+    println!("{}", json!({ "runs": report.runs }));
 }
 
 /// Logs `n` points without flushing, says "ready", and waits (at most a minute) for a signal.
