@@ -1,6 +1,6 @@
 //! An S3-compatible object store for the tests: moto's standalone server (`moto[s3]` and
-//! `flask-cors` in the MLflow venv), on a free loopback port, with bucket [`BUCKET`] created. It runs under a
-//! watchdog, so it stops with the test process even when nothing drops it.
+//! `flask-cors` in the MLflow venv), on a free loopback port, with bucket [`BUCKET`] created.
+//! It runs under a watchdog, so it stops with the test process even when nothing drops it.
 //!
 //! Why moto: MinIO, SeaweedFS and Garage are not installable from the package registries the
 //! project's machines reach (Garage builds from crates.io, far too slowly for CI on 2 cores),

@@ -123,7 +123,7 @@ pub(crate) fn run(cmd: &mut Command) {
 }
 
 /// The workspace's root folder.
-pub(crate) fn workspace() -> PathBuf {
+pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()

@@ -148,3 +148,47 @@ fn a_dropped_postgres_stops_and_frees_its_port() {
     drop(postgres);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+/// scripts/bench-python-load.py, small: every process's run, points, tags and file arrive.
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn the_python_load_script_logs_what_it_reports() {
+    let server = MlflowServer::shared_postgres_s3();
+    let script = tests::venv::workspace().join("scripts/bench-python-load.py");
+    let experiment = "python-load-check";
+    let out = std::process::Command::new(tests::venv::server_python())
+        .arg(script)
+        .args(["--tracking-uri", &server.uri, "--experiment", experiment])
+        .args(["--processes", "2", "--metrics", "2500", "--tags", "20"])
+        .args(["--file-mb", "1"])
+        .envs(server.client_env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = tests::last_json(&out.stdout);
+    assert!(
+        report["points_per_second"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    let runs = server.runs_in(experiment);
+    assert_eq!(runs.len(), 2);
+    for run in &runs {
+        let id = run["info"]["run_id"].as_str().unwrap();
+        assert_eq!(run["info"]["status"], "FINISHED");
+        let steps: Vec<i64> = server.history(id, "loss").iter().map(|p| p.0).collect();
+        assert_eq!(steps, (0..2500).collect::<Vec<_>>());
+        let tags = run["data"]["tags"].as_array().unwrap();
+        let ours = tags
+            .iter()
+            .filter(|t| t["key"].as_str().unwrap().starts_with("tag"));
+        assert_eq!(ours.count(), 20);
+        assert_eq!(
+            server.stored_objects(id),
+            vec![("data.bin".to_owned(), 1_000_000)]
+        );
+    }
+}
