@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use super::server::{NewVersion, VERSION_KEY, ask, check_files, create_once, from_wire};
 use super::{ModelVersion, local_models, local_versions};
+use crate::artifacts::files_below;
 use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 use crate::mlflow::Link;
 use crate::mlflow::sync::SyncedModel;
-use crate::store::Store;
+use crate::store::{ARTIFACTS_DIR, Store};
 
 /// Where a version remembers its numbers on servers, in its folder.
 const REMOTE_FILE: &str = "remote.json";
@@ -52,7 +53,7 @@ pub(crate) fn publish(store: &Store, links: &HashMap<String, Arc<Link>>) -> Vec<
                 created: false,
                 error: None,
             };
-            match publish_one(link, &v) {
+            match publish_one(store, link, &v) {
                 Ok((remote, created)) => {
                     synced.remote_version = Some(remote);
                     synced.created = created;
@@ -78,7 +79,11 @@ fn unreadable(name: &str, e: Error) -> SyncedModel {
 
 /// Registers `v` on the server of `link` unless it is there: its number there, and whether
 /// this call created it.
-fn publish_one(link: &Arc<Link>, v: &ModelVersion) -> std::result::Result<(u64, bool), String> {
+fn publish_one(
+    store: &Store,
+    link: &Arc<Link>,
+    v: &ModelVersion,
+) -> std::result::Result<(u64, bool), String> {
     let files = v.files.as_deref().ok_or("the version has no files")?;
     let dir = files.parent().ok_or("the version has no folder")?;
     let mut remembered = read_remote(dir).map_err(|e| e.to_string())?;
@@ -90,6 +95,15 @@ fn publish_one(link: &Arc<Link>, v: &ModelVersion) -> std::result::Result<(u64, 
         .remote_id()
         .ok_or("its run has no id on the server: it was not synced")?;
     let artifact = artifact_folder(v, &local_id)?;
+    let run_dir = store.run_dir(&local_id).map_err(|e| e.to_string())?;
+    let run_files = run_dir.join(ARTIFACTS_DIR).join(&artifact);
+    if !same_files(files, &run_files).map_err(|e| e.to_string())? {
+        return Err(format!(
+            "its run's artifacts {} no longer hold its files (the run registered the model \
+             again, with other files), so no version on the server can point at them",
+            run_files.display()
+        ));
+    }
     if let Some(reason) =
         check_files(link, &local_id, &remote, &artifact, files).map_err(|e| e.to_string())?
     {
@@ -133,6 +147,47 @@ fn artifact_folder(v: &ModelVersion, local_id: &str) -> std::result::Result<Stri
                 v.source
             )
         })
+}
+
+/// `true` when the folders `a` and `b` hold the same files with the same bytes.
+fn same_files(a: &Path, b: &Path) -> Result<bool> {
+    let (a, b) = (files_below(a)?, files_below(b)?);
+    if a.len() != b.len() || a.iter().zip(&b).any(|((x, _), (y, _))| x != y) {
+        return Ok(false);
+    }
+    for ((_, x), (_, y)) in a.iter().zip(&b) {
+        if !same_bytes(x, y)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `true` when the files `a` and `b` have the same bytes, read a block at a time.
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    use std::io::Read;
+    let open = |p: &Path| std::fs::File::open(p).map_err(|e| Error::io("read", p, e));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let size = |f: &std::fs::File, p: &Path| {
+        f.metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io("read", p, e))
+    };
+    if size(&fa, a)? != size(&fb, b)? {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = fa.read(&mut ba).map_err(|e| Error::io("read", a, e))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])
+            .map_err(|e| Error::io("read", b, e))?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// The server's version of `name` tagged with `key`, if there is one.
@@ -205,6 +260,22 @@ mod tests {
             let e = artifact_folder(&version(bad), id).unwrap_err();
             assert!(e.contains("is not a folder of its run"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn folders_are_the_same_only_with_the_same_names_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d.join("w")).unwrap();
+            std::fs::write(d.join("w/x.bin"), [1, 2, 3]).unwrap();
+        }
+        assert!(same_files(&a, &b).unwrap());
+        std::fs::write(b.join("w/x.bin"), [1, 2, 4]).unwrap();
+        assert!(!same_files(&a, &b).unwrap());
+        std::fs::write(b.join("w/x.bin"), [1, 2, 3]).unwrap();
+        std::fs::write(b.join("extra"), []).unwrap();
+        assert!(!same_files(&a, &b).unwrap());
     }
 
     #[test]
