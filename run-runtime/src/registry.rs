@@ -60,6 +60,7 @@ mod reference;
 #[cfg(feature = "mlflow")]
 mod server;
 
+#[cfg(feature = "mlflow")]
 pub(crate) use download::is_plain_component;
 pub(crate) use reference::check_alias;
 pub use reference::{ModelRef, Selector};
