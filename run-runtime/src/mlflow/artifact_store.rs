@@ -212,7 +212,6 @@ impl Objects {
     }
 
     /// Downloads artifact `path` into the file `to`, streaming it.
-    #[allow(dead_code, reason = "the registry's downloads come next")]
     pub(crate) async fn download(&self, path: &str, to: &Path) -> Result<(), CallError> {
         let got = self
             .store
@@ -288,7 +287,6 @@ async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Re
     Ok(filled)
 }
 
-#[allow(dead_code, reason = "the registry's downloads come next")]
 fn local_error(path: &Path, e: std::io::Error) -> CallError {
     CallError::Status {
         status: 0,

@@ -1155,6 +1155,61 @@ mod tests {
         server.join().unwrap();
     }
 
+    /// A server on loopback that answers one request with 200 and `body`.
+    fn answering(body: &'static str) -> (TrackingUri, std::thread::JoinHandle<()>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while line != "\r\n" {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            let mut stream = stream;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body.as_bytes()).unwrap();
+        });
+        let uri = TrackingUri::parse("X", &format!("http://127.0.0.1:{port}")).unwrap();
+        (uri, server)
+    }
+
+    #[test]
+    fn a_proxy_listing_that_names_a_path_outside_its_folder_is_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for name in ["../../etc/passwd", "a/b", "..", ""] {
+            let body: &'static str = Box::leak(
+                json!({ "files": [{ "path": name, "is_dir": false, "file_size": 1 }] })
+                    .to_string()
+                    .into_boxed_str(),
+            );
+            let (uri, server) = answering(body);
+            let client = Client::new(&uri, Credentials::None, false).unwrap();
+            let e = runtime
+                .block_on(client.list_proxy("1/run/artifacts/models/m"))
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("which is not a plain file name"),
+                "{name:?}: {e}"
+            );
+            server.join().unwrap();
+        }
+        let (uri, server) = answering(r#"{"files": [{"path": "w.bin", "file_size": 3}]}"#);
+        let client = Client::new(&uri, Credentials::None, false).unwrap();
+        let listed = runtime.block_on(client.list_proxy("1/r")).unwrap();
+        assert_eq!(listed, [("w.bin".to_owned(), 3)]);
+        server.join().unwrap();
+    }
+
     #[test]
     fn paths_are_percent_encoded_but_keep_slashes() {
         assert_eq!(encode_path("a b/c%d.json"), "a%20b/c%25d.json");

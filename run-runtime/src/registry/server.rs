@@ -539,6 +539,85 @@ pub(super) fn from_wire(v: wire::ModelVersion) -> std::result::Result<ModelVersi
 mod tests {
     use super::*;
 
+    /// A version's folder in a shared-folder store, as `file:` artifact roots give it.
+    fn stored(dir: &Path) -> Located {
+        let folder = dir.join("share/1/run/artifacts/models/m");
+        std::fs::create_dir_all(folder.join("weights")).unwrap();
+        std::fs::write(folder.join("model.json"), "{}").unwrap();
+        std::fs::write(folder.join("weights/w.bin"), [9; 5]).unwrap();
+        let uri = format!("file://{}", folder.display());
+        let store = ArtifactStore::open(&uri, &env).unwrap();
+        let ArtifactStore::Objects(objects) = &store else {
+            panic!("a file: root is an object store")
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let files = rt.block_on(objects.list("")).unwrap();
+        Located { uri, store, files }
+    }
+
+    fn no_server() -> Client {
+        let uri = crate::config::TrackingUri::parse("X", "http://127.0.0.1:1").unwrap();
+        Client::new(&uri, crate::mlflow::Credentials::None, false).unwrap()
+    }
+
+    #[test]
+    fn a_version_downloads_from_an_object_store_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let located = stored(dir.path());
+        assert_eq!(
+            located.files,
+            [
+                ("model.json".to_owned(), 2),
+                ("weights/w.bin".to_owned(), 5)
+            ]
+        );
+        let to = dir.path().join("got");
+        let client = no_server();
+        into_place("models:/m/1", &to, |tmp| {
+            fetch_all(&client, "models:/m/1", &located, tmp)
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(to.join("weights/w.bin")).unwrap(), [9; 5]);
+        assert_eq!(std::fs::read(to.join("model.json")).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn a_listed_path_outside_the_folder_downloads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut located = stored(dir.path());
+        located.files.push(("../../../escaped".to_owned(), 1));
+        let to = dir.path().join("got");
+        let client = no_server();
+        let e = into_place("models:/m/1", &to, |tmp| {
+            fetch_all(&client, "models:/m/1", &located, tmp)
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "listed the file \"../../../escaped\", whose path would leave the folder; \
+                 nothing was downloaded"
+            ),
+            "{e}"
+        );
+        assert!(!to.exists());
+        assert!(!dir.path().join("escaped").exists());
+        let empty = Located {
+            files: Vec::new(),
+            ..stored(&dir.path().join("other"))
+        };
+        let e = into_place("models:/m/1", &to, |tmp| {
+            fetch_all(&client, "models:/m/1", &empty, tmp)
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the store lists no files at file://"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_server_folder_is_one_plain_name() {
         assert_eq!(
