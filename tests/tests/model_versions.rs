@@ -436,3 +436,57 @@ fn sync_registers_the_offline_registrys_versions_once() {
         .collect();
     assert_eq!(seen, serde_json::Value::Array(expected));
 }
+
+/// Runs the `steps` program's step `needs_data` with its input given by the environment, as
+/// Azure ML v1 pipelines give it, with the store `home`; the folder the step got.
+fn needs_data(home: &Path, data: &str, env: &[(&str, &str)]) -> PathBuf {
+    let out = tests::command(env!("CARGO_BIN_EXE_steps"), home)
+        .arg("needs_data")
+        .env("AZUREML_DATAREFERENCE_data", data)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = tests::last_json(&out.stdout);
+    PathBuf::from(printed["data"].as_str().unwrap())
+}
+
+#[test]
+fn a_step_process_gets_the_folder_of_a_version_named_in_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    two_versions(dir.path(), &store, None, "iris");
+    Registry::local(&store)
+        .set_alias("iris", "champion", 2)
+        .unwrap();
+    let folder = needs_data(store.root(), "models:/iris@champion", &[]);
+    assert_eq!(read(&folder.join("model.json")), r#"{"k": 7}"#);
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn online_a_step_process_downloads_the_version_named_in_its_environment() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    let name = unique("process");
+    two_versions(dir.path(), &store, Some(&server.uri), &name);
+    let reference = format!("models:/{name}/1");
+    let online = [("MLFLOW_TRACKING_URI", server.uri.as_str())];
+    let folder = needs_data(store.root(), &reference, &online);
+    assert!(
+        folder.starts_with(store.root().join(".cache/models")),
+        "{folder:?}"
+    );
+    assert_eq!(read(&folder.join("model.json")), r#"{"k": 5}"#);
+    assert_eq!(
+        std::fs::read(folder.join("weights/layer0.bin")).unwrap(),
+        [1, 2, 3, 5]
+    );
+    // A second process reuses the cache.
+    assert_eq!(needs_data(store.root(), &reference, &online), folder);
+}

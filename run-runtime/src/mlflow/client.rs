@@ -833,8 +833,8 @@ impl Client {
                 None => break,
             }
         }
-        out.flush().await.map_err(local)?;
-        out.sync_all().await.map_err(local)
+        // Synced with the rest of the folder, before it is renamed into place.
+        out.flush().await.map_err(local)
     }
 }
 
