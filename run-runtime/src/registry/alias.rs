@@ -97,6 +97,23 @@ mod tests {
     }
 
     #[test]
+    fn writers_setting_different_aliases_at_once_keep_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..16u64)
+            .map(|i| {
+                let folder = dir.path().to_owned();
+                std::thread::spawn(move || set(&folder, &format!("a{i}"), i + 1).unwrap())
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let aliases = read(dir.path()).unwrap();
+        assert_eq!(aliases.len(), 16);
+        assert!((0..16u64).all(|i| aliases[&format!("a{i}")] == i + 1));
+    }
+
+    #[test]
     fn leftovers_are_skipped_and_damage_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let aliases = dir.path().join(ALIASES_DIR);
