@@ -1,7 +1,10 @@
-//! `runctx models [NAME [VERSION]]`: the model registry, the store's or a tracking server's.
+//! `runctx models [NAME [VERSION]]`: the model registry, the store's or a tracking server's: its
+//! models, versions and aliases; an alias set or deleted; a version downloaded.
+
+use std::path::PathBuf;
 
 use run_runtime::{Error, Store};
-use run_runtime::{ModelVersion, RegisteredModel, Registry};
+use run_runtime::{ModelRef, ModelVersion, RegisteredModel, Registry};
 use serde::Serialize;
 
 use crate::failure::{Failure, Kind};
@@ -31,6 +34,29 @@ pub struct Args {
     /// Read the registry of the local store even when MLFLOW_TRACKING_URI is set
     #[arg(long, conflicts_with = "tracking_uri")]
     local: bool,
+
+    /// Download the version's files into DIR (a new or empty folder); DIR never holds half a
+    /// version
+    #[arg(long, value_name = "DIR", requires = "version")]
+    download: Option<PathBuf>,
+
+    /// Point ALIAS at the version (moving it from the version it pointed at)
+    #[arg(
+        long,
+        value_name = "ALIAS",
+        requires = "version",
+        conflicts_with = "download"
+    )]
+    alias: Option<String>,
+
+    /// Delete the model's alias ALIAS
+    #[arg(
+        long,
+        value_name = "ALIAS",
+        requires = "name",
+        conflicts_with_all = ["version", "download", "alias"]
+    )]
+    delete_alias: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -53,8 +79,28 @@ struct VersionJson<'a> {
     files: Option<String>,
 }
 
+#[derive(Serialize)]
+struct DownloadJson<'a> {
+    registry: String,
+    name: &'a str,
+    version: u64,
+    downloaded: String,
+}
+
+#[derive(Serialize)]
+struct AliasJson<'a> {
+    registry: String,
+    name: &'a str,
+    alias: &'a str,
+    /// The version it points at; `null` once deleted.
+    version: Option<u64>,
+}
+
 pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     let registry = registry(store, &args)?;
+    if let Some(change) = change(&registry, out, &args) {
+        return change;
+    }
     let location = registry.location();
     match (&args.name, args.version) {
         (None, _) => {
@@ -88,6 +134,74 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     }
 }
 
+/// Downloads, sets or deletes, when the arguments ask for it.
+fn change(registry: &Registry, out: &Output, args: &Args) -> Option<Result<(), Failure>> {
+    let name = args.name.as_deref()?;
+    let location = registry.location();
+    if let Some(alias) = &args.delete_alias {
+        return Some(
+            registry
+                .delete_alias(name, alias)
+                .map_err(failure)
+                .and_then(|()| {
+                    let json = AliasJson {
+                        registry: location,
+                        name,
+                        alias,
+                        version: None,
+                    };
+                    print(
+                        out,
+                        &json,
+                        format!("Deleted alias {alias} of model {name}.\n"),
+                    )
+                }),
+        );
+    }
+    let version = args.version?;
+    if let Some(alias) = &args.alias {
+        return Some(
+            registry
+                .set_alias(name, alias, version)
+                .map_err(failure)
+                .and_then(|()| {
+                    let json = AliasJson {
+                        registry: location,
+                        name,
+                        alias,
+                        version: Some(version),
+                    };
+                    let text =
+                        format!("Alias {alias} of model {name} points at version {version}.\n");
+                    print(out, &json, text)
+                }),
+        );
+    }
+    let dir = args.download.as_ref()?;
+    let downloaded = ModelRef::version(name, version)
+        .and_then(|r| registry.download(&r, dir))
+        .map_err(failure);
+    Some(downloaded.and_then(|dir| {
+        let shown = dir.display().to_string();
+        let text = format!("Downloaded models:/{name}/{version} to {shown}.\n");
+        let json = DownloadJson {
+            registry: location,
+            name,
+            version,
+            downloaded: shown,
+        };
+        print(out, &json, text)
+    }))
+}
+
+fn print(out: &Output, json: &impl Serialize, text: String) -> Result<(), Failure> {
+    if out.json {
+        out.print_json(json)
+    } else {
+        out.print(&text)
+    }
+}
+
 fn registry(store: &Store, args: &Args) -> Result<Registry, Failure> {
     let offline = std::env::var("RUNCTX_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
     match (&args.tracking_uri, args.local || offline) {
@@ -103,6 +217,10 @@ fn failure(e: Error) -> Failure {
         Error::ModelNotFound { ref similar, .. } => {
             Failure::new(Kind::NotFound, e.to_string()).with_suggestions(similar.clone())
         }
+        Error::AliasNotFound { ref aliases, .. } => {
+            Failure::new(Kind::NotFound, e.to_string()).with_suggestions(aliases.clone())
+        }
+        Error::InvalidName { .. } | Error::InvalidModelUri { .. } => Failure::usage(e.to_string()),
         other => Failure::from(other),
     }
 }
@@ -140,13 +258,21 @@ fn models_text(out: &Output, location: &str, models: &[RegisteredModel]) -> Stri
 }
 
 fn versions_text(out: &Output, location: &str, name: &str, versions: &[ModelVersion]) -> String {
-    let mut table = Table::new(["VERSION", "REGISTERED", "RUN", "TAGS", "DESCRIPTION"])
-        .align(0, Align::Right)
-        .indent(2);
+    let mut table = Table::new([
+        "VERSION",
+        "ALIASES",
+        "REGISTERED",
+        "RUN",
+        "TAGS",
+        "DESCRIPTION",
+    ])
+    .align(0, Align::Right)
+    .indent(2);
     for v in versions {
         let tags: Vec<String> = v.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         table.push(vec![
             Cell::styled(v.version.to_string(), Style::Cyan),
+            v.aliases.join(", ").into(),
             format::time(v.created).into(),
             v.run_id.clone().unwrap_or_else(|| "-".into()).into(),
             tags.join(", ").into(),
@@ -168,6 +294,9 @@ fn version_text(out: &Output, v: &ModelVersion) -> String {
         ("Source", v.source.clone()),
         ("Run", v.run_id.clone().unwrap_or_else(|| "-".into())),
     ];
+    if !v.aliases.is_empty() {
+        rows.insert(2, ("Aliases", v.aliases.join(", ")));
+    }
     if let Some(d) = &v.description {
         rows.push(("Description", d.clone()));
     }
@@ -214,6 +343,9 @@ mod tests {
         run.register_model("iris-classifier", &model, &ModelOptions::new())
             .unwrap();
         let registry = Registry::local(&store);
+        registry
+            .set_alias("iris-classifier", "champion", 1)
+            .unwrap();
         (dir, store, registry)
     }
 
@@ -235,10 +367,15 @@ mod tests {
         let versions = registry.versions("iris-classifier").unwrap();
         let text = versions_text(&plain(), &location, "iris-classifier", &versions);
         assert!(text.contains("accuracy=0.97"), "{text}");
+        assert!(text.contains("  VERSION  ALIASES   REGISTERED"), "{text}");
+        assert!(text.contains("        1  champion  "), "{text}");
         assert_eq!(text.lines().count(), 4, "{text}");
 
         let text = version_text(&plain(), &versions[0]);
-        assert!(text.contains("Version      1\n"), "{text}");
+        assert!(
+            text.contains("Version      1\nAliases      champion\n"),
+            "{text}"
+        );
         assert!(text.contains("Tag          accuracy = 0.97\n"), "{text}");
         assert!(text.contains("Description  knn\n"), "{text}");
         assert!(text.contains("\n               model.json\n"), "{text}");

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use run_runtime::Store;
 use run_runtime::StoreProblem;
-use run_runtime::sync::{SyncOptions, SyncProgress, SyncedRun, sync};
+use run_runtime::sync::{SyncOptions, SyncProgress, SyncedModel, SyncedRun, sync};
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -32,6 +32,8 @@ struct SyncJson<'a> {
     runs: &'a [SyncedRun],
     /// Files of the store that could not be used; their runs were not synced.
     skipped: &'a [StoreProblem],
+    /// The local registry's versions registered by the synced runs.
+    models: &'a [SyncedModel],
 }
 
 pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
@@ -69,6 +71,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             server: options.server(),
             runs: &report.runs,
             skipped: &report.skipped,
+            models: &report.models,
         })?;
     } else {
         for run in &report.runs {
@@ -77,6 +80,17 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
             }
         }
         out.print(&summary(out, &catalog, options.server(), &report.runs))?;
+        if !report.models.is_empty() {
+            out.print(&models_summary(out, &report.models))?;
+        }
+    }
+    let unregistered = report.models.iter().filter(|m| m.error.is_some()).count();
+    if failed == 0 && unregistered > 0 {
+        return Err(Failure::failed(format!(
+            "{unregistered} of {} model versions could not be registered on the server (see \
+             above); running the same command again registers what is left, once",
+            report.models.len()
+        )));
     }
     if failed > 0 {
         return Err(Failure::failed(format!(
@@ -129,5 +143,29 @@ fn summary(out: &Output, catalog: &Catalog, server: &str, report: &[SyncedRun]) 
         "{}\n{} runs, {uploaded} records uploaded to {server}\n",
         table.render(out),
         report.len()
+    )
+}
+
+/// The local registry's versions and what became of them on the server.
+fn models_summary(out: &Output, models: &[SyncedModel]) -> String {
+    let mut table = Table::new(["model", "version", "server version", "result"]);
+    for m in models {
+        let result = match (&m.error, m.created) {
+            (Some(e), _) => Cell::styled(format!("failed: {e}"), Style::Red),
+            (None, true) => Cell::styled("registered", Style::Green),
+            (None, false) => Cell::from("already there"),
+        };
+        table.push(vec![
+            Cell::from(m.name.clone()),
+            Cell::from(m.version.to_string()),
+            Cell::from(m.remote_version.map_or("-".into(), |v| v.to_string())),
+            result,
+        ]);
+    }
+    let created = models.iter().filter(|m| m.created).count();
+    format!(
+        "{}{} model versions, {created} registered by this sync\n",
+        table.render(out),
+        models.len()
     )
 }

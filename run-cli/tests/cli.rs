@@ -16,6 +16,8 @@ mod deleting;
 mod files;
 #[path = "cli/fixture.rs"]
 mod fixture;
+#[path = "cli/models.rs"]
+mod models;
 #[path = "cli/reading.rs"]
 mod reading;
 #[path = "cli/untrusted.rs"]

@@ -22,6 +22,10 @@ use core::str::FromStr;
 /// Longest key or run name, in characters (the server's limit).
 pub const MAX_KEY_CHARS: usize = 250;
 
+/// Longest alias of a registered model, in characters (MLflow's
+/// `MAX_REGISTERED_MODEL_ALIAS_LENGTH`).
+pub const MAX_ALIAS_CHARS: usize = 255;
+
 /// The rule a name breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameRule {
@@ -43,6 +47,14 @@ pub enum NameRule {
     DotComponent(&'static str),
     /// A model name holds `/` or `:`, which would split or break its folder in the registry.
     ModelSeparator(char, usize),
+    /// An alias is empty or longer than 255 characters (how many it has).
+    AliasLength(usize),
+    /// A character of an alias that is not a letter, digit, `_` or `-`, and its position.
+    AliasCharacter(char, usize),
+    /// The alias `latest` (in any case), which names a model's highest version.
+    AliasLatest,
+    /// An alias of the form `v<digits>`, which names a version.
+    AliasVersion,
 }
 
 impl fmt::Display for NameRule {
@@ -77,6 +89,28 @@ impl fmt::Display for NameRule {
                 f,
                 "character {c:?} at position {at} cannot be in a model name, whose folder in \
                  the registry it would split; use '-' or '_' instead"
+            ),
+            NameRule::AliasLength(0) => {
+                f.write_str("an alias must have 1 to 255 characters, and it is empty")
+            }
+            NameRule::AliasLength(n) => {
+                write!(
+                    f,
+                    "an alias may have at most 255 characters, and it has {n}"
+                )
+            }
+            NameRule::AliasCharacter(c, at) => write!(
+                f,
+                "character {c:?} at position {at} cannot be in an alias; use letters, digits, \
+                 underscore and hyphen"
+            ),
+            NameRule::AliasLatest => f.write_str(
+                "'latest' (in any case) is reserved: it always names the model's highest \
+                 version; choose another alias",
+            ),
+            NameRule::AliasVersion => f.write_str(
+                "'v' followed by digits is reserved: it names a version (v3 is version 3); \
+                 choose another alias",
             ),
         }
     }
@@ -143,6 +177,42 @@ pub fn run_name_rule(name: &str) -> Result<(), NameRule> {
     let count = name.chars().count();
     if count > MAX_KEY_CHARS {
         return Err(NameRule::TooLong(count));
+    }
+    Ok(())
+}
+
+/// The rule an alias of a registered model breaks, if any: MLflow's (3.17.2) rules for
+/// `registered-models/alias`.
+///
+/// 1 to 255 characters, each a letter or digit of any script (Python's `\w` on the server), `_`
+/// or `-`; not `latest` in any case (it names the highest version) and not `v` or `V` followed
+/// by digits (a version). The first problem from the left is reported.
+///
+/// ```
+/// use run_rules::{NameRule, alias_rule};
+/// assert_eq!(alias_rule("champion"), Ok(()));
+/// assert_eq!(alias_rule("Latest"), Err(NameRule::AliasLatest));
+/// assert_eq!(alias_rule("v2"), Err(NameRule::AliasVersion));
+/// ```
+pub fn alias_rule(alias: &str) -> Result<(), NameRule> {
+    let mut count = 0;
+    for (at, c) in alias.chars().enumerate() {
+        if !(c.is_alphanumeric() || c == '_' || c == '-') {
+            return Err(NameRule::AliasCharacter(c, at));
+        }
+        count += 1;
+    }
+    if count == 0 || count > MAX_ALIAS_CHARS {
+        return Err(NameRule::AliasLength(count));
+    }
+    if alias.eq_ignore_ascii_case("latest") {
+        return Err(NameRule::AliasLatest);
+    }
+    let mut rest = alias.chars();
+    let v = matches!(rest.next(), Some('v' | 'V'));
+    // Python's `\d` is any decimal digit, not only ASCII: `char::is_numeric` is its nearest.
+    if v && alias.len() > 1 && rest.all(char::is_numeric) {
+        return Err(NameRule::AliasVersion);
     }
     Ok(())
 }
@@ -457,6 +527,46 @@ pub mod testing {
         ]
     }
 
+    /// Aliases of registered models: MLflow's characters, length and reserved names.
+    pub fn alias_cases() -> Vec<Case> {
+        let mut cases: Vec<Case> = [
+            "champion",
+            "a",
+            "prod-2024_01",
+            "Ünï",
+            "v",
+            "vx1",
+            "v1a",
+            "latest2",
+        ]
+        .iter()
+        .map(|a| (a.to_string(), Ok(()), ""))
+        .collect();
+        let rejected: [(&str, NameRule, &str); 9] = [
+            ("", AliasLength(0), "1 to 255 characters, and it is empty"),
+            ("a b", AliasCharacter(' ', 1), "character ' ' at position 1"),
+            ("a.b", AliasCharacter('.', 1), "underscore and hyphen"),
+            ("a@b", AliasCharacter('@', 1), "character '@'"),
+            ("a/b", AliasCharacter('/', 1), "character '/'"),
+            ("latest", AliasLatest, "'latest' (in any case) is reserved"),
+            ("LaTeSt", AliasLatest, "highest version"),
+            ("v3", AliasVersion, "names a version"),
+            ("V12", AliasVersion, "'v' followed by digits"),
+        ];
+        cases.extend(
+            rejected
+                .into_iter()
+                .map(|(a, rule, says)| (a.to_string(), Err(rule), says)),
+        );
+        cases.push(("é".repeat(255), Ok(()), ""));
+        cases.push((
+            "a".repeat(256),
+            Err(AliasLength(256)),
+            "at most 255 characters, and it has 256",
+        ));
+        cases
+    }
+
     /// Checks `rule` against `cases` (from [`key_cases`] or [`run_name_cases`]); the error
     /// lists every case it gets wrong.
     pub fn check(
@@ -493,10 +603,16 @@ mod tests {
     }
 
     #[test]
+    fn aliases_follow_mlflows_rules() {
+        testing::check(&testing::alias_cases(), alias_rule).unwrap();
+    }
+
+    #[test]
     fn each_refusal_says_the_rule_and_the_fix() {
         for (name, want, says) in testing::key_cases()
             .into_iter()
             .chain(testing::run_name_cases())
+            .chain(testing::alias_cases())
         {
             if let Err(rule) = want {
                 let message = rule.to_string();

@@ -203,6 +203,42 @@ pub enum Error {
         similar: Vec<String>,
     },
 
+    /// A registered model has no such alias.
+    #[error(
+        "registered model {name:?} of {registry} has no alias {alias:?}; its aliases are {}",
+        if .aliases.is_empty() { String::from("none") } else { .aliases.join(", ") }
+    )]
+    AliasNotFound {
+        /// The model's name.
+        name: String,
+        /// The alias asked for.
+        alias: String,
+        /// The registry searched: a store folder or a server.
+        registry: String,
+        /// The aliases the model has.
+        aliases: Vec<String>,
+    },
+
+    /// Text meant as a model reference (`models:/...`) that is not one.
+    #[error("invalid model URI {uri}: {reason}")]
+    InvalidModelUri {
+        /// The text, quoted and shortened.
+        uri: Shown,
+        /// What is wrong, and the forms accepted.
+        reason: String,
+    },
+
+    /// A model version's files could not be downloaded; nothing is left under the destination.
+    #[error("cannot download {model} to {}: {reason}", .to.display())]
+    ModelDownload {
+        /// The version: `models:/NAME/VERSION`.
+        model: String,
+        /// The destination folder.
+        to: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// A file operation failed.
     #[error("cannot {op} {path}: {source}")]
     Io {
@@ -309,6 +345,8 @@ pub enum NameKind {
     Run,
     /// A registered model's name.
     Model,
+    /// An alias of a registered model (`champion` in `models:/iris@champion`).
+    Alias,
 }
 
 impl fmt::Display for NameKind {
@@ -321,6 +359,7 @@ impl fmt::Display for NameKind {
             NameKind::Artifact => "artifact",
             NameKind::Run => "run",
             NameKind::Model => "model",
+            NameKind::Alias => "alias",
         })
     }
 }

@@ -75,7 +75,7 @@ pub use metrics::Metrics;
 #[cfg(feature = "mlflow")]
 pub use mlflow::sync;
 pub use process::{set_exit_timeout, set_flush_timeout, set_stall_timeout};
-pub use registry::{ModelOptions, ModelVersion, RegisteredModel, Registry};
+pub use registry::{ModelOptions, ModelRef, ModelVersion, RegisteredModel, Registry, Selector};
 pub use remote::RemoteCopy;
 pub use run::Run;
 pub use source::Source;

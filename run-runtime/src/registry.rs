@@ -11,7 +11,9 @@
 //!   run's id, once the files are on the server.
 //!
 //! [`Registry`] lists and reads back models and versions, locally or from a server
-//! (`runctx models` shows them).
+//! (`runctx models` shows them); points aliases at versions ([`Registry::set_alias`]); resolves
+//! a [`ModelRef`] (`models:/NAME/3`, `models:/NAME@champion`, `models:/NAME/latest`) to a
+//! version; and downloads a version's files ([`Registry::download`]).
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
@@ -49,6 +51,19 @@ use crate::error::{Error, NameKind, NameRule, Result, Shown};
 use crate::run::Run;
 use crate::store::{Store, closest};
 use crate::validate::{check_name, check_value};
+
+mod alias;
+mod download;
+#[cfg(feature = "mlflow")]
+pub(crate) mod publish;
+mod reference;
+#[cfg(feature = "mlflow")]
+mod server;
+
+#[cfg(feature = "mlflow")]
+pub(crate) use download::is_plain_component;
+pub(crate) use reference::check_alias;
+pub use reference::{ModelRef, Selector};
 
 /// The folder of the local registry in a store, and of a run's registered files among its
 /// artifacts.
@@ -99,6 +114,9 @@ pub struct ModelVersion {
     pub description: Option<String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
+    /// The aliases that point at it, sorted.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// When it was registered, in milliseconds since the epoch.
     pub created: i64,
     /// The copy of its files, for a version of the local registry.
@@ -232,6 +250,7 @@ fn register_locally(
         run_id: Some(run.id().to_owned()),
         description: options.description.clone(),
         tags: options.tags.iter().cloned().collect(),
+        aliases: Vec::new(),
         created: crate::clock::now_ms(),
         files: Some(files),
     };
@@ -394,6 +413,150 @@ impl Registry {
         let mut versions = self.versions(name)?;
         Ok(versions.pop().expect("versions() is never empty"))
     }
+
+    /// The aliases of model `name`, each with the version it points at;
+    /// [`Error::ModelNotFound`] if there is no such model.
+    pub fn aliases(&self, name: &str) -> Result<BTreeMap<String, u64>> {
+        let aliases = match &self.place {
+            Place::Local(store) => alias::read(&model_folder(store, name)?)?,
+            #[cfg(feature = "mlflow")]
+            Place::Server(client) => server::aliases(client, name)?,
+        };
+        if aliases.is_empty() {
+            // No alias, or no model: only the versions tell.
+            self.versions(name)?;
+        }
+        Ok(aliases)
+    }
+
+    /// Points alias `alias` of model `name` at version `version`, moving it from the version it
+    /// pointed at, if any. The alias follows MLflow's rules: 1 to 255 letters, digits, `_` and
+    /// `-`, neither `latest` nor `v<digits>`. Offline the alias is a file of the model's folder
+    /// in the store (`aliases/<alias>`), replaced atomically; online it is the server's
+    /// (`registered-models/alias`).
+    pub fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        check_model_name(name)?;
+        check_alias(alias)?;
+        // The version must exist: a clear error naming the versions there are, not the
+        // server's.
+        self.version(name, version)?;
+        match &self.place {
+            Place::Local(store) => alias::set(&model_folder(store, name)?, alias, version),
+            #[cfg(feature = "mlflow")]
+            Place::Server(client) => server::set_alias(client, name, alias, version),
+        }
+    }
+
+    /// Removes alias `alias` of model `name`; [`Error::AliasNotFound`] if it has no such alias.
+    pub fn delete_alias(&self, name: &str, alias: &str) -> Result<()> {
+        check_model_name(name)?;
+        check_alias(alias)?;
+        let aliases = self.aliases(name)?;
+        if !aliases.contains_key(alias) {
+            return Err(self.alias_not_found(name, alias, &aliases));
+        }
+        match &self.place {
+            Place::Local(store) => alias::delete(&model_folder(store, name)?, alias),
+            #[cfg(feature = "mlflow")]
+            Place::Server(client) => server::delete_alias(client, name, alias),
+        }
+    }
+
+    /// The version of model `name` that alias `alias` points at.
+    pub fn version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+        check_model_name(name)?;
+        check_alias(alias)?;
+        match &self.place {
+            Place::Local(_) => {
+                let aliases = self.aliases(name)?;
+                match aliases.get(alias) {
+                    Some(version) => self.version(name, *version),
+                    None => Err(self.alias_not_found(name, alias, &aliases)),
+                }
+            }
+            #[cfg(feature = "mlflow")]
+            Place::Server(client) => server::version_by_alias(self, client, name, alias),
+        }
+    }
+
+    /// The version `reference` names: by number, by alias, or the latest.
+    pub fn resolve(&self, reference: &ModelRef) -> Result<ModelVersion> {
+        let name = reference.name();
+        match reference.selector() {
+            Selector::Version(v) => self.version(name, *v),
+            Selector::Alias(alias) => self.version_by_alias(name, alias),
+            Selector::Latest => self.latest(name),
+        }
+    }
+
+    /// Downloads the files of the version `reference` names into the folder `dir`, which must
+    /// not exist or be empty, and returns `dir`.
+    ///
+    /// The files go to a temporary folder beside `dir` (`.NAME.PID.part`), renamed to `dir`
+    /// once every file is complete: `dir` never holds half a version. Offline they are copied
+    /// from the local registry; online they are read from where the server says the version
+    /// is (`model-versions/get-download-uri`; for `runs:/` the run's artifact store): through
+    /// the server's artifact proxy, or straight from the store (Azure Blob, S3, GCS, a shared
+    /// folder) with its credentials, as for uploads. Every path the server lists must stay
+    /// inside `dir`.
+    pub fn download(&self, reference: &ModelRef, dir: impl AsRef<Path>) -> Result<PathBuf> {
+        let version = self.resolve(reference)?;
+        let dir = dir.as_ref();
+        match &self.place {
+            Place::Local(_) => download::local(&version, dir),
+            #[cfg(feature = "mlflow")]
+            Place::Server(client) => server::download(client, &version, dir),
+        }
+    }
+
+    /// The registry a run registers in: its store's offline, its server's online.
+    pub(crate) fn of_run(run: &Run) -> Registry {
+        match run.link() {
+            None => Registry::local(run.store()),
+            #[cfg(feature = "mlflow")]
+            Some(link) => Registry {
+                place: Place::Server(link.client().clone()),
+            },
+            #[cfg(not(feature = "mlflow"))]
+            Some(link) => match **link {},
+        }
+    }
+
+    /// A local folder with the files of `version`, for a step's input: offline, the local
+    /// registry's own copy (to be read, never written); online, a copy downloaded once into
+    /// the store's cache, `<store>/.cache/models/<server>/<name>/<version>`, and reused from
+    /// then on.
+    pub(crate) fn local_files(&self, version: &ModelVersion, store: &Store) -> Result<PathBuf> {
+        match &self.place {
+            Place::Local(_) => version.files.clone().ok_or_else(|| Error::ModelDownload {
+                model: version_uri(version),
+                to: store.root().to_owned(),
+                reason: "the local registry has no copy of its files".into(),
+            }),
+            #[cfg(feature = "mlflow")]
+            Place::Server(client) => server::cached(client, version, store),
+        }
+    }
+
+    fn alias_not_found(&self, name: &str, alias: &str, aliases: &BTreeMap<String, u64>) -> Error {
+        Error::AliasNotFound {
+            name: name.to_owned(),
+            alias: alias.to_owned(),
+            registry: self.location(),
+            aliases: aliases.keys().cloned().collect(),
+        }
+    }
+}
+
+/// `models:/NAME/VERSION`, for messages.
+fn version_uri(v: &ModelVersion) -> String {
+    format!("models:/{}/{}", v.name, v.version)
+}
+
+/// The folder of model `name` in the local registry (its name checked: it is a path).
+fn model_folder(store: &Store, name: &str) -> Result<PathBuf> {
+    check_model_name(name)?;
+    Ok(store.root().join(MODELS_DIR).join(name))
 }
 
 fn local_models(store: &Store) -> Result<Vec<RegisteredModel>> {
@@ -408,6 +571,8 @@ fn local_models(store: &Store) -> Result<Vec<RegisteredModel>> {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().into_string().ok())
+        // Only folders named as models are; anything else was not made by a registration.
+        .filter(|name| check_model_name(name).is_ok())
     {
         let versions = local_versions(store, &name)?;
         if let Some(last) = versions.last() {
@@ -424,7 +589,8 @@ fn local_models(store: &Store) -> Result<Vec<RegisteredModel>> {
 }
 
 fn local_versions(store: &Store, name: &str) -> Result<Vec<ModelVersion>> {
-    let folder = store.root().join(MODELS_DIR).join(name);
+    let folder = model_folder(store, name)?;
+    let aliases = alias::read(&folder)?;
     let mut versions = Vec::new();
     for number in version_numbers(&folder)? {
         let dir = folder.join(number.to_string());
@@ -440,223 +606,14 @@ fn local_versions(store: &Store, name: &str) -> Result<Vec<ModelVersion>> {
             reason: format!("unreadable: {e}"),
         })?;
         v.files = Some(dir.join(FILES_DIR));
+        v.aliases = aliases
+            .iter()
+            .filter(|(_, version)| **version == number)
+            .map(|(alias, _)| alias.clone())
+            .collect();
         versions.push(v);
     }
     Ok(versions)
-}
-
-#[cfg(feature = "mlflow")]
-mod server {
-    //! The tracking server's registry.
-
-    use std::sync::Arc;
-
-    use serde_json::Value;
-
-    use super::{ModelOptions, ModelVersion, RegisteredModel};
-    use crate::error::{Error, Result};
-    use crate::mlflow::artifact_store::stored_files;
-    use crate::mlflow::wire::{self, KeyValue};
-    use crate::mlflow::{Client, Link, ShipError, block_on, retry_call};
-    use crate::process::process;
-    use crate::run::Run;
-    use crate::store::ARTIFACTS_DIR;
-
-    /// The tag that makes registering a version idempotent: a key unique to one call of
-    /// `register_model`, set on the version it creates.
-    const VERSION_KEY: &str = "runctx.version_key";
-
-    /// Registers the run's artifact folder `artifact` as a new version of `name`, once the
-    /// files are on the server.
-    ///
-    /// `model-versions/create` is not idempotent: an attempt whose answer is lost may have
-    /// created the version. So the version carries a key made for this call, and each retry
-    /// first looks for a version with that key. The retries end with the flush timeout.
-    pub(super) fn register(
-        run: &Run,
-        link: &Arc<Link>,
-        name: &str,
-        artifact: &str,
-        options: &ModelOptions,
-    ) -> Result<ModelVersion> {
-        let server = link.base().to_owned();
-        let what = format!("register model {name:?}");
-        let failed = |reason: String| Error::Server {
-            server: server.clone(),
-            what: what.clone(),
-            reason,
-        };
-        // A version must not point at files the server does not have: they were refused
-        // (the flush before this has tried every one of them).
-        let folder = format!("{artifact}/");
-        let missing: Vec<String> = link
-            .pending_artifacts()
-            .into_iter()
-            .filter(|p| p.starts_with(&folder))
-            .collect();
-        if !missing.is_empty() {
-            let error = ShipError::ModelFilesMissing {
-                id: run.id().to_owned(),
-                server: server.clone(),
-                paths: missing,
-            };
-            return Err(failed(error.to_string()));
-        }
-        let remote = run
-            .remote_id()
-            .ok_or_else(|| failed("the run has no id on the server".into()))?;
-        if let Some(missing) = unstored(run, link, &remote, artifact)? {
-            return Err(failed(missing.to_string()));
-        }
-        let client = link.client().clone();
-        let (model, source, run_id) = (
-            name.to_owned(),
-            format!("runs:/{remote}/{artifact}"),
-            remote.clone(),
-        );
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        let mut tags = options.tags.clone();
-        tags.push((VERSION_KEY.to_owned(), key.clone()));
-        let description = options.description.clone();
-        let created = block_on(&server, &what, process().flush_timeout(), async move {
-            let tags: Vec<KeyValue<'_>> = tags
-                .iter()
-                .map(|(key, value)| KeyValue { key, value })
-                .collect();
-            let (client, model, source, run_id, key, tags) =
-                (&client, &model, &source, &run_id, &key, &tags);
-            let description = description.as_deref();
-            retry_call(|failures| async move {
-                if failures > 0
-                    && let Some(v) = client.model_version_tagged(model, VERSION_KEY, key).await?
-                {
-                    return Ok(v);
-                }
-                client.ensure_registered_model(model, None, &[]).await?;
-                client
-                    .create_model_version(model, source, run_id, description, tags)
-                    .await
-            })
-            .await
-        })?;
-        from_wire(created).map_err(failed)
-    }
-
-    /// The model's files (the run's folder `artifact`) that are not in the run's artifact store
-    /// with their size, as the store lists them, checked before a version points at them: with
-    /// a store the client writes itself, nothing else would notice a file that is not there.
-    fn unstored(
-        run: &Run,
-        link: &Arc<Link>,
-        remote: &str,
-        artifact: &str,
-    ) -> Result<Option<ShipError>> {
-        let local = crate::artifacts::files_below(&run.dir().join(ARTIFACTS_DIR).join(artifact))?;
-        let artifact_uri = link.artifact_uri().unwrap_or_default();
-        let (client, run_id, uri, folder) = (
-            link.client().clone(),
-            remote.to_owned(),
-            artifact_uri.clone(),
-            artifact.to_owned(),
-        );
-        let listed = block_on(
-            link.base(),
-            "list the model's files in the run's artifact store",
-            process().flush_timeout(),
-            async move {
-                retry_call(|_| {
-                    let (client, run_id, uri, folder) = (&client, &run_id, &uri, &folder);
-                    async move {
-                        stored_files(client, run_id, uri, folder, &|k| std::env::var(k).ok()).await
-                    }
-                })
-                .await
-            },
-        )?;
-        let missing: Vec<String> = local
-            .iter()
-            .filter_map(|(rel, path)| {
-                let name = format!("{artifact}/{rel}");
-                let size = std::fs::metadata(path).map(|m| m.len()).ok();
-                let stored = listed.iter().any(|(p, s)| *p == name && Some(*s) == size);
-                (!stored).then_some(name)
-            })
-            .collect();
-        Ok(
-            (!missing.is_empty()).then(|| ShipError::ModelFilesNotStored {
-                id: run.id().to_owned(),
-                server: link.base().to_owned(),
-                store: artifact_uri,
-                paths: missing,
-            }),
-        )
-    }
-
-    pub(super) fn models(client: &Client) -> Result<Vec<RegisteredModel>> {
-        let c = client.clone();
-        let listed = block_on(
-            client.base(),
-            "list the registered models",
-            process().flush_timeout(),
-            async move { c.registered_models().await },
-        )?;
-        let mut models = Vec::new();
-        for model in listed {
-            let Some(name) = model.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let versions = versions(client, name)?;
-            models.push(RegisteredModel {
-                name: name.to_owned(),
-                versions: versions.len(),
-                latest_version: versions.last().map(|v| v.version),
-                updated: model.get("last_updated_timestamp").and_then(Value::as_i64),
-            });
-        }
-        models.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(models)
-    }
-
-    pub(super) fn versions(client: &Client, name: &str) -> Result<Vec<ModelVersion>> {
-        let (c, model) = (client.clone(), name.to_owned());
-        let what = format!("list the versions of model {name:?}");
-        let listed = block_on(
-            client.base(),
-            &what,
-            process().flush_timeout(),
-            async move { c.model_versions(&model).await },
-        )?;
-        let mut versions = listed
-            .into_iter()
-            .map(from_wire)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|reason| Error::Server {
-                server: client.base().to_owned(),
-                what: format!("read the versions of model {name:?}"),
-                reason,
-            })?;
-        versions.sort_by_key(|v| v.version);
-        Ok(versions)
-    }
-
-    fn from_wire(v: wire::ModelVersion) -> std::result::Result<ModelVersion, String> {
-        let version = v.version.parse::<u64>().map_err(|_| {
-            format!(
-                "the server gave version {:?}, which is not a number",
-                v.version
-            )
-        })?;
-        Ok(ModelVersion {
-            name: v.name,
-            version,
-            source: v.source,
-            run_id: v.run_id.filter(|r| !r.is_empty()),
-            description: v.description.filter(|d| !d.is_empty()),
-            tags: v.tags.into_iter().map(|t| (t.key, t.value)).collect(),
-            created: v.creation_timestamp,
-            files: None,
-        })
-    }
 }
 
 #[cfg(test)]

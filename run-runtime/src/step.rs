@@ -45,6 +45,12 @@
 //! for an offline run only, the default written in the attribute. Anything else is an error that
 //! names all three ways.
 //!
+//! An input whose value is a registered model's version, `models:/NAME/VERSION`,
+//! `models:/NAME@ALIAS` or `models:/NAME/latest`, gets a local folder with the version's files:
+//! offline the local registry's copy (read it, never write it), online a copy downloaded once
+//! into the store's cache (`<store>/.cache/models/`). The run is tagged `<input>.model` with the
+//! version it resolved to.
+//!
 //! # The registry
 //!
 //! Every step registers itself at program start through the `inventory` crate: [`steps`] lists
@@ -67,6 +73,7 @@ use crate::run::Run;
 
 mod entry;
 pub(crate) mod failure;
+mod model_input;
 pub(crate) mod registry;
 mod resolve;
 pub(crate) mod running;

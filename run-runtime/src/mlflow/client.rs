@@ -13,11 +13,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::wire::{
-    CreateRunReply, Experiment, ExperimentReply, HistoryReply, KeyValue, LogBatch, ModelVersion,
-    ModelVersionReply, RemoteRun, RunInfo, RunReply, SearchRunsReply, SearchVersionsReply,
+    CreateRunReply, DownloadUriReply, Experiment, ExperimentReply, HistoryReply, KeyValue,
+    LogBatch, ModelAlias, ModelVersion, ModelVersionReply, ProxyListing, RegisteredModelReply,
+    RemoteRun, RunInfo, RunReply, SearchRunsReply, SearchVersionsReply,
 };
 use crate::config::TrackingUri;
 use crate::error::{Error, Result};
+use crate::registry::is_plain_component;
 use crate::store::MetricPoint;
 
 /// How requests prove who sends them. Secrets never appear in `Debug`, errors or logs.
@@ -292,24 +294,7 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(body.to_vec());
         }
-        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-        let code = parsed
-            .as_ref()
-            .and_then(|v| v.get("error_code"))
-            .and_then(Value::as_str)
-            .map(String::from);
-        let message = parsed
-            .as_ref()
-            .and_then(|v| v.get("message"))
-            .and_then(Value::as_str)
-            .map(String::from)
-            .unwrap_or_else(|| first_line(&String::from_utf8_lossy(&body)));
-        Err(CallError::Status {
-            status,
-            code,
-            message,
-            retry_after,
-        })
+        Err(status_error(status, &body, retry_after))
     }
 
     async fn post<T: Serialize + ?Sized, R: DeserializeOwned>(
@@ -676,6 +661,186 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Points alias `alias` of registered model `name` at `version` (moving it if it points
+    /// elsewhere).
+    pub(crate) async fn set_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u64,
+    ) -> Result<(), CallError> {
+        let body = json!({ "name": name, "alias": alias, "version": version.to_string() });
+        self.post::<_, Value>("registered-models/alias", &body)
+            .await
+            .map(drop)
+    }
+
+    /// Removes alias `alias` of registered model `name`. MLflow 3.17.2 reads this DELETE's
+    /// parameters from a JSON body (query parameters are refused as missing), and answers 200
+    /// for an alias that does not exist.
+    pub(crate) async fn delete_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<(), CallError> {
+        let body = json!({ "name": name, "alias": alias }).to_string();
+        let request = self
+            .http
+            .delete(format!(
+                "{}/api/2.0/mlflow/registered-models/alias",
+                self.base
+            ))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        decode::<Value>(&self.send(request).await?).map(drop)
+    }
+
+    /// The version of registered model `name` that alias `alias` points at, with its aliases.
+    pub(crate) async fn model_version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<ModelVersion, CallError> {
+        let query = [("name", name), ("alias", alias)];
+        Ok(self
+            .get::<ModelVersionReply>("registered-models/alias", &query)
+            .await?
+            .model_version)
+    }
+
+    /// The aliases of registered model `name` (`model-versions/search` does not give them).
+    pub(crate) async fn model_aliases(&self, name: &str) -> Result<Vec<ModelAlias>, CallError> {
+        Ok(self
+            .get::<RegisteredModelReply>("registered-models/get", &[("name", name)])
+            .await?
+            .registered_model
+            .aliases)
+    }
+
+    /// Where the files of version `version` of model `name` are: its source as the server
+    /// resolves it (`runs:/<run>/<path>`, or a store's URI).
+    pub(crate) async fn model_download_uri(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<String, CallError> {
+        let version = version.to_string();
+        let query = [("name", name), ("version", version.as_str())];
+        let reply: DownloadUriReply = self.get("model-versions/get-download-uri", &query).await?;
+        if reply.artifact_uri.is_empty() {
+            return Err(CallError::Decode(
+                "model-versions/get-download-uri gave no artifact_uri".into(),
+            ));
+        }
+        Ok(reply.artifact_uri)
+    }
+
+    /// The files below `root` of the server's artifact proxy (the path of an
+    /// `mlflow-artifacts:` URI), recursively, as paths relative to `root` with their sizes.
+    ///
+    /// The server's answer is checked: each name it lists must be one plain path component,
+    /// so no listed path can leave `root`; and the walk stops at `MAX_LISTING_DEPTH` folders
+    /// deep, so a server that lists folders without end cannot make it loop.
+    pub(crate) async fn list_proxy(&self, root: &str) -> Result<Vec<(String, u64)>, CallError> {
+        let root = root.trim_matches('/');
+        let mut out = Vec::new();
+        let mut folders: Vec<(String, usize)> = vec![(String::new(), 0)];
+        while let Some((folder, depth)) = folders.pop() {
+            let path = if folder.is_empty() {
+                root.to_owned()
+            } else {
+                format!("{root}/{folder}")
+            };
+            let request = self
+                .http
+                .get(format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base))
+                .query(&[("path", path.as_str())]);
+            let listing: ProxyListing = decode(&self.send(request).await?)?;
+            for file in listing.files {
+                if !is_plain_component(&file.path) {
+                    return Err(CallError::Decode(format!(
+                        "the artifact proxy listed {:?} in {path:?}, which is not a plain file \
+                         name",
+                        file.path
+                    )));
+                }
+                let relative = if folder.is_empty() {
+                    file.path
+                } else {
+                    format!("{folder}/{}", file.path)
+                };
+                if !file.is_dir {
+                    out.push((relative, file.file_size.unwrap_or(0)));
+                } else if depth + 1 < MAX_LISTING_DEPTH {
+                    folders.push((relative, depth + 1));
+                } else {
+                    return Err(CallError::Decode(format!(
+                        "the artifact proxy lists folders more than {MAX_LISTING_DEPTH} deep \
+                         below {root:?}"
+                    )));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Downloads `path` below `root` of the server's artifact proxy into the file `to`,
+    /// streaming it. It fails (as a transport error, so it is retried) when no byte comes for
+    /// `REQUEST_TIMEOUT`, and when it takes longer than `REQUEST_TIMEOUT` plus `size` at
+    /// `UPLOAD_FLOOR_BYTES_PER_SEC`.
+    pub(crate) async fn download_proxy(
+        &self,
+        root: &str,
+        path: &str,
+        size: u64,
+        to: &std::path::Path,
+    ) -> Result<(), CallError> {
+        use tokio::io::AsyncWriteExt;
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{}",
+            self.base,
+            encode_path(root.trim_matches('/')),
+            encode_path(path)
+        );
+        let ceiling = REQUEST_TIMEOUT + Duration::from_secs(size / UPLOAD_FLOOR_BYTES_PER_SEC);
+        let request = self.authorize(self.http.get(url).timeout(ceiling));
+        let mut response = request.send().await.map_err(describe)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = response.bytes().await.map_err(describe)?;
+            return Err(status_error(status, &body, None));
+        }
+        let local = |e: std::io::Error| CallError::Status {
+            status: 0,
+            code: Some("LOCAL_FILE".into()),
+            message: format!("cannot write {}: {e}", to.display()),
+            retry_after: None,
+        };
+        let mut out = tokio::fs::File::create(to).await.map_err(local)?;
+        loop {
+            let chunk = tokio::time::timeout(REQUEST_TIMEOUT, response.chunk())
+                .await
+                .map_err(|_| {
+                    CallError::Transport(format!(
+                        "nothing received for {REQUEST_TIMEOUT:?} while downloading {path:?}"
+                    ))
+                })?
+                .map_err(describe)?;
+            match chunk {
+                Some(bytes) => out.write_all(&bytes).await.map_err(local)?,
+                None => break,
+            }
+        }
+        // Synced with the rest of the folder, before it is renamed into place.
+        out.flush().await.map_err(local)
+    }
+}
+
+/// How many folders deep a listing of the artifact proxy may go.
+const MAX_LISTING_DEPTH: usize = 64;
+
 /// The token of the next page, if there is one. A server that hands back the token it was
 /// given would make a paginated read loop forever: that is an unexpected answer.
 fn next_page(previous: &Option<String>, next: Option<String>) -> Result<Option<String>, CallError> {
@@ -684,6 +849,25 @@ fn next_page(previous: &Option<String>, next: Option<String>) -> Result<Option<S
             "the server gave the same page token twice ({t}); the listing would never end"
         ))),
         next => Ok(next),
+    }
+}
+
+/// The error of an answer with status `status`: MLflow's `error_code` and `message` when the
+/// body has them, else its first line.
+fn status_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> CallError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |key: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(key))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    CallError::Status {
+        status,
+        code: field("error_code"),
+        message: field("message").unwrap_or_else(|| first_line(&String::from_utf8_lossy(body))),
+        retry_after,
     }
 }
 
@@ -968,6 +1152,61 @@ mod tests {
         assert!(e.to_string().contains("nothing sent for 1s"), "{e}");
         assert!(took < Duration::from_secs(10), "{took:?}");
         drop(tx);
+        server.join().unwrap();
+    }
+
+    /// A server on loopback that answers one request with 200 and `body`.
+    fn answering(body: &'static str) -> (TrackingUri, std::thread::JoinHandle<()>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while line != "\r\n" {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            let mut stream = stream;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body.as_bytes()).unwrap();
+        });
+        let uri = TrackingUri::parse("X", &format!("http://127.0.0.1:{port}")).unwrap();
+        (uri, server)
+    }
+
+    #[test]
+    fn a_proxy_listing_that_names_a_path_outside_its_folder_is_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for name in ["../../etc/passwd", "a/b", "..", ""] {
+            let body: &'static str = Box::leak(
+                json!({ "files": [{ "path": name, "is_dir": false, "file_size": 1 }] })
+                    .to_string()
+                    .into_boxed_str(),
+            );
+            let (uri, server) = answering(body);
+            let client = Client::new(&uri, Credentials::None, false).unwrap();
+            let e = runtime
+                .block_on(client.list_proxy("1/run/artifacts/models/m"))
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("which is not a plain file name"),
+                "{name:?}: {e}"
+            );
+            server.join().unwrap();
+        }
+        let (uri, server) = answering(r#"{"files": [{"path": "w.bin", "file_size": 3}]}"#);
+        let client = Client::new(&uri, Credentials::None, false).unwrap();
+        let listed = runtime.block_on(client.list_proxy("1/r")).unwrap();
+        assert_eq!(listed, [("w.bin".to_owned(), 3)]);
         server.join().unwrap();
     }
 

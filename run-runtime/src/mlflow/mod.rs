@@ -22,6 +22,6 @@ pub(crate) use client::{CallError, Client, Credentials};
 pub(crate) use error::ShipError;
 pub(crate) use link::Link;
 pub(crate) use read::read_run;
-pub(crate) use retry::retry_call;
+pub(crate) use retry::{Backoff, retry_call};
 pub(crate) use runtime::{Shipping, block_on, wait_all};
 pub(crate) use server::{Server, server};

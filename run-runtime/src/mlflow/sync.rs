@@ -4,7 +4,8 @@
 //! Syncing is idempotent: each run records its server id and how far its journal is shipped
 //! in `remote.json`, and a run created by an attempt that died before saving its id is found
 //! again by its `runctx.local_id` tag. Parent and child links, timestamps, steps, statuses and
-//! artifacts are kept.
+//! artifacts are kept. Then the versions of the local model registry that the synced runs
+//! registered are registered on the server, each once (see [`SyncedModel`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -83,6 +84,31 @@ pub struct SyncReport {
     pub runs: Vec<SyncedRun>,
     /// Files of the store that could not be used; their runs were not synced.
     pub skipped: Vec<StoreProblem>,
+    /// The versions of the local model registry registered by the synced runs.
+    pub models: Vec<SyncedModel>,
+}
+
+/// What syncing did to one version of the local model registry.
+///
+/// After its run is synced, a version is registered on the server with the source
+/// `runs:/<server run id>/models/<name>`, only once the run's artifact store lists its files;
+/// it carries the tag `runctx.version_key` (`<local run>/<name>/<version>`), so a sync that is
+/// interrupted or run again finds it rather than creating another; and its number on the
+/// server is remembered in the local version's folder (`remote.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncedModel {
+    /// The model's name.
+    pub name: String,
+    /// The local version.
+    pub version: u64,
+    /// The local run that registered it.
+    pub run_id: String,
+    /// Its version on the server, once registered there.
+    pub remote_version: Option<u64>,
+    /// `true` when this sync created it; `false` when the server had it already.
+    pub created: bool,
+    /// Why it could not be registered on the server, if it could not.
+    pub error: Option<String>,
 }
 
 /// What syncing did to one run.
@@ -136,6 +162,7 @@ pub fn sync(
     let mut report = SyncReport {
         runs: Vec::new(),
         skipped: listing.problems,
+        models: Vec::new(),
     };
     for Planned { meta, warning } in planned {
         let parent = meta.parent_id.as_ref().and_then(|p| links.get(p).cloned());
@@ -168,6 +195,8 @@ pub fn sync(
             run.error = link.failure();
         }
     }
+    // Versions point at their runs' files: only now are those on the server.
+    report.models = crate::registry::publish::publish(store, &links);
     Ok(report)
 }
 

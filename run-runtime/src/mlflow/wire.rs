@@ -206,11 +206,60 @@ pub(crate) struct ModelVersion {
     /// Its tags.
     #[serde(default)]
     pub tags: Vec<ReadKeyValue>,
+    /// The aliases that point at it: given by `model-versions/get` and
+    /// `registered-models/alias`, not by `model-versions/search`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ModelVersionReply {
     pub model_version: ModelVersion,
+}
+
+/// An alias of a registered model, as `registered-models/get` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct ModelAlias {
+    /// The alias.
+    pub alias: String,
+    /// The version it points at, "1", "2", ...
+    pub version: String,
+}
+
+/// A registered model, as `registered-models/get` gives it (the fields used).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RegisteredModel {
+    /// Its aliases.
+    #[serde(default)]
+    pub aliases: Vec<ModelAlias>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RegisteredModelReply {
+    pub registered_model: RegisteredModel,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DownloadUriReply {
+    #[serde(default)]
+    pub artifact_uri: String,
+}
+
+/// One entry of a folder listing of the artifact proxy (`mlflow-artifacts/artifacts?path=`):
+/// a name inside the folder listed.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ProxyFile {
+    pub path: String,
+    #[serde(default)]
+    pub is_dir: bool,
+    #[serde(default)]
+    pub file_size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ProxyListing {
+    #[serde(default)]
+    pub files: Vec<ProxyFile>,
 }
 
 #[derive(Debug, Deserialize)]

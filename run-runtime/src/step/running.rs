@@ -30,12 +30,15 @@ impl<'a> Prepared<'a> {
     /// and creates the output folders. Any failure fails the run.
     pub fn new(step: &'static Step, run: &'a Run, bindings: &Bindings) -> Result<Self, StepError> {
         let values = resolve(step, bindings, run.is_offline(), |v| std::env::var(v).ok());
-        let prepared = Prepared {
+        let mut prepared = Prepared {
             step,
             run,
             values: fail_on_error(run, values)?,
         };
         fail_on_error(run, prepared.record())?;
+        // After recording: the run's tag keeps the reference as given, the body gets the folder.
+        let models = super::model_input::localize(step, run, &mut prepared.values);
+        fail_on_error(run, models)?;
         Ok(prepared)
     }
 
