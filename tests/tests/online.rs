@@ -499,3 +499,62 @@ fn a_record_the_server_refuses_is_reported_and_the_rest_ships() {
     assert_eq!(params_of(&run)["lr"], "0.1");
     assert_eq!(tags_of(&run)["stage"], "done");
 }
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_step_online_takes_its_param_defaults_and_refuses_its_data_defaults() {
+    const STEPS: &str = env!("CARGO_BIN_EXE_steps");
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let steps = |args: &[&str]| {
+        command(STEPS, &dir.path().join("runs"))
+            .current_dir(dir.path())
+            .args(args)
+            .env("STEPS_MAIN", "train")
+            .env("MLFLOW_TRACKING_URI", &server.uri)
+            .output()
+            .unwrap()
+    };
+    // Online, the defaults of the input and the output (local paths) are refused, and only
+    // they: the params' defaults are values of the program.
+    let out = steps(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "input \"irisdata\" has no value: give it on the command line (--irisdata <value>) \
+             or as a binding, set AZUREML_DATAREFERENCE_irisdata, or, for an offline run, write \
+             a default (it has \"data/iris.csv\", but the run is online, where the default of \
+             an input does not apply"
+        ) && stderr.contains("output \"model_output\" has no value"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("threshold") && !stderr.contains("\"model\""),
+        "{stderr}"
+    );
+
+    // With its data bound, the step runs online with its params' defaults, recorded on the
+    // server run as params.
+    let out = steps(&["--irisdata", "iris.csv", "--model_output", "out"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = last_json(&out.stdout);
+    assert_eq!(
+        (seen["threshold"].as_f64(), seen["model"].as_str()),
+        (Some(0.9), Some("knn"))
+    );
+    let local = seen["run"].as_str().unwrap();
+    let runs = server.runs_with_tag("iris", "runctx.local_id", local);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let params = params_of(&runs[0]);
+    assert_eq!(
+        (params["threshold"].as_str(), params["model"].as_str()),
+        ("0.9", "knn")
+    );
+    assert_eq!(tags_of(&runs[0])["irisdata"], "iris.csv");
+    assert_eq!(runs[0]["info"]["status"], "FINISHED");
+}
