@@ -95,11 +95,14 @@ impl fmt::Debug for Run {
 
 impl Run {
     /// Starts a new run in `store`, as a child of `parent` if given, and ships it to `online`
-    /// if given. Offline ids are `OfflineRun_<uuid>`; a run this process creates online has a
-    /// local id (a uuid) until the server gives it one (see [`Run::remote_id`]).
+    /// if given, in the server experiment `experiment_id` if given (else the one named
+    /// `experiment`, or the parent's). Offline ids are `OfflineRun_<uuid>`; a run this process
+    /// creates online has a local id (a uuid) until the server gives it one (see
+    /// [`Run::remote_id`]).
     pub(crate) fn start(
         store: &Store,
         experiment: &str,
+        experiment_id: Option<&str>,
         name: &str,
         parent: Option<&Run>,
         online: Option<Arc<Server>>,
@@ -112,7 +115,9 @@ impl Run {
             Some(_) => uuid.simple().to_string(),
         };
         let parent_id = parent.map(|p| p.id().to_owned());
-        let meta = Store::new_meta(id, name.into(), experiment.into(), parent_id);
+        // A server's experiment id means nothing to an offline run.
+        let experiment_id = experiment_id.filter(|_| online.is_some()).map(String::from);
+        let meta = Store::new_meta(id, name.into(), experiment.into(), experiment_id, parent_id);
         let dir = store.create_dir(&meta)?;
         let (journal, _) = Journal::open(&dir.join(JOURNAL_FILE), true)?;
         // The journal's name in the run folder must survive a power cut like its records.
@@ -154,6 +159,7 @@ impl Run {
                 id.into(),
                 crate::source::program_name(),
                 experiment.into(),
+                None,
                 None,
             );
             store.create_dir(&meta)?;
@@ -597,9 +603,11 @@ impl Run {
     /// Starts a child run named `name` in the same experiment (and on the same server, online).
     pub fn child_run(&self, name: &str) -> Result<Run> {
         let online = self.inner.link.as_ref().map(|l| l.server());
+        // Online, a child is created in its parent's server experiment, whatever its name.
         Run::start(
             &self.inner.store,
             self.experiment(),
+            None,
             name,
             Some(self),
             online,
@@ -806,7 +814,7 @@ impl Store {
     /// Most programs use [`Run::get_context`] instead; this is for tools and tests that choose
     /// the store themselves.
     pub fn start_run(&self, experiment: &str, name: &str) -> Result<Run> {
-        Run::start(self, experiment, name, None, None)
+        Run::start(self, experiment, None, name, None, None)
     }
 
     /// Starts a new run named `name` in `experiment`, kept in this store and shipped to the
@@ -822,7 +830,7 @@ impl Store {
         let uri = crate::config::TrackingUri::parse("tracking URI", tracking_uri)?;
         let settings = crate::process::process().settings()?;
         let target = crate::mlflow::server(&settings, &uri)?;
-        Run::start(self, experiment, name, None, Some(target))
+        Run::start(self, experiment, None, name, None, Some(target))
     }
 
     /// Opens run `id` of this store for logging, as its owner: dropping the last handle ends

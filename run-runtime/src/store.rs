@@ -62,8 +62,14 @@ pub struct RunMeta {
     pub id: String,
     /// The run's display name.
     pub name: String,
-    /// The experiment it belongs to.
+    /// The experiment it belongs to: its name; for a run started online with only
+    /// `MLFLOW_EXPERIMENT_ID`, that id (the name is the server's).
     pub experiment: String,
+    /// The tracking server's experiment id that `MLFLOW_EXPERIMENT_ID` chose for a run started
+    /// online; the run is created in that experiment. `None` otherwise: the experiment is found
+    /// (or created) by name, and a child run goes where its parent is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
     /// The parent run's id, for a child run.
     #[serde(default)]
     pub parent_id: Option<String>,
@@ -679,6 +685,7 @@ impl Store {
         id: String,
         name: String,
         experiment: String,
+        experiment_id: Option<String>,
         parent_id: Option<String>,
     ) -> RunMeta {
         RunMeta {
@@ -686,6 +693,7 @@ impl Store {
             id,
             name,
             experiment,
+            experiment_id,
             parent_id,
             start_time: crate::clock::now_ms(),
             source: Source::current(),

@@ -558,3 +558,133 @@ fn a_step_online_takes_its_param_defaults_and_refuses_its_data_defaults() {
     assert_eq!(tags_of(&runs[0])["irisdata"], "iris.csv");
     assert_eq!(runs[0]["info"]["status"], "FINISHED");
 }
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn mlflow_experiment_id_selects_the_experiment_and_a_wrong_one_is_one_clear_error() {
+    let server = MlflowServer::shared();
+    let create = |name: &str| {
+        let (status, exp) = server.post("experiments/create", &json!({ "name": name }));
+        assert_eq!(status, 200, "{exp}");
+        exp["experiment_id"].as_str().unwrap().to_owned()
+    };
+    let by_id = create("chosen by id");
+    let other = create("another experiment");
+    let dir = tempfile::tempdir().unwrap();
+    let probe = |args: &[&str], env: &[(&str, &str)]| {
+        command(PROBE, dir.path())
+            .args(args)
+            .env("MLFLOW_TRACKING_URI", &server.uri)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+
+    // The id alone: the run and its child are created in that experiment.
+    let out = probe(&["exit", "drop-child"], &[("MLFLOW_EXPERIMENT_ID", &by_id)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ids: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let (parent, child) = (
+        ids[0]["id"].as_str().unwrap(),
+        ids[1]["child"].as_str().unwrap(),
+    );
+    let runs = server.runs_with_tag("chosen by id", "runctx.local_id", parent);
+    assert_eq!(runs.len(), 1, "{runs:?} {stderr}");
+    assert_eq!(runs[0]["info"]["experiment_id"], by_id.as_str());
+    let children = server.runs_with_tag("chosen by id", "runctx.local_id", child);
+    assert_eq!(
+        children.len(),
+        1,
+        "the child goes where its parent is: {stderr}"
+    );
+    assert_eq!(
+        tags_of(&children[0])["mlflow.parentRunId"],
+        runs[0]["info"]["run_id"].as_str().unwrap()
+    );
+    let meta = Store::new(dir.path()).meta(parent).unwrap();
+    assert_eq!(
+        (meta.experiment.as_str(), meta.experiment_id.as_deref()),
+        (by_id.as_str(), Some(by_id.as_str()))
+    );
+
+    // With the name too, the name wins, as in MLflow's client: they must agree.
+    let out = probe(
+        &["context"],
+        &[
+            ("MLFLOW_EXPERIMENT_ID", &by_id),
+            ("MLFLOW_EXPERIMENT_NAME", "chosen by id"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local = last_json(&out.stdout)["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .runs_with_tag("chosen by id", "runctx.local_id", &local)
+            .len(),
+        1
+    );
+
+    // Each wrong choice is an error naming the variable and its value, and no run is made.
+    let cases: [(&[(&str, &str)], String); 3] = [
+        (
+            &[("MLFLOW_EXPERIMENT_ID", "987654")],
+            format!(
+                "MLFLOW_EXPERIMENT_ID=\"987654\" names no experiment on {} (the server says: No \
+                 Experiment with id=987654 exists)",
+                server.uri
+            ),
+        ),
+        (
+            &[
+                ("MLFLOW_EXPERIMENT_ID", &by_id),
+                ("MLFLOW_EXPERIMENT_NAME", "another experiment"),
+            ],
+            format!(
+                "MLFLOW_EXPERIMENT_ID={by_id:?} is not the experiment \
+                 MLFLOW_EXPERIMENT_NAME=\"another experiment\" names on {}, whose id is {other:?}",
+                server.uri
+            ),
+        ),
+        (
+            &[("MLFLOW_EXPERIMENT_ID", "not-a-number")],
+            "MLFLOW_EXPERIMENT_ID=\"not-a-number\" names no experiment".to_owned(),
+        ),
+    ];
+    for (env, want) in cases {
+        let out = probe(&["context"], env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let local = last_json(&out.stdout)["id"].as_str().unwrap().to_owned();
+        assert!(stderr.contains(&want), "{env:?}:\n{stderr}");
+        for experiment in ["chosen by id", "another experiment"] {
+            assert!(
+                server
+                    .runs_with_tag(experiment, "runctx.local_id", &local)
+                    .is_empty()
+            );
+        }
+    }
+
+    // A deleted experiment cannot take runs.
+    let gone = create("deleted before the run");
+    let (status, _) = server.post("experiments/delete", &json!({ "experiment_id": gone }));
+    assert_eq!(status, 200);
+    let out = probe(&["context"], &[("MLFLOW_EXPERIMENT_ID", &gone)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "MLFLOW_EXPERIMENT_ID={gone:?} names the experiment \"deleted before the run\" on {}, \
+             which is deleted",
+            server.uri
+        )),
+        "{stderr}"
+    );
+}

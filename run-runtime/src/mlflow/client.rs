@@ -377,7 +377,36 @@ impl Client {
         }
     }
 
-    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, CallError> {
+    /// Experiment `id` (deleted ones included), or the server's message when it has none of
+    /// that id: MLflow answers 404 `RESOURCE_DOES_NOT_EXIST` for an unknown id, and 400
+    /// `INVALID_PARAMETER_VALUE` for one its store cannot have (a sqlite store's ids are
+    /// numbers).
+    pub(crate) async fn experiment_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Result<Experiment, String>, CallError> {
+        match self
+            .get::<ExperimentReply>("experiments/get", &[("experiment_id", id)])
+            .await
+        {
+            Ok(r) => Ok(Ok(r.experiment)),
+            Err(CallError::Status {
+                status: 400 | 404,
+                code: Some(code),
+                message,
+                ..
+            }) if code == "RESOURCE_DOES_NOT_EXIST" || code == "INVALID_PARAMETER_VALUE" => {
+                Ok(Err(message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Experiment `name`, if the server has it.
+    pub(crate) async fn experiment_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<Experiment>, CallError> {
         match self
             .get::<ExperimentReply>("experiments/get-by-name", &[("experiment_name", name)])
             .await

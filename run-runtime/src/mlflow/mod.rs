@@ -3,11 +3,13 @@
 //!
 //! Shipping is split by concern: [`server`] is the link to one tracking server, [`link`] the
 //! state a run's handle shares with its task, [`follow`] the task that follows a journal,
+//! [`experiment`] which experiment a new run goes to,
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
 mod batch;
 mod client;
 mod error;
+mod experiment;
 mod follow;
 mod link;
 mod read;
