@@ -54,6 +54,7 @@ mod lifecycle;
 pub mod metrics;
 #[cfg(feature = "mlflow")]
 mod mlflow;
+mod mlflow_tables;
 mod online;
 mod panics;
 pub mod pipeline;

@@ -273,6 +273,18 @@ fn an_offline_run_syncs_with_everything_and_only_once() {
     let cm: Value =
         serde_json::from_slice(&server.artifact(&remote_parent, "cm.json").unwrap()).unwrap();
     assert_eq!(cm["data"]["matrix"], json!([[1, 2], [3, 4]]));
+    // Its MLflow table copy and the tag that lists it ship from the journal like the rest.
+    let copy: Value = serde_json::from_slice(
+        &server
+            .artifact(&remote_parent, "runctx.tables/cm.json")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(copy["data"], json!([["a", 1, 2], ["b", 3, 4]]));
+    assert_eq!(
+        tags_of(&run)["mlflow.loggedArtifacts"],
+        r#"[{"path": "runctx.tables/cm.json", "type": "table"}]"#
+    );
 
     let crun = server.run(&remote_child);
     assert_eq!(crun["info"]["status"], "FAILED");
@@ -686,5 +698,146 @@ fn mlflow_experiment_id_selects_the_experiment_and_a_wrong_one_is_one_clear_erro
             server.uri
         )),
         "{stderr}"
+    );
+}
+
+/// What MLflow's Python client makes of the tables of a run: the tag `mlflow.loggedArtifacts`
+/// parsed, and each file of `files` as `mlflow.load_table` reads it (columns, and rows as lists).
+fn python_tables(server: &MlflowServer, run_id: &str, files: &[&str]) -> Value {
+    let script = r#"
+mlflow.set_tracking_uri(sys.argv[1])
+run = client.get_run(args[0])
+mlflow.set_experiment(experiment_id=run.info.experiment_id)
+view = {"tag": json.loads(run.data.tags.get("mlflow.loggedArtifacts", "[]")), "tables": {}}
+for f in json.loads(args[1]):
+    df = mlflow.load_table(f, run_ids=[args[0]])
+    view["tables"][f] = {"columns": list(df.columns), "rows": json.loads(df.to_json(orient="values"))}
+print(json.dumps(view))
+"#;
+    server.python(script, &[run_id, &json!(files).to_string()])
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn tables_arrive_as_mlflow_tables_that_the_python_client_loads() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store
+        .start_online_run(&server.uri, "tables", "every table")
+        .unwrap();
+    run.log_table(
+        "scores",
+        [
+            ("model", vec![json!("knn"), json!("svm")]),
+            ("accuracy", vec![json!(0.9), json!(0.95)]),
+        ],
+    )
+    .unwrap();
+    for epoch in 0..50 {
+        run.log_row(
+            "epochs",
+            [
+                ("epoch", json!(epoch)),
+                ("loss", json!(f64::from(epoch) / 10.0)),
+            ],
+        )
+        .unwrap();
+    }
+    run.log_confusion_matrix("eval/confusion matrix", &["cat", "dog"], &[[5, 1], [2, 7]])
+        .unwrap();
+    let residuals = run_runtime::Residuals::from_values(&[-1.0, 0.0, 0.5, 1.0], 2).unwrap();
+    run.log_residuals("residuals", &residuals).unwrap();
+    run.complete().unwrap();
+    let id = run.remote_id().unwrap();
+
+    // Listed in the order they were logged, the row-by-row table when the run ended.
+    let files = [
+        "runctx.tables/scores.json",
+        "runctx.tables/eval/confusion matrix.json",
+        "runctx.tables/residuals.json",
+        "runctx.tables/epochs.json",
+    ];
+    let view = python_tables(server, &id, &files);
+    let listed: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"path": f, "type": "table"}))
+        .collect();
+    assert_eq!(view["tag"], json!(listed), "{view}");
+    let tables = &view["tables"];
+    assert_eq!(
+        tables["runctx.tables/scores.json"],
+        json!({"columns": ["model", "accuracy"], "rows": [["knn", 0.9], ["svm", 0.95]]})
+    );
+    let epochs = &tables["runctx.tables/epochs.json"];
+    assert_eq!(epochs["columns"], json!(["epoch", "loss"]));
+    let rows = epochs["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 50, "one artifact holds every row: {epochs}");
+    assert_eq!(rows[49], json!([49, 4.9]));
+    assert_eq!(
+        tables["runctx.tables/eval/confusion matrix.json"],
+        json!({"columns": ["true label", "cat", "dog"], "rows": [["cat", 5, 1], ["dog", 2, 7]]})
+    );
+    assert_eq!(
+        tables["runctx.tables/residuals.json"]["columns"],
+        json!(["bin_start", "bin_end", "bin_count"])
+    );
+    // The Azure ML documents are there as before.
+    let cm: Value =
+        serde_json::from_slice(&server.artifact(&id, "eval/confusion matrix.json").unwrap())
+            .unwrap();
+    assert_eq!(cm["schema_type"], "confusion_matrix");
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn tables_of_a_run_attached_by_id_join_the_tables_it_already_lists() {
+    let server = MlflowServer::shared();
+    // An engine's run whose Python side logged a table with MLflow's own log_table.
+    let made = server.python(
+        r#"
+exp = client.create_experiment("engine tables")
+run = client.create_run(exp)
+client.log_table(run.info.run_id, {"a": [1, 2]}, "python.json")
+print(json.dumps({"run": run.info.run_id}))
+"#,
+        &[],
+    );
+    let run_id = made["run"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(PROBE, dir.path())
+        .args(["tables"])
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .env("MLFLOW_RUN_ID", &run_id)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = [
+        "python.json",
+        "runctx.tables/from rust.json",
+        "runctx.tables/cm.json",
+        "runctx.tables/by epoch.json",
+    ];
+    let view = python_tables(server, &run_id, &files);
+    let listed: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"path": f, "type": "table"}))
+        .collect();
+    assert_eq!(
+        view["tag"],
+        json!(listed),
+        "the engine's table stays listed: {view}"
+    );
+    assert_eq!(
+        view["tables"]["python.json"],
+        json!({"columns": ["a"], "rows": [[1], [2]]})
+    );
+    assert_eq!(
+        view["tables"]["runctx.tables/by epoch.json"],
+        json!({"columns": ["epoch", "loss"], "rows": [[0, 1.0], [1, 0.5], [2, 0.3333333333]]})
     );
 }

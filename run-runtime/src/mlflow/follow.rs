@@ -289,6 +289,7 @@ async fn ship_records(
             }
         }
     }
+    super::logged::merge_with_server(link, &remote.run_id, &mut items).await?;
     send_batches(link, &remote.run_id, items).await?;
     for path in dedupe_artifacts(artifacts) {
         upload(link, &remote.artifact_uri, &path).await?;

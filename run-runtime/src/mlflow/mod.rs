@@ -3,7 +3,7 @@
 //!
 //! Shipping is split by concern: [`server`] is the link to one tracking server, [`link`] the
 //! state a run's handle shares with its task, [`follow`] the task that follows a journal,
-//! [`experiment`] which experiment a new run goes to,
+//! [`experiment`] which experiment a new run goes to, [`logged`] the server's list of tables,
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
 mod batch;
@@ -12,6 +12,7 @@ mod error;
 mod experiment;
 mod follow;
 mod link;
+mod logged;
 mod read;
 mod retry;
 mod runtime;

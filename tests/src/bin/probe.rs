@@ -11,6 +11,9 @@
 //! probe wait N               log N points (no flush), say "ready", then wait to be stopped
 //! probe durable FILE         start a run, log, copy FILE in as an artifact, write a table,
 //!                            end it: every kind of file the store writes
+//! probe parent-rows N        append rows i = 1..=N to the table "rows" of the context run's
+//!                            parent, as a step does, then exit
+//! probe tables               log a table, three rows of another and a confusion matrix
 
 use std::io::Write;
 
@@ -32,8 +35,33 @@ fn main() {
         ["refused"] => refused(),
         ["wait", n] => wait(n.parse().expect("a count")),
         ["durable", file] => durable(file),
+        ["parent-rows", n] => parent_rows(n.parse().expect("a count")),
+        ["tables"] => tables(),
         other => panic!("unknown arguments {other:?}"),
     }
+}
+
+fn tables() {
+    let run = Run::get_context().unwrap();
+    run.log_table("from rust", [("x", vec![1.0, 2.0]), ("y", vec![0.5, 0.25])])
+        .unwrap();
+    for epoch in 0..3 {
+        let loss = 1.0 / f64::from(epoch + 1);
+        run.log_row("by epoch", [("epoch", json!(epoch)), ("loss", json!(loss))])
+            .unwrap();
+    }
+    run.log_confusion_matrix("cm", &["cat", "dog"], &[[5, 1], [2, 7]])
+        .unwrap();
+    println!("{}", json!({"id": run.id()}));
+}
+
+fn parent_rows(n: i64) {
+    let run = Run::get_context().unwrap();
+    let parent = run.parent().expect("the context run has a parent");
+    for i in 1..=n {
+        parent.log_row("rows", [("i", i)]).unwrap();
+    }
+    println!("{}", json!({"parent": parent.id()}));
 }
 
 fn context() {
