@@ -18,6 +18,7 @@ mod retry;
 mod runtime;
 mod server;
 pub mod sync;
+mod token;
 pub(crate) mod wire;
 
 pub(crate) use client::{CallError, Client, Credentials};
