@@ -230,6 +230,32 @@ pub struct RunData {
 }
 
 impl RunData {
+    /// The run without what only MLflow's UI needs: the copies of its tables
+    /// (`runctx.tables/<name>.json`) and the tag `mlflow.loggedArtifacts` that lists them. Each
+    /// repeats a table among the other artifacts; `runctx show`, `compare` and `report` leave
+    /// them out.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let run = run_runtime::Store::new(dir.path()).start_run("Default", "tables")?;
+    /// run.log_table("scores", [("accuracy", vec![0.9, 0.95])])?;
+    /// let data = run.details()?;
+    /// assert!(data.artifacts.contains_key("runctx.tables/scores.json"));
+    /// let shown = data.without_mlflow_table_copies();
+    /// assert_eq!(shown.artifacts.keys().collect::<Vec<_>>(), ["scores.json"]);
+    /// assert!(shown.tags.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn without_mlflow_table_copies(mut self) -> RunData {
+        use crate::mlflow_tables::{LOGGED_ARTIFACTS_TAG, TABLES_DIR};
+        self.tags.remove(LOGGED_ARTIFACTS_TAG);
+        self.artifacts.retain(|path, _| {
+            path.split_once('/')
+                .is_none_or(|(first, _)| first != TABLES_DIR)
+        });
+        self
+    }
+
     fn new(meta: RunMeta) -> Self {
         RunData {
             meta,
