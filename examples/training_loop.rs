@@ -5,7 +5,11 @@
 //! ```sh
 //! cargo run --release --example training_loop
 //! cargo run --release --example training_loop -- --epochs 20000 --learning_rate 0.2
+//! MLFLOW_TRACKING_URI=http://127.0.0.1:5000 cargo run --release --example training_loop
 //! ```
+//!
+//! The step has only parameters, whose defaults apply online too, so the same command logs to a
+//! tracking server when `MLFLOW_TRACKING_URI` names one.
 //!
 //! Two models train on the same data in turns, a block of epochs each, one without logging and
 //! one with every epoch logged, and the program says what logging cost: every `log` call

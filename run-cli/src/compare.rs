@@ -50,7 +50,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     }
     let mut data = Vec::with_capacity(chosen.len());
     for summary in &chosen {
-        data.push(store.read(&summary.meta.id)?);
+        data.push(store.read(&summary.meta.id)?.without_mlflow_table_copies());
     }
     let json = CompareJson {
         runs: chosen

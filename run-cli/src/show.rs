@@ -77,7 +77,7 @@ struct ArtifactJson<'a> {
 pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     let catalog = Catalog::load(store)?;
     let summary = catalog.resolve(&args.run)?;
-    let data = store.read(&summary.meta.id)?;
+    let data = store.read(&summary.meta.id)?.without_mlflow_table_copies();
     let end = runs::end_of(summary, Some(&data));
     let children: Vec<RunJson> = catalog
         .children(&summary.meta.id)

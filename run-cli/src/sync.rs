@@ -20,8 +20,8 @@ pub struct Args {
     runs: Vec<String>,
 
     /// The tracking server: http(s)://host[:port] or azureml://... [default:
-    /// $MLFLOW_TRACKING_URI]. Credentials come from MLFLOW_TRACKING_TOKEN, or
-    /// MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
+    /// $MLFLOW_TRACKING_URI]. Credentials come from the file RUNCTX_TRACKING_TOKEN_FILE names,
+    /// else MLFLOW_TRACKING_TOKEN, else MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
     #[arg(long, value_name = "URI")]
     to: Option<String>,
 }

@@ -5,7 +5,7 @@
 //! | `MLFLOW_TRACKING_URI` | `http(s)://host[:port][/path]` or `azureml://...`: online; unset: offline |
 //! | `MLFLOW_RUN_ID` | online: attach to this run instead of creating one |
 //! | `MLFLOW_EXPERIMENT_NAME` | the experiment of a new run (default `Default`) |
-//! | `MLFLOW_EXPERIMENT_ID` | online: the experiment of a new run, by id |
+//! | `MLFLOW_EXPERIMENT_ID` | online: the experiment of a new run, by id (with a name too, both must name one experiment) |
 //! | `RUNCTX_HOME` | the local store (default `./runs`) |
 //! | `RUNCTX_OFFLINE` | `1`/`true`: offline whatever the tracking URI says |
 //! | `RUNCTX_RUN_ID` | attach to this run of the local store (set by the step launcher) |
@@ -111,9 +111,10 @@ impl TrackingUri {
 pub(crate) struct Settings {
     /// The local store.
     pub home: PathBuf,
-    /// The experiment name of a new run.
+    /// The experiment name of a new run; online with only `MLFLOW_EXPERIMENT_ID`, that id
+    /// (the name is the server's, and opening a context never waits for the server).
     pub experiment: String,
-    /// `MLFLOW_EXPERIMENT_ID`, if set.
+    /// `MLFLOW_EXPERIMENT_ID`, online only: the server experiment of a new run.
     pub experiment_id: Option<String>,
     /// Offline or online.
     pub tracking: Tracking,
@@ -199,12 +200,18 @@ impl Settings {
                 reason: "it is a file; the store must be a folder".into(),
             });
         }
-        let experiment = var("MLFLOW_EXPERIMENT_NAME").unwrap_or_else(|| "Default".to_owned());
-        crate::validate::check_run_name(&experiment).map_err(|e| Error::Config {
-            var: "MLFLOW_EXPERIMENT_NAME",
-            value: experiment.clone(),
-            reason: e.to_string(),
-        })?;
+        let experiment_id = experiment_id(var("MLFLOW_EXPERIMENT_ID"), &tracking, offline)?;
+        let name = var("MLFLOW_EXPERIMENT_NAME");
+        if let Some(name) = &name {
+            crate::validate::check_run_name(name).map_err(|e| Error::Config {
+                var: "MLFLOW_EXPERIMENT_NAME",
+                value: name.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let experiment = name
+            .or_else(|| experiment_id.clone())
+            .unwrap_or_else(|| "Default".to_owned());
         let insecure_tls = match var("MLFLOW_TRACKING_INSECURE_TLS") {
             None => false,
             Some(v) => parse_flag("MLFLOW_TRACKING_INSECURE_TLS", &v)?,
@@ -228,7 +235,7 @@ impl Settings {
         Ok(Settings {
             home,
             experiment,
-            experiment_id: var("MLFLOW_EXPERIMENT_ID"),
+            experiment_id,
             tracking,
             remote_run_id,
             local_run_id: run_id("RUNCTX_RUN_ID")?,
@@ -270,6 +277,45 @@ impl Settings {
             stall_timeout: Duration::from_secs(5),
             handle_signals: true,
         })
+    }
+}
+
+/// Longest experiment id accepted.
+const MAX_EXPERIMENT_ID_CHARS: usize = 250;
+
+/// `MLFLOW_EXPERIMENT_ID`, checked: a server's experiment id (MLflow's are numbers, Azure ML's
+/// GUIDs), so it is used online only. Set without a tracking URI it is an error, as
+/// `MLFLOW_RUN_ID` is; with `RUNCTX_OFFLINE` it is ignored.
+fn experiment_id(
+    value: Option<String>,
+    tracking: &Tracking,
+    offline: bool,
+) -> Result<Option<String>> {
+    let Some(id) = value else { return Ok(None) };
+    let bad = |reason: &str| Error::Config {
+        var: "MLFLOW_EXPERIMENT_ID",
+        value: id.clone(),
+        reason: reason.to_owned(),
+    };
+    if id.chars().count() > MAX_EXPERIMENT_ID_CHARS
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        return Err(bad(
+            "an experiment id is 1 to 250 letters, digits, '-' and '_' (MLflow's are numbers, \
+             Azure ML's GUIDs); to choose the experiment by name, use MLFLOW_EXPERIMENT_NAME",
+        ));
+    }
+    match (tracking, offline) {
+        (Tracking::Online(_), _) => Ok(Some(id)),
+        (Tracking::Offline, true) => Ok(None),
+        (Tracking::Offline, false) => Err(bad(
+            "it names an experiment of a tracking server, but MLFLOW_TRACKING_URI is not set; \
+             set the tracking URI to log there, unset MLFLOW_EXPERIMENT_ID (MLFLOW_EXPERIMENT_NAME \
+             names the experiment of an offline run), or set RUNCTX_OFFLINE=1 to log offline \
+             anyway",
+        )),
     }
 }
 
@@ -432,6 +478,59 @@ mod tests {
             let err = settings(&vars).unwrap_err().to_string();
             assert!(err.contains(want), "{vars:?}: {err}");
         }
+    }
+
+    #[test]
+    fn an_experiment_id_is_used_online_and_is_the_experiment_without_a_name() {
+        let uri = ("MLFLOW_TRACKING_URI", "http://h:1");
+        let s = settings(&[uri, ("MLFLOW_EXPERIMENT_ID", "42")]).unwrap();
+        assert_eq!(
+            (s.experiment.as_str(), s.experiment_id.as_deref()),
+            ("42", Some("42"))
+        );
+        let s = settings(&[
+            uri,
+            ("MLFLOW_EXPERIMENT_ID", "42"),
+            ("MLFLOW_EXPERIMENT_NAME", "iris"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.experiment.as_str(), s.experiment_id.as_deref()),
+            ("iris", Some("42"))
+        );
+        // An Azure ML experiment id is a GUID.
+        let guid = "0b5e6f7a-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
+        let s = settings(&[uri, ("MLFLOW_EXPERIMENT_ID", guid)]).unwrap();
+        assert_eq!(s.experiment_id.as_deref(), Some(guid));
+        // Forced offline, it means nothing: the run goes to the name, or Default.
+        let s = settings(&[("MLFLOW_EXPERIMENT_ID", "42"), ("RUNCTX_OFFLINE", "1")]).unwrap();
+        assert_eq!(
+            (s.experiment.as_str(), s.experiment_id.as_deref()),
+            ("Default", None)
+        );
+    }
+
+    #[test]
+    fn a_bad_or_offline_experiment_id_is_an_error_naming_it() {
+        let uri = ("MLFLOW_TRACKING_URI", "http://h:1");
+        for bad in ["4 2", "../1", "x".repeat(251).as_str(), "42\n"] {
+            let e = settings(&[uri, ("MLFLOW_EXPERIMENT_ID", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "MLFLOW_EXPERIMENT_ID={bad:?} is invalid: an experiment id is 1 to 250"
+                )),
+                "{e}"
+            );
+        }
+        let e = settings(&[("MLFLOW_EXPERIMENT_ID", "42")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("MLFLOW_EXPERIMENT_ID=\"42\" is invalid: it names an experiment of a tracking server, but MLFLOW_TRACKING_URI is not set"),
+            "{e}"
+        );
     }
 
     #[test]

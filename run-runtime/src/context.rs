@@ -89,7 +89,7 @@ pub(crate) fn process_run_in(experiment: &str, name: &str) -> Result<Run> {
         if attached || environment_names_experiment() {
             open_process_run(settings)
         } else {
-            start_run(settings, experiment, name)
+            start_run(settings, experiment, None, name)
         }
     })
 }
@@ -101,11 +101,18 @@ pub(crate) fn environment_names_experiment() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
-/// A new run named `name` in `experiment`, in the store of the settings, online when they say
-/// so: a run of its own for a pipeline, beside the process's run.
-pub(crate) fn start_run(settings: &Settings, experiment: &str, name: &str) -> Result<Run> {
+/// A new run named `name` in `experiment` (on the server, the experiment `experiment_id` if
+/// given), in the store of the settings, online when they say so: a run of its own for a
+/// pipeline, beside the process's run.
+pub(crate) fn start_run(
+    settings: &Settings,
+    experiment: &str,
+    experiment_id: Option<&str>,
+    name: &str,
+) -> Result<Run> {
     let store = Store::new(&settings.home);
-    Run::start(&store, experiment, name, None, online_server(settings)?)
+    let online = online_server(settings)?;
+    Run::start(&store, experiment, experiment_id, name, None, online)
 }
 
 /// Opens the run the settings describe.
@@ -132,7 +139,10 @@ fn open_process_run(settings: &Settings) -> Result<Run> {
             Some((target, Some(remote.clone()))),
             experiment,
         ),
-        (_, online) => Run::start(&store, experiment, &program_name(), None, online),
+        (_, online) => {
+            let id = settings.experiment_id.as_deref();
+            Run::start(&store, experiment, id, &program_name(), None, online)
+        }
     }
 }
 

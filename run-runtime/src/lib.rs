@@ -29,6 +29,9 @@
 //! | `MLFLOW_TRACKING_URI` | `http(s)://...` or `azureml://...`: online; unset: offline |
 //! | `MLFLOW_RUN_ID` | online: attach to this server run |
 //! | `MLFLOW_EXPERIMENT_NAME` | the experiment of a new run (default `Default`) |
+//! | `MLFLOW_EXPERIMENT_ID` | online: the experiment of a new run, by its server id |
+//! | `MLFLOW_TRACKING_TOKEN` | online: `Authorization: Bearer <token>` |
+//! | `RUNCTX_TRACKING_TOKEN_FILE` | online: a file holding the bearer token, read again when the server answers 401 |
 //! | `RUNCTX_HOME` | the local store (default `./runs`) |
 //! | `RUNCTX_OFFLINE` | `1`: offline, whatever the tracking URI says |
 //! | `RUNCTX_RUN_ID` | attach to this run of the local store |
@@ -54,6 +57,7 @@ mod lifecycle;
 pub mod metrics;
 #[cfg(feature = "mlflow")]
 mod mlflow;
+mod mlflow_tables;
 mod online;
 mod panics;
 pub mod pipeline;

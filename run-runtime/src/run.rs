@@ -1,6 +1,6 @@
 //! [`Run`]: the handle every logging call goes through.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{self, Display};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,7 @@ use crate::journal::format::{
     AUTO_STEP, KIND_PROPERTY, KIND_TAG, cap_error, put_event, put_metric, put_pair,
 };
 use crate::journal::{ArtifactKind, Event, Journal, SYNC_WAIT, WRITER_STALL};
+use crate::mlflow_tables::{self, Added, LOGGED_ARTIFACTS_TAG, LoggedArtifacts, SplitTable};
 use crate::online::{Link, Server};
 use crate::panics::panic_message;
 use crate::process::process;
@@ -60,8 +61,8 @@ pub(crate) struct RunInner {
     journal: Arc<Journal>,
     /// Properties recorded so far, to refuse a conflicting value before it is journaled.
     properties: Mutex<HashMap<String, String>>,
-    /// Tables being built by `log_row`.
-    tables: Mutex<HashMap<String, Table>>,
+    /// Tables being built by `log_row`, and the MLflow copies of tables.
+    tables: Mutex<TableState>,
     /// How the run ended, once it has.
     end: Mutex<Option<Status>>,
     /// Started (or attached as its owner) by this process: dropping it ends it. Cleared when
@@ -77,6 +78,36 @@ pub(crate) struct RunInner {
 // that captures a run unusable with `catch_unwind`.)
 impl std::panic::UnwindSafe for Run {}
 impl std::panic::RefUnwindSafe for Run {}
+
+/// What a run knows of its tables: those `log_row` builds, and the copies MLflow's UI shows
+/// (`mlflow_tables`).
+#[derive(Default)]
+struct TableState {
+    /// Tables being built by `log_row`.
+    built: HashMap<String, Table>,
+    /// Tables of `built` whose MLflow copy lacks rows. Rewriting the copy at every row would
+    /// make a table of n rows cost O(n²) in writes and uploads, so it is written when the run
+    /// is flushed, ends, or its last handle in this process goes (`write_behind_tables`).
+    behind: BTreeSet<String>,
+    /// The run's tag `mlflow.loggedArtifacts`, as this process last recorded or read it.
+    logged: LoggedArtifacts,
+    /// A table could not be listed because the tag was full: said once.
+    full_reported: bool,
+}
+
+impl TableState {
+    /// The state of a run whose tag `mlflow.loggedArtifacts` is `logged` (when it has one).
+    fn with_logged(run_id: &str, logged: Option<&str>) -> TableState {
+        let logged = LoggedArtifacts::parse(logged).unwrap_or_else(|e| {
+            eprintln!("run-runtime: run {run_id}: {e}");
+            LoggedArtifacts::default()
+        });
+        TableState {
+            logged,
+            ..TableState::default()
+        }
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -95,11 +126,14 @@ impl fmt::Debug for Run {
 
 impl Run {
     /// Starts a new run in `store`, as a child of `parent` if given, and ships it to `online`
-    /// if given. Offline ids are `OfflineRun_<uuid>`; a run this process creates online has a
-    /// local id (a uuid) until the server gives it one (see [`Run::remote_id`]).
+    /// if given, in the server experiment `experiment_id` if given (else the one named
+    /// `experiment`, or the parent's). Offline ids are `OfflineRun_<uuid>`; a run this process
+    /// creates online has a local id (a uuid) until the server gives it one (see
+    /// [`Run::remote_id`]).
     pub(crate) fn start(
         store: &Store,
         experiment: &str,
+        experiment_id: Option<&str>,
         name: &str,
         parent: Option<&Run>,
         online: Option<Arc<Server>>,
@@ -112,7 +146,9 @@ impl Run {
             Some(_) => uuid.simple().to_string(),
         };
         let parent_id = parent.map(|p| p.id().to_owned());
-        let meta = Store::new_meta(id, name.into(), experiment.into(), parent_id);
+        // A server's experiment id means nothing to an offline run.
+        let experiment_id = experiment_id.filter(|_| online.is_some()).map(String::from);
+        let meta = Store::new_meta(id, name.into(), experiment.into(), experiment_id, parent_id);
         let dir = store.create_dir(&meta)?;
         let (journal, _) = Journal::open(&dir.join(JOURNAL_FILE), true)?;
         // The journal's name in the run folder must survive a power cut like its records.
@@ -155,6 +191,7 @@ impl Run {
                 crate::source::program_name(),
                 experiment.into(),
                 None,
+                None,
             );
             store.create_dir(&meta)?;
         }
@@ -186,8 +223,11 @@ impl Run {
             dir,
             store: store.clone(),
             journal,
+            tables: Mutex::new(TableState::with_logged(
+                id,
+                data.tags.get(LOGGED_ARTIFACTS_TAG).map(String::as_str),
+            )),
             properties: Mutex::new(data.properties.into_iter().collect()),
-            tables: Mutex::default(),
             end: Mutex::new(end),
             owned: AtomicBool::new(owner),
             link,
@@ -333,6 +373,10 @@ impl Run {
 
     /// Appends a row to the table `name`. Every row must have the columns of the first.
     ///
+    /// The table's Azure ML document (`<name>.json`) is rewritten at each row; its MLflow copy
+    /// (`runctx.tables/<name>.json`, which the MLflow UI shows as a table) when the run is
+    /// flushed or ends, so that a long table does not cost a rewrite of every row at each row.
+    ///
     /// ```
     /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
     /// for (fruit, size) in [("orange", 10), ("lime", 3)] {
@@ -351,21 +395,27 @@ impl Run {
             .map(|(k, v)| (k.as_ref().to_owned(), v.into_value()))
             .collect();
         let mut tables = lock(&self.inner.tables);
-        if !tables.contains_key(name) {
+        if !tables.built.contains_key(name) {
             let existing = self
                 .read_json_artifact(name)
                 .and_then(|d| Table::from_document(&d));
-            tables.insert(name.to_owned(), existing.unwrap_or_default());
+            tables
+                .built
+                .insert(name.to_owned(), existing.unwrap_or_default());
         }
-        let table = tables.get_mut(name).expect("inserted above");
+        let table = tables.built.get_mut(name).expect("inserted above");
         let mut grown = table.clone();
         grown.push_row(name, row)?;
         self.write_json(name, &grown.to_document())?;
         *table = grown;
+        tables.behind.insert(name.to_owned());
         Ok(())
     }
 
-    /// Records the table `name` from its columns, which must have equal lengths.
+    /// Records the table `name` from its columns, which must have equal lengths: the Azure ML
+    /// document `<name>.json`, and the copy `runctx.tables/<name>.json` that MLflow's
+    /// `log_table` would write, listed in the tag `mlflow.loggedArtifacts` (the confusion
+    /// matrix and the other JSON metrics get one too).
     ///
     /// ```
     /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
@@ -387,7 +437,10 @@ impl Run {
         let table = Table::from_columns(name, columns)?;
         let mut tables = lock(&self.inner.tables);
         self.write_json(name, &table.to_document())?;
-        tables.insert(name.to_owned(), table);
+        self.inner
+            .write_copy(&mut tables, name, &SplitTable::of_table(&table))?;
+        tables.behind.remove(name);
+        tables.built.insert(name.to_owned(), table);
         Ok(())
     }
 
@@ -407,25 +460,25 @@ impl Run {
     ) -> Result<()> {
         check_name(NameKind::Table, name)?;
         let doc = tables::confusion_matrix(name, class_labels, matrix)?;
-        self.write_json(name, &doc)
+        self.write_json_metric(name, &doc)
     }
 
     /// Records an accuracy table (see [`AccuracyTable::from_scores`]).
     pub fn log_accuracy_table(&self, name: &str, table: &AccuracyTable) -> Result<()> {
         check_name(NameKind::Table, name)?;
-        self.write_json(name, &table.to_document(name)?)
+        self.write_json_metric(name, &table.to_document(name)?)
     }
 
     /// Records a residuals histogram (see [`Residuals::from_values`]).
     pub fn log_residuals(&self, name: &str, residuals: &Residuals) -> Result<()> {
         check_name(NameKind::Table, name)?;
-        self.write_json(name, &residuals.to_document(name)?)
+        self.write_json_metric(name, &residuals.to_document(name)?)
     }
 
     /// Records predicted against true values (see [`Predictions::from_values`]).
     pub fn log_predictions(&self, name: &str, predictions: &Predictions) -> Result<()> {
         check_name(NameKind::Table, name)?;
-        self.write_json(name, &predictions.to_document(name)?)
+        self.write_json_metric(name, &predictions.to_document(name)?)
     }
 
     /// The JSON document of table or JSON metric `name`, if one was recorded.
@@ -438,6 +491,17 @@ impl Run {
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// Writes the Azure ML document of a JSON metric that is not a table, then its MLflow copy.
+    fn write_json_metric(&self, name: &str, doc: &serde_json::Value) -> Result<()> {
+        self.write_json(name, doc)?;
+        if let Some(split) = SplitTable::of_document(doc) {
+            let mut tables = lock(&self.inner.tables);
+            self.inner.write_copy(&mut tables, name, &split)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the Azure ML document of JSON metric `name`.
     fn write_json(&self, name: &str, doc: &serde_json::Value) -> Result<()> {
         let bytes = serde_json::to_vec(doc).expect("JSON values serialize");
         self.write_artifact(&format!("{name}.json"), ArtifactKind::Json, |root, path| {
@@ -445,19 +509,16 @@ impl Run {
         })
     }
 
+    /// Writes artifact `path`, a name of the user's: never one in the folder of the MLflow
+    /// copies of tables.
     fn write_artifact(
         &self,
         path: &str,
         kind: ArtifactKind,
         write: impl FnOnce(&Path, &str) -> Result<u64>,
     ) -> Result<()> {
-        let size = write(&self.artifacts_dir(), path)?;
-        let event = Event::Artifact {
-            path: path.to_owned(),
-            kind,
-            size,
-        };
-        self.inner.journal.append(|buf| put_event(buf, &event))
+        mlflow_tables::check_not_reserved(path)?;
+        self.inner.write_artifact(path, kind, write)
     }
 
     // ---------------------------------------------------------------- files
@@ -503,6 +564,7 @@ impl Run {
 
     pub(crate) fn copy_folder(&self, name: &str, folder: &Path, kind: ArtifactKind) -> Result<()> {
         artifacts::check_artifact_name(name)?;
+        mlflow_tables::check_not_reserved(name)?;
         for (relative, source) in artifacts::files_below(folder)? {
             let target = format!("{name}/{relative}");
             self.write_artifact(&target, kind, |root, t| artifacts::copy(root, t, &source))?;
@@ -516,6 +578,12 @@ impl Run {
     pub fn tag(&self, key: &str, value: impl Display) -> Result<()> {
         let value = value.to_string();
         check_pair(NameKind::Tag, key, &value)?;
+        // The program sets the list MLflow's UI reads: the next table extends its value.
+        let _listing = (key == LOGGED_ARTIFACTS_TAG).then(|| {
+            let mut tables = lock(&self.inner.tables);
+            tables.logged = TableState::with_logged(self.id(), Some(&value)).logged;
+            tables
+        });
         self.inner
             .journal
             .append(|buf| put_pair(buf, KIND_TAG, key, &value))
@@ -597,9 +665,11 @@ impl Run {
     /// Starts a child run named `name` in the same experiment (and on the same server, online).
     pub fn child_run(&self, name: &str) -> Result<Run> {
         let online = self.inner.link.as_ref().map(|l| l.server());
+        // Online, a child is created in its parent's server experiment, whatever its name.
         Run::start(
             &self.inner.store,
             self.experiment(),
+            None,
             name,
             Some(self),
             online,
@@ -631,6 +701,7 @@ impl Run {
     pub fn details(&self) -> Result<RunData> {
         match &self.inner.link {
             None => {
+                self.inner.write_behind_tables()?;
                 self.inner.journal.flush(false, WRITER_STALL)?;
                 self.inner.store.read(self.id())
             }
@@ -653,6 +724,7 @@ impl Run {
     /// [`Run::flush`] with its own timeout for the server. On a timeout the records stay safe in
     /// the journal and keep shipping in the background; the error says how to upload them later.
     pub fn flush_within(&self, timeout: std::time::Duration) -> Result<()> {
+        self.inner.write_behind_tables()?;
         self.inner.journal.flush(true, WRITER_STALL)?;
         self.wait_for_server(timeout)
     }
@@ -704,12 +776,76 @@ impl Run {
         if self.inner.owned.load(Ordering::Acquire) && lock(&self.inner.end).is_none() {
             self.inner.finish(status, error.map(str::to_owned))
         } else {
-            self.inner.journal.flush(true, SYNC_WAIT)
+            let tables = self.inner.write_behind_tables();
+            self.inner.journal.flush(true, SYNC_WAIT)?;
+            tables
         }
     }
 }
 
 impl RunInner {
+    /// Writes file `path` among the run's artifacts with `write`, then records it in the
+    /// journal, which is what ships it.
+    fn write_artifact(
+        &self,
+        path: &str,
+        kind: ArtifactKind,
+        write: impl FnOnce(&Path, &str) -> Result<u64>,
+    ) -> Result<()> {
+        let size = write(&self.dir.join(ARTIFACTS_DIR), path)?;
+        let event = Event::Artifact {
+            path: path.to_owned(),
+            kind,
+            size,
+        };
+        self.journal.append(|buf| put_event(buf, &event))
+    }
+
+    /// Writes the MLflow copy of table `name` (`runctx.tables/<name>.json`), and lists it in
+    /// the tag `mlflow.loggedArtifacts` if it is not yet: both through the journal, like every
+    /// artifact and tag.
+    fn write_copy(&self, tables: &mut TableState, name: &str, split: &SplitTable) -> Result<()> {
+        let path = mlflow_tables::path_of(name);
+        let bytes = split.to_bytes();
+        self.write_artifact(&path, ArtifactKind::File, |root, p| {
+            artifacts::write(root, p, &bytes)
+        })?;
+        match tables.logged.add_table(&path) {
+            Added::Listed => Ok(()),
+            Added::Tag(value) => self
+                .journal
+                .append(|buf| put_pair(buf, KIND_TAG, LOGGED_ARTIFACTS_TAG, &value)),
+            Added::Full => {
+                if !std::mem::replace(&mut tables.full_reported, true) {
+                    eprintln!(
+                        "run-runtime: run {}: the tag {LOGGED_ARTIFACTS_TAG} has no room for \
+                         {path:?} (a tag value holds at most {} characters), so the MLflow UI \
+                         shows it as a file, not a table; it is written all the same",
+                        self.meta.id,
+                        crate::validate::MAX_TAG_CHARS
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the MLflow copies of the tables `log_row` has grown since their last copy.
+    fn write_behind_tables(&self) -> Result<()> {
+        let mut tables = lock(&self.tables);
+        while let Some(name) = tables.behind.pop_first() {
+            let Some(table) = tables.built.get(&name) else {
+                continue;
+            };
+            let split = SplitTable::of_table(table);
+            if let Err(e) = self.write_copy(&mut tables, &name, &split) {
+                tables.behind.insert(name);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// The journal's length: everything written to it so far.
     fn journal_end(&self) -> u64 {
         std::fs::metadata(self.dir.join(JOURNAL_FILE)).map_or(0, |m| m.len())
@@ -729,6 +865,10 @@ impl RunInner {
                 requested: status,
             });
         }
+        // The copies of row-by-row tables go before the status: the server has them when the
+        // run reads as ended. A failure to write them does not keep the run from ending; it is
+        // returned once the end is recorded.
+        let tables = self.write_behind_tables();
         let time = clock::now_ms();
         let error = error.map(cap_error);
         let event = Event::Status {
@@ -750,7 +890,8 @@ impl RunInner {
                 time,
                 error,
             },
-        )
+        )?;
+        tables
     }
 }
 
@@ -770,6 +911,12 @@ impl Drop for RunInner {
         } else {
             // What was logged through this handle reaches the journal even when no other
             // handle of the run lives: a parent opened from the store by a step process, say.
+            if let Err(e) = self.write_behind_tables() {
+                eprintln!(
+                    "run-runtime: run {}: writing the MLflow copies of its tables: {e}",
+                    self.meta.id
+                );
+            }
             let _ = self.journal.flush(false, SYNC_WAIT);
         }
         if let Some(link) = &self.link {
@@ -806,7 +953,7 @@ impl Store {
     /// Most programs use [`Run::get_context`] instead; this is for tools and tests that choose
     /// the store themselves.
     pub fn start_run(&self, experiment: &str, name: &str) -> Result<Run> {
-        Run::start(self, experiment, name, None, None)
+        Run::start(self, experiment, None, name, None, None)
     }
 
     /// Starts a new run named `name` in `experiment`, kept in this store and shipped to the
@@ -822,7 +969,7 @@ impl Store {
         let uri = crate::config::TrackingUri::parse("tracking URI", tracking_uri)?;
         let settings = crate::process::process().settings()?;
         let target = crate::mlflow::server(&settings, &uri)?;
-        Run::start(self, experiment, name, None, Some(target))
+        Run::start(self, experiment, None, name, None, Some(target))
     }
 
     /// Opens run `id` of this store for logging, as its owner: dropping the last handle ends

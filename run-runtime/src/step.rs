@@ -41,9 +41,10 @@
 //!
 //! Each input, output and parameter `name` takes the first of: the value given (on the command
 //! line as `--name value`, or in the `bindings` of [`Step::call`]); the environment variable
-//! `AZUREML_DATAREFERENCE_<name>` (inputs, outputs) or `AML_PARAMETER_<name>` (parameters); and,
-//! for an offline run only, the default written in the attribute. Anything else is an error that
-//! names all three ways.
+//! `AZUREML_DATAREFERENCE_<name>` (inputs, outputs) or `AML_PARAMETER_<name>` (parameters); and
+//! the default written in the attribute: a parameter's always (it is a value of the program,
+//! online as offline), an input's or output's for an offline run only (a local path means nothing
+//! to a remote engine). Anything else is an error that names all three ways.
 //!
 //! An input whose value is a registered model's version, `models:/NAME/VERSION`,
 //! `models:/NAME@ALIAS` or `models:/NAME/latest`, gets a local folder with the version's files:
@@ -125,7 +126,8 @@ pub struct Step {
 pub struct Slot {
     /// Its name: the function parameter's name.
     pub name: &'static str,
-    /// The default written in the attribute, as text; used by offline runs only.
+    /// The default written in the attribute, as text: a parameter's applies to every run, an
+    /// input's or output's to offline runs only.
     pub default: Option<&'static str>,
     /// The parameter's type, as written.
     pub ty: &'static str,
@@ -183,7 +185,8 @@ const fn find_slot<'a>(slots: &'a [Slot], name: &str) -> Option<&'a Slot> {
 }
 
 impl Slot {
-    /// `true` when an offline run can do without a value (there is a default).
+    /// `true` when there is a default: a run can do without a value (for an input or output,
+    /// an offline run only).
     pub const fn has_default(&self) -> bool {
         self.default.is_some()
     }

@@ -62,8 +62,14 @@ pub struct RunMeta {
     pub id: String,
     /// The run's display name.
     pub name: String,
-    /// The experiment it belongs to.
+    /// The experiment it belongs to: its name; for a run started online with only
+    /// `MLFLOW_EXPERIMENT_ID`, that id (the name is the server's).
     pub experiment: String,
+    /// The tracking server's experiment id that `MLFLOW_EXPERIMENT_ID` chose for a run started
+    /// online; the run is created in that experiment. `None` otherwise: the experiment is found
+    /// (or created) by name, and a child run goes where its parent is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
     /// The parent run's id, for a child run.
     #[serde(default)]
     pub parent_id: Option<String>,
@@ -224,6 +230,32 @@ pub struct RunData {
 }
 
 impl RunData {
+    /// The run without what only MLflow's UI needs: the copies of its tables
+    /// (`runctx.tables/<name>.json`) and the tag `mlflow.loggedArtifacts` that lists them. Each
+    /// repeats a table among the other artifacts; `runctx show`, `compare` and `report` leave
+    /// them out.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let run = run_runtime::Store::new(dir.path()).start_run("Default", "tables")?;
+    /// run.log_table("scores", [("accuracy", vec![0.9, 0.95])])?;
+    /// let data = run.details()?;
+    /// assert!(data.artifacts.contains_key("runctx.tables/scores.json"));
+    /// let shown = data.without_mlflow_table_copies();
+    /// assert_eq!(shown.artifacts.keys().collect::<Vec<_>>(), ["scores.json"]);
+    /// assert!(shown.tags.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn without_mlflow_table_copies(mut self) -> RunData {
+        use crate::mlflow_tables::{LOGGED_ARTIFACTS_TAG, TABLES_DIR};
+        self.tags.remove(LOGGED_ARTIFACTS_TAG);
+        self.artifacts.retain(|path, _| {
+            path.split_once('/')
+                .is_none_or(|(first, _)| first != TABLES_DIR)
+        });
+        self
+    }
+
     fn new(meta: RunMeta) -> Self {
         RunData {
             meta,
@@ -679,6 +711,7 @@ impl Store {
         id: String,
         name: String,
         experiment: String,
+        experiment_id: Option<String>,
         parent_id: Option<String>,
     ) -> RunMeta {
         RunMeta {
@@ -686,6 +719,7 @@ impl Store {
             id,
             name,
             experiment,
+            experiment_id,
             parent_id,
             start_time: crate::clock::now_ms(),
             source: Source::current(),

@@ -134,6 +134,11 @@ impl Table {
         Ok(Table { columns })
     }
 
+    /// The columns, each with its values, in their order.
+    pub(crate) fn columns(&self) -> &[(String, Vec<Value>)] {
+        &self.columns
+    }
+
     /// Reads back a table written by [`Table::to_document`].
     pub(crate) fn from_document(doc: &Value) -> Option<Table> {
         let data = doc.get("data")?.as_object()?;

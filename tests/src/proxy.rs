@@ -4,7 +4,10 @@
 //! - forwards one request for a chosen path, then drops the connection without answering (the
 //!   server did the work, the client saw no answer: a lost answer);
 //! - answers 413 to artifact uploads above a size, as a reverse proxy with a body limit does;
-//! - reads request bodies slowly (a pause before each read), as a slow link does.
+//! - reads request bodies slowly (a pause before each read), as a slow link does;
+//! - answers 401 to requests without `Authorization: Bearer <token>` for a token of the test's
+//!   choosing, as a gateway in front of a tracking server does (MLflow's own server checks
+//!   no bearer token).
 //!
 //! Bodies with a `Content-Length` are streamed to the server as they are read, so a large
 //! upload does not sit in the proxy's memory and a slow read slows the client down.
@@ -36,6 +39,8 @@ struct Settings {
     max_artifact_body: Option<u64>,
     /// Pause before each read of a request body (of at most `SLOW_READ` bytes).
     slow_read: Option<Duration>,
+    /// Answer 401 to requests that do not carry this bearer token.
+    bearer: Option<String>,
 }
 
 /// Bytes read at once from a request body when reads are slowed.
@@ -54,6 +59,8 @@ pub struct FaultProxy {
     pub forwarded: Arc<AtomicU64>,
     /// The request line (`METHOD /path`) of each request forwarded, in order.
     log: Arc<Mutex<Vec<String>>>,
+    /// The request line of each request answered 401 for its token, in order.
+    unauthorized: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -64,6 +71,7 @@ struct Shared {
     faulted: Arc<AtomicU64>,
     forwarded: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<String>>>,
+    unauthorized: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -78,10 +86,12 @@ impl FaultProxy {
                 drop_answer: None,
                 max_artifact_body: None,
                 slow_read: None,
+                bearer: None,
             })),
             faulted: Arc::default(),
             forwarded: Arc::default(),
             log: Arc::default(),
+            unauthorized: Arc::default(),
             stop: Arc::default(),
         };
         let shared = Shared {
@@ -89,6 +99,7 @@ impl FaultProxy {
             faulted: proxy.faulted.clone(),
             forwarded: proxy.forwarded.clone(),
             log: proxy.log.clone(),
+            unauthorized: proxy.unauthorized.clone(),
         };
         let stop = proxy.stop.clone();
         std::thread::spawn(move || {
@@ -129,6 +140,12 @@ impl FaultProxy {
         self.settings.lock().unwrap().slow_read = delay;
     }
 
+    /// Answers `401 Unauthorized` to every request without `Authorization: Bearer <token>`
+    /// (`None`: no check). Such answers count as faults.
+    pub fn require_bearer(&self, token: Option<&str>) {
+        self.settings.lock().unwrap().bearer = token.map(String::from);
+    }
+
     /// Whether the answer to drop has been dropped.
     pub fn answer_dropped(&self) -> bool {
         self.settings.lock().unwrap().drop_answer.is_none()
@@ -137,6 +154,13 @@ impl FaultProxy {
     /// The requests forwarded so far whose request line contains `fragment`.
     pub fn forwarded_matching(&self, fragment: &str) -> usize {
         let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(fragment)).count()
+    }
+
+    /// The requests answered 401 for their token so far whose request line contains
+    /// `fragment`.
+    pub fn unauthorized_matching(&self, fragment: &str) -> usize {
+        let log = self.unauthorized.lock().unwrap();
         log.iter().filter(|l| l.contains(fragment)).count()
     }
 }
@@ -155,6 +179,8 @@ struct Head {
     line: String,
     length: u64,
     chunked: bool,
+    /// The `Authorization` header's value.
+    authorization: Option<String>,
 }
 
 /// One client connection, request by request (keep-alive).
@@ -178,6 +204,24 @@ fn serve(client: TcpStream, upstream: u16, shared: &Shared) -> std::io::Result<(
             shared.faulted.fetch_add(1, Ordering::Relaxed);
             let body = r#"{"error_code":"INTERNAL_ERROR","message":"injected fault"}"#;
             answer(&mut client, status, extra, body)?;
+            continue;
+        }
+        let refused = settings
+            .bearer
+            .as_ref()
+            .is_some_and(|t| head.authorization.as_deref() != Some(&format!("Bearer {t}")));
+        if refused {
+            read_body(&mut reader, &head, None, &mut std::io::sink())?;
+            shared.faulted.fetch_add(1, Ordering::Relaxed);
+            shared.unauthorized.lock().unwrap().push(head.line.clone());
+            let body =
+                r#"{"error_code":"UNAUTHENTICATED","message":"the bearer token is not valid"}"#;
+            answer(
+                &mut client,
+                "401 Unauthorized",
+                "WWW-Authenticate: Bearer\r\n",
+                body,
+            )?;
             continue;
         }
         let is_artifact = head.line.contains("/mlflow-artifacts/");
@@ -253,6 +297,7 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Head>>
         line: String::new(),
         length: 0,
         chunked: false,
+        authorization: None,
     };
     loop {
         let mut line = String::new();
@@ -272,6 +317,9 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Head>>
         }
         if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
             head.chunked = true;
+        }
+        if lower.starts_with("authorization:") {
+            head.authorization = Some(line["authorization:".len()..].trim().to_owned());
         }
         head.raw.extend_from_slice(line.as_bytes());
         if line == "\r\n" {

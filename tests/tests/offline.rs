@@ -250,6 +250,160 @@ fn json_metrics_have_azure_ml_shapes_and_check_their_input() {
     assert!(run.get_table("t").is_none());
 }
 
+/// The artifact `runctx.tables/<name>.json` of a run: MLflow's `log_table` shape.
+fn mlflow_table(run: &run_runtime::Run, name: &str) -> serde_json::Value {
+    let path = run
+        .artifacts_dir()
+        .join(format!("runctx.tables/{name}.json"));
+    serde_json::from_slice(&fs::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"))).unwrap()
+}
+
+#[test]
+fn every_table_has_an_mlflow_copy_listed_in_mlflow_logged_artifacts() {
+    let (_dir, store) = store();
+    let run = store.start_run("exp", "tables").unwrap();
+    run.log_table("Y over X", [("y", vec![6, 7]), ("x", vec![1, 2])])
+        .unwrap();
+    run.log_confusion_matrix("metrics/cm", &["a", "b"], &[[5, 1], [2, 7]])
+        .unwrap();
+    let acc =
+        AccuracyTable::from_scores(&["n", "y"], &[0, 1], &[vec![0.9, 0.1], vec![0.2, 0.8]], 2)
+            .unwrap();
+    run.log_accuracy_table("acc", &acc).unwrap();
+    run.log_residuals(
+        "res",
+        &Residuals::from_values(&[-1.0, 0.0, 1.0], 2).unwrap(),
+    )
+    .unwrap();
+    let preds = Predictions::from_values(&[1.0, 2.0], &[1.1, 1.9], 2).unwrap();
+    run.log_predictions("pred", &preds).unwrap();
+    for (fruit, size) in [("orange", 10), ("lime", 3), ("yuzu", 5)] {
+        run.log_row("citrus", [("fruit", json!(fruit)), ("size", json!(size))])
+            .unwrap();
+    }
+
+    // Columns in the order given, a row per row, as pandas' to_json(orient="split").
+    assert_eq!(
+        mlflow_table(&run, "Y over X"),
+        json!({"columns": ["y", "x"], "data": [[6, 1], [7, 2]]})
+    );
+    assert_eq!(
+        mlflow_table(&run, "metrics/cm"),
+        json!({"columns": ["true label", "a", "b"], "data": [["a", 5, 1], ["b", 2, 7]]})
+    );
+    assert_eq!(
+        mlflow_table(&run, "acc")["columns"],
+        json!([
+            "class",
+            "threshold_type",
+            "threshold",
+            "tp",
+            "fp",
+            "tn",
+            "fn"
+        ])
+    );
+    assert_eq!(
+        mlflow_table(&run, "acc")["data"].as_array().unwrap().len(),
+        8
+    );
+    assert_eq!(
+        mlflow_table(&run, "res"),
+        json!({"columns": ["bin_start", "bin_end", "bin_count"],
+               "data": [[-1, 0, 1], [0, 1, 2]]})
+    );
+    assert_eq!(
+        mlflow_table(&run, "pred")["columns"],
+        json!([
+            "bin_start",
+            "bin_end",
+            "bin_count",
+            "bin_average",
+            "bin_error"
+        ])
+    );
+    // A row-by-row table's copy is written when the run is flushed or ends, not at each row
+    // (which would cost O(n²)): after the flush it holds every row.
+    assert!(
+        !run.artifacts_dir()
+            .join("runctx.tables/citrus.json")
+            .exists()
+    );
+    run.flush().unwrap();
+    assert_eq!(
+        mlflow_table(&run, "citrus"),
+        json!({"columns": ["fruit", "size"],
+               "data": [["orange", 10], ["lime", 3], ["yuzu", 5]]})
+    );
+    run.log_row("citrus", [("fruit", json!("kumquat")), ("size", json!(2))])
+        .unwrap();
+    run.complete().unwrap();
+
+    // In the store: the copies as files, and the tag listing each once, in the order logged.
+    let data = store.read(run.id()).unwrap();
+    let listed = ["Y over X", "metrics/cm", "acc", "res", "pred", "citrus"]
+        .map(|n| format!(r#"{{"path": "runctx.tables/{n}.json", "type": "table"}}"#));
+    assert_eq!(
+        data.tags["mlflow.loggedArtifacts"],
+        format!("[{}]", listed.join(", "))
+    );
+    let copy = &data.artifacts["runctx.tables/citrus.json"];
+    assert_eq!(copy.kind, run_runtime::ArtifactKind::File);
+    assert_eq!(
+        mlflow_table(&run, "citrus")["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "the end of the run wrote the last row"
+    );
+
+    // The folder of the copies is not for the program's own files.
+    let e = run
+        .log_table("runctx.tables/x", [("a", vec![1])])
+        .unwrap_err();
+    assert!(e.to_string().contains("choose a name outside it"), "{e}");
+    let file = run.artifacts_dir().join("Y over X.json");
+    let e = run.upload_file("Runctx.Tables/y.json", &file).unwrap_err();
+    assert!(matches!(e, Error::InvalidArtifact { .. }), "{e}");
+}
+
+#[test]
+fn a_row_by_row_table_is_whole_in_its_copy_when_a_step_process_logs_rows_too() {
+    // A step process appends rows to its parent's table through a handle of its own, opened
+    // from the store, which does not end the run: when it goes, the copy holds every row, and
+    // the tag keeps what the parent's process listed.
+    let (_dir, store) = store();
+    let run = store.start_run("exp", "parent").unwrap();
+    run.log_row("rows", [("i", 0)]).unwrap();
+    run.log_table("other", [("a", vec![1])]).unwrap();
+    let step = run.child_run("step").unwrap();
+    run.flush().unwrap();
+    step.flush().unwrap();
+    let out = tests::command(env!("CARGO_BIN_EXE_probe"), store.root())
+        .args(["parent-rows", "2"])
+        .env("RUNCTX_RUN_ID", step.id())
+        .env("RUNCTX_PARENT_RUN_ID", run.id())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mlflow_table(&run, "rows")["data"], json!([[0], [1], [2]]));
+    let data = store.read(run.id()).unwrap();
+    assert_eq!(
+        data.status,
+        Status::Running,
+        "the step process does not end it"
+    );
+    assert_eq!(
+        data.tags["mlflow.loggedArtifacts"],
+        r#"[{"path": "runctx.tables/other.json", "type": "table"}, {"path": "runctx.tables/rows.json", "type": "table"}]"#
+    );
+}
+
 #[test]
 fn files_images_and_folders_are_copied_into_the_run() {
     let (dir, store) = store();

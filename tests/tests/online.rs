@@ -273,6 +273,18 @@ fn an_offline_run_syncs_with_everything_and_only_once() {
     let cm: Value =
         serde_json::from_slice(&server.artifact(&remote_parent, "cm.json").unwrap()).unwrap();
     assert_eq!(cm["data"]["matrix"], json!([[1, 2], [3, 4]]));
+    // Its MLflow table copy and the tag that lists it ship from the journal like the rest.
+    let copy: Value = serde_json::from_slice(
+        &server
+            .artifact(&remote_parent, "runctx.tables/cm.json")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(copy["data"], json!([["a", 1, 2], ["b", 3, 4]]));
+    assert_eq!(
+        tags_of(&run)["mlflow.loggedArtifacts"],
+        r#"[{"path": "runctx.tables/cm.json", "type": "table"}]"#
+    );
 
     let crun = server.run(&remote_child);
     assert_eq!(crun["info"]["status"], "FAILED");
@@ -498,4 +510,334 @@ fn a_record_the_server_refuses_is_reported_and_the_rest_ships() {
     assert_eq!(params_of(&run)["seed"], "1");
     assert_eq!(params_of(&run)["lr"], "0.1");
     assert_eq!(tags_of(&run)["stage"], "done");
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_step_online_takes_its_param_defaults_and_refuses_its_data_defaults() {
+    const STEPS: &str = env!("CARGO_BIN_EXE_steps");
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let steps = |args: &[&str]| {
+        command(STEPS, &dir.path().join("runs"))
+            .current_dir(dir.path())
+            .args(args)
+            .env("STEPS_MAIN", "train")
+            .env("MLFLOW_TRACKING_URI", &server.uri)
+            .output()
+            .unwrap()
+    };
+    // Online, the defaults of the input and the output (local paths) are refused, and only
+    // they: the params' defaults are values of the program.
+    let out = steps(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "input \"irisdata\" has no value: give it on the command line (--irisdata <value>) \
+             or as a binding, set AZUREML_DATAREFERENCE_irisdata, or, for an offline run, write \
+             a default (it has \"data/iris.csv\", but the run is online, where the default of \
+             an input does not apply"
+        ) && stderr.contains("output \"model_output\" has no value"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("threshold") && !stderr.contains("\"model\""),
+        "{stderr}"
+    );
+
+    // With its data bound, the step runs online with its params' defaults, recorded on the
+    // server run as params.
+    let out = steps(&["--irisdata", "iris.csv", "--model_output", "out"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = last_json(&out.stdout);
+    assert_eq!(
+        (seen["threshold"].as_f64(), seen["model"].as_str()),
+        (Some(0.9), Some("knn"))
+    );
+    let local = seen["run"].as_str().unwrap();
+    let runs = server.runs_with_tag("iris", "runctx.local_id", local);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let params = params_of(&runs[0]);
+    assert_eq!(
+        (params["threshold"].as_str(), params["model"].as_str()),
+        ("0.9", "knn")
+    );
+    assert_eq!(tags_of(&runs[0])["irisdata"], "iris.csv");
+    assert_eq!(runs[0]["info"]["status"], "FINISHED");
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn mlflow_experiment_id_selects_the_experiment_and_a_wrong_one_is_one_clear_error() {
+    let server = MlflowServer::shared();
+    let create = |name: &str| {
+        let (status, exp) = server.post("experiments/create", &json!({ "name": name }));
+        assert_eq!(status, 200, "{exp}");
+        exp["experiment_id"].as_str().unwrap().to_owned()
+    };
+    let by_id = create("chosen by id");
+    let other = create("another experiment");
+    let dir = tempfile::tempdir().unwrap();
+    let probe = |args: &[&str], env: &[(&str, &str)]| {
+        command(PROBE, dir.path())
+            .args(args)
+            .env("MLFLOW_TRACKING_URI", &server.uri)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+
+    // The id alone: the run and its child are created in that experiment.
+    let out = probe(&["exit", "drop-child"], &[("MLFLOW_EXPERIMENT_ID", &by_id)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ids: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let (parent, child) = (
+        ids[0]["id"].as_str().unwrap(),
+        ids[1]["child"].as_str().unwrap(),
+    );
+    let runs = server.runs_with_tag("chosen by id", "runctx.local_id", parent);
+    assert_eq!(runs.len(), 1, "{runs:?} {stderr}");
+    assert_eq!(runs[0]["info"]["experiment_id"], by_id.as_str());
+    let children = server.runs_with_tag("chosen by id", "runctx.local_id", child);
+    assert_eq!(
+        children.len(),
+        1,
+        "the child goes where its parent is: {stderr}"
+    );
+    assert_eq!(
+        tags_of(&children[0])["mlflow.parentRunId"],
+        runs[0]["info"]["run_id"].as_str().unwrap()
+    );
+    let meta = Store::new(dir.path()).meta(parent).unwrap();
+    assert_eq!(
+        (meta.experiment.as_str(), meta.experiment_id.as_deref()),
+        (by_id.as_str(), Some(by_id.as_str()))
+    );
+
+    // With the name too, the name wins, as in MLflow's client: they must agree.
+    let out = probe(
+        &["context"],
+        &[
+            ("MLFLOW_EXPERIMENT_ID", &by_id),
+            ("MLFLOW_EXPERIMENT_NAME", "chosen by id"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local = last_json(&out.stdout)["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .runs_with_tag("chosen by id", "runctx.local_id", &local)
+            .len(),
+        1
+    );
+
+    // Each wrong choice is an error naming the variable and its value, and no run is made.
+    let cases: [(&[(&str, &str)], String); 3] = [
+        (
+            &[("MLFLOW_EXPERIMENT_ID", "987654")],
+            format!(
+                "MLFLOW_EXPERIMENT_ID=\"987654\" names no experiment on {} (the server says: No \
+                 Experiment with id=987654 exists)",
+                server.uri
+            ),
+        ),
+        (
+            &[
+                ("MLFLOW_EXPERIMENT_ID", &by_id),
+                ("MLFLOW_EXPERIMENT_NAME", "another experiment"),
+            ],
+            format!(
+                "MLFLOW_EXPERIMENT_ID={by_id:?} is not the experiment \
+                 MLFLOW_EXPERIMENT_NAME=\"another experiment\" names on {}, whose id is {other:?}",
+                server.uri
+            ),
+        ),
+        (
+            &[("MLFLOW_EXPERIMENT_ID", "not-a-number")],
+            "MLFLOW_EXPERIMENT_ID=\"not-a-number\" names no experiment".to_owned(),
+        ),
+    ];
+    for (env, want) in cases {
+        let out = probe(&["context"], env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let local = last_json(&out.stdout)["id"].as_str().unwrap().to_owned();
+        assert!(stderr.contains(&want), "{env:?}:\n{stderr}");
+        for experiment in ["chosen by id", "another experiment"] {
+            assert!(
+                server
+                    .runs_with_tag(experiment, "runctx.local_id", &local)
+                    .is_empty()
+            );
+        }
+    }
+
+    // A deleted experiment cannot take runs.
+    let gone = create("deleted before the run");
+    let (status, _) = server.post("experiments/delete", &json!({ "experiment_id": gone }));
+    assert_eq!(status, 200);
+    let out = probe(&["context"], &[("MLFLOW_EXPERIMENT_ID", &gone)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "MLFLOW_EXPERIMENT_ID={gone:?} names the experiment \"deleted before the run\" on {}, \
+             which is deleted",
+            server.uri
+        )),
+        "{stderr}"
+    );
+}
+
+/// What MLflow's Python client makes of the tables of a run: the tag `mlflow.loggedArtifacts`
+/// parsed, and each file of `files` as `mlflow.load_table` reads it (columns, and rows as lists).
+fn python_tables(server: &MlflowServer, run_id: &str, files: &[&str]) -> Value {
+    let script = r#"
+mlflow.set_tracking_uri(sys.argv[1])
+run = client.get_run(args[0])
+mlflow.set_experiment(experiment_id=run.info.experiment_id)
+view = {"tag": json.loads(run.data.tags.get("mlflow.loggedArtifacts", "[]")), "tables": {}}
+for f in json.loads(args[1]):
+    df = mlflow.load_table(f, run_ids=[args[0]])
+    view["tables"][f] = {"columns": list(df.columns), "rows": json.loads(df.to_json(orient="values"))}
+print(json.dumps(view))
+"#;
+    server.python(script, &[run_id, &json!(files).to_string()])
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn tables_arrive_as_mlflow_tables_that_the_python_client_loads() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store
+        .start_online_run(&server.uri, "tables", "every table")
+        .unwrap();
+    run.log_table(
+        "scores",
+        [
+            ("model", vec![json!("knn"), json!("svm")]),
+            ("accuracy", vec![json!(0.9), json!(0.95)]),
+        ],
+    )
+    .unwrap();
+    for epoch in 0..50 {
+        run.log_row(
+            "epochs",
+            [
+                ("epoch", json!(epoch)),
+                ("loss", json!(f64::from(epoch) / 10.0)),
+            ],
+        )
+        .unwrap();
+    }
+    run.log_confusion_matrix("eval/confusion matrix", &["cat", "dog"], &[[5, 1], [2, 7]])
+        .unwrap();
+    let residuals = run_runtime::Residuals::from_values(&[-1.0, 0.0, 0.5, 1.0], 2).unwrap();
+    run.log_residuals("residuals", &residuals).unwrap();
+    run.complete().unwrap();
+    let id = run.remote_id().unwrap();
+
+    // Listed in the order they were logged, the row-by-row table when the run ended.
+    let files = [
+        "runctx.tables/scores.json",
+        "runctx.tables/eval/confusion matrix.json",
+        "runctx.tables/residuals.json",
+        "runctx.tables/epochs.json",
+    ];
+    let view = python_tables(server, &id, &files);
+    let listed: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"path": f, "type": "table"}))
+        .collect();
+    assert_eq!(view["tag"], json!(listed), "{view}");
+    let tables = &view["tables"];
+    assert_eq!(
+        tables["runctx.tables/scores.json"],
+        json!({"columns": ["model", "accuracy"], "rows": [["knn", 0.9], ["svm", 0.95]]})
+    );
+    let epochs = &tables["runctx.tables/epochs.json"];
+    assert_eq!(epochs["columns"], json!(["epoch", "loss"]));
+    let rows = epochs["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 50, "one artifact holds every row: {epochs}");
+    assert_eq!(rows[49], json!([49, 4.9]));
+    assert_eq!(
+        tables["runctx.tables/eval/confusion matrix.json"],
+        json!({"columns": ["true label", "cat", "dog"], "rows": [["cat", 5, 1], ["dog", 2, 7]]})
+    );
+    assert_eq!(
+        tables["runctx.tables/residuals.json"]["columns"],
+        json!(["bin_start", "bin_end", "bin_count"])
+    );
+    // The Azure ML documents are there as before.
+    let cm: Value =
+        serde_json::from_slice(&server.artifact(&id, "eval/confusion matrix.json").unwrap())
+            .unwrap();
+    assert_eq!(cm["schema_type"], "confusion_matrix");
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn tables_of_a_run_attached_by_id_join_the_tables_it_already_lists() {
+    let server = MlflowServer::shared();
+    // An engine's run whose Python side logged a table with MLflow's own log_table.
+    let made = server.python(
+        r#"
+exp = client.create_experiment("engine tables")
+run = client.create_run(exp)
+client.log_table(run.info.run_id, {"a": [1, 2]}, "python.json")
+print(json.dumps({"run": run.info.run_id}))
+"#,
+        &[],
+    );
+    let run_id = made["run"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(PROBE, dir.path())
+        .args(["tables"])
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .env("MLFLOW_RUN_ID", &run_id)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = [
+        "python.json",
+        "runctx.tables/from rust.json",
+        "runctx.tables/cm.json",
+        "runctx.tables/by epoch.json",
+    ];
+    let view = python_tables(server, &run_id, &files);
+    let listed: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"path": f, "type": "table"}))
+        .collect();
+    assert_eq!(
+        view["tag"],
+        json!(listed),
+        "the engine's table stays listed: {view}"
+    );
+    assert_eq!(
+        view["tables"]["python.json"],
+        json!({"columns": ["a"], "rows": [[1], [2]]})
+    );
+    assert_eq!(
+        view["tables"]["runctx.tables/by epoch.json"],
+        json!({"columns": ["epoch", "loss"], "rows": [[0, 1.0], [1, 0.5], [2, 0.3333333333]]})
+    );
 }

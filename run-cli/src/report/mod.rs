@@ -190,7 +190,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     let top = catalog.resolve(&args.run)?;
     let mut entries = Vec::new();
     for summary in catalog.subtree(&top.meta.id) {
-        let data = store.read(&summary.meta.id)?;
+        let data = store.read(&summary.meta.id)?.without_mlflow_table_copies();
         let end = runs::end_of(summary, Some(&data));
         let state = runs::state_of(&summary.meta, end.as_ref());
         let depth = depth(&catalog, &summary.meta.id, &top.meta.id);

@@ -108,7 +108,8 @@ pub enum ArtifactKind {
     Json,
     /// An image.
     Image,
-    /// A file uploaded with `upload_file` or `upload_folder`.
+    /// A file uploaded with `upload_file` or `upload_folder`, or the MLflow copy of a table
+    /// (`runctx.tables/<name>.json`).
     File,
     /// Files of a registered model.
     Model,

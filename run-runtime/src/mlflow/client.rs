@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::token::{TOKEN_FILE_VAR, TokenFile, check_token};
 use super::wire::{
     CreateRunReply, DownloadUriReply, Experiment, ExperimentReply, HistoryReply, KeyValue,
     LogBatch, ModelAlias, ModelVersion, ModelVersionReply, ProxyListing, RegisteredModelReply,
@@ -30,6 +31,9 @@ pub(crate) enum Credentials {
     None,
     /// `Authorization: Bearer <token>` (`MLFLOW_TRACKING_TOKEN`; Azure ML, Databricks).
     Bearer(Secret),
+    /// `Authorization: Bearer <token>` with the token of a file (`RUNCTX_TRACKING_TOKEN_FILE`),
+    /// read again when the server answers 401.
+    BearerFile(Arc<TokenFile>),
     /// HTTP Basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`).
     Basic {
         /// The user name.
@@ -44,17 +48,32 @@ impl fmt::Debug for Credentials {
         match self {
             Credentials::None => f.write_str("None"),
             Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credentials::BearerFile(file) => write!(f, "Bearer({file:?})"),
             Credentials::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
         }
     }
 }
 
 impl Credentials {
-    /// Reads `MLFLOW_TRACKING_TOKEN`, else `MLFLOW_TRACKING_USERNAME` and
-    /// `MLFLOW_TRACKING_PASSWORD`.
+    /// Reads the token of the file `RUNCTX_TRACKING_TOKEN_FILE` names, else
+    /// `MLFLOW_TRACKING_TOKEN`, else `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD`.
+    ///
+    /// The file wins over `MLFLOW_TRACKING_TOKEN`: it is set on purpose, to outlive a token
+    /// that a platform put in the environment once (Azure ML sets `MLFLOW_TRACKING_TOKEN` for
+    /// a job's process).
     pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let var = |k: &str| get(k).filter(|v| !v.is_empty());
+        if let Some(path) = var(TOKEN_FILE_VAR) {
+            let file = TokenFile::open(std::path::Path::new(&path))?;
+            return Ok(Credentials::BearerFile(Arc::new(file)));
+        }
         if let Some(token) = var("MLFLOW_TRACKING_TOKEN") {
+            // An invalid header value would fail every request before it is sent.
+            check_token(token.as_bytes()).map_err(|reason| Error::Config {
+                var: "MLFLOW_TRACKING_TOKEN",
+                value: "<redacted>".into(),
+                reason,
+            })?;
             return Ok(Credentials::Bearer(Secret(Arc::from(token))));
         }
         match (
@@ -89,6 +108,17 @@ impl Secret {
     pub(crate) fn new(value: &str) -> Self {
         Secret(Arc::from(value))
     }
+
+    /// The same secret as `other`.
+    pub(crate) fn same(&self, other: &Secret) -> bool {
+        self.0 == other.0
+    }
+
+    /// The secret is `value`.
+    #[cfg(test)]
+    pub(crate) fn is(&self, value: &str) -> bool {
+        &*self.0 == value
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -118,6 +148,10 @@ pub(crate) enum CallError {
     },
     /// The answer was not the JSON expected.
     Decode(String),
+    /// The server refused the token (401), and the token file holds a new one, read since:
+    /// a request whose body cannot be sent twice (an upload streamed from disk) is not resent
+    /// here, but is worth trying again with it.
+    TokenRenewed(String),
 }
 
 impl CallError {
@@ -128,6 +162,7 @@ impl CallError {
             CallError::Tls(_) => false,
             CallError::Status { status, .. } => *status == 429 || *status >= 500,
             CallError::Decode(_) => false,
+            CallError::TokenRenewed(_) => true,
         }
     }
 
@@ -171,6 +206,11 @@ impl fmt::Display for CallError {
                 write!(f, "HTTP {status}: {message}")
             }
             CallError::Decode(e) => write!(f, "unexpected answer: {e}"),
+            CallError::TokenRenewed(path) => write!(
+                f,
+                "HTTP 401: the server refused the token; {TOKEN_FILE_VAR} ({path}) holds a new \
+                 one, which the next attempt sends"
+            ),
         }
     }
 }
@@ -274,6 +314,7 @@ impl Client {
         match &self.credentials {
             Credentials::None => request,
             Credentials::Bearer(Secret(token)) => request.bearer_auth(token),
+            Credentials::BearerFile(file) => request.bearer_auth(&file.current().0),
             Credentials::Basic {
                 user,
                 password: Secret(p),
@@ -281,8 +322,53 @@ impl Client {
         }
     }
 
+    /// Sends `request` with the credentials. With a token file, a 401 makes the file be read
+    /// again: a new token there is sent once more (a body streamed from disk cannot be resent:
+    /// [`CallError::TokenRenewed`] asks the caller to try again); an unchanged token, or a new
+    /// one refused too, is an error that says the token in the file was refused.
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
-        let response = self.authorize(request).send().await.map_err(describe)?;
+        let Credentials::BearerFile(file) = &self.credentials else {
+            return self.send_once(self.authorize(request)).await;
+        };
+        let again = request.try_clone();
+        let used = file.current();
+        let refused = match self.send_once(request.bearer_auth(&used.0)).await {
+            Err(e @ CallError::Status { status: 401, .. }) => e,
+            answer => return answer,
+        };
+        let path = file.path().display();
+        let fresh = match file.reread() {
+            Ok(fresh) if !fresh.same(&used) => fresh,
+            Ok(_) => {
+                return Err(token_refused(
+                    refused,
+                    &format!("the token in {TOKEN_FILE_VAR} ({path}) was refused"),
+                ));
+            }
+            Err(rule) => {
+                return Err(token_refused(
+                    refused,
+                    &format!(
+                        "the token was refused, and {TOKEN_FILE_VAR} ({path}) holds no new one: \
+                         {rule}"
+                    ),
+                ));
+            }
+        };
+        let Some(again) = again else {
+            return Err(CallError::TokenRenewed(path.to_string()));
+        };
+        match self.send_once(again.bearer_auth(&fresh.0)).await {
+            Err(e @ CallError::Status { status: 401, .. }) => Err(token_refused(
+                e,
+                &format!("the token in {TOKEN_FILE_VAR} ({path}) was refused, read again too"),
+            )),
+            answer => answer,
+        }
+    }
+
+    async fn send_once(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
+        let response = request.send().await.map_err(describe)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -351,7 +437,36 @@ impl Client {
         }
     }
 
-    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, CallError> {
+    /// Experiment `id` (deleted ones included), or the server's message when it has none of
+    /// that id: MLflow answers 404 `RESOURCE_DOES_NOT_EXIST` for an unknown id, and 400
+    /// `INVALID_PARAMETER_VALUE` for one its store cannot have (a sqlite store's ids are
+    /// numbers).
+    pub(crate) async fn experiment_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Result<Experiment, String>, CallError> {
+        match self
+            .get::<ExperimentReply>("experiments/get", &[("experiment_id", id)])
+            .await
+        {
+            Ok(r) => Ok(Ok(r.experiment)),
+            Err(CallError::Status {
+                status: 400 | 404,
+                code: Some(code),
+                message,
+                ..
+            }) if code == "RESOURCE_DOES_NOT_EXIST" || code == "INVALID_PARAMETER_VALUE" => {
+                Ok(Err(message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Experiment `name`, if the server has it.
+    pub(crate) async fn experiment_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<Experiment>, CallError> {
         match self
             .get::<ExperimentReply>("experiments/get-by-name", &[("experiment_name", name)])
             .await
@@ -841,6 +956,27 @@ impl Client {
 /// How many folders deep a listing of the artifact proxy may go.
 const MAX_LISTING_DEPTH: usize = 64;
 
+/// A 401 answer, its message prefixed with what was refused and followed by the way out.
+fn token_refused(answer: CallError, what: &str) -> CallError {
+    match answer {
+        CallError::Status {
+            status,
+            code,
+            message,
+            retry_after,
+        } => CallError::Status {
+            status,
+            code,
+            message: format!(
+                "{what} ({message}); put a valid token in the file, and `runctx sync` uploads \
+                 what is left"
+            ),
+            retry_after,
+        },
+        other => other,
+    }
+}
+
 /// The token of the next page, if there is one. A server that hands back the token it was
 /// given would make a paginated read loop forever: that is an unexpected answer.
 fn next_page(previous: &Option<String>, next: Option<String>) -> Result<Option<String>, CallError> {
@@ -1208,6 +1344,168 @@ mod tests {
         let listed = runtime.block_on(client.list_proxy("1/r")).unwrap();
         assert_eq!(listed, [("w.bin".to_owned(), 3)]);
         server.join().unwrap();
+    }
+
+    /// A loopback server that answers `200 {}` to requests sent with `Authorization: Bearer
+    /// <valid>` and `401` to the others, on kept-alive connections; it counts the requests.
+    fn token_server(valid: &'static str) -> (TrackingUri, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let counted = counted.clone();
+                std::thread::spawn(move || {
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(30)))
+                        .unwrap();
+                    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let (mut length, mut authorized) = (0u64, false);
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            if lower.starts_with("authorization:") {
+                                authorized = line["authorization:".len()..].trim()
+                                    == format!("Bearer {valid}");
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0; length as usize];
+                        reader.read_exact(&mut body).unwrap();
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let (status, body) = if authorized {
+                            ("200 OK", "{}")
+                        } else {
+                            (
+                                "401 Unauthorized",
+                                r#"{"error_code":"UNAUTHENTICATED","message":"bad token"}"#,
+                            )
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let uri = TrackingUri::parse("X", &format!("http://127.0.0.1:{port}")).unwrap();
+        (uri, count)
+    }
+
+    fn token_file_client(uri: &TrackingUri, token: &str) -> (Client, tempfile::NamedTempFile) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("{token}\n")).unwrap();
+        let path = file.path().to_str().unwrap().to_owned();
+        let credentials =
+            Credentials::from_lookup(|k| (k == TOKEN_FILE_VAR).then(|| path.clone())).unwrap();
+        (Client::new(uri, credentials, false).unwrap(), file)
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_refused_token_is_read_again_from_its_file_and_the_request_sent_once_more() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (uri, requests) = token_server("renewed");
+        let (client, file) = token_file_client(&uri, "expired");
+        // The platform rotates the token while the job runs.
+        std::fs::write(file.path(), "renewed").unwrap();
+        block_on(client.update_run("r", "FINISHED", 1)).unwrap();
+        assert_eq!(requests.load(SeqCst), 2, "refused, then sent again");
+        block_on(client.update_run("r", "FINISHED", 1)).unwrap();
+        assert_eq!(requests.load(SeqCst), 3, "the new token is kept");
+    }
+
+    #[test]
+    fn a_token_refused_again_is_one_error_naming_the_file_and_never_the_token() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (uri, requests) = token_server("the-valid-one");
+        let (client, file) = token_file_client(&uri, "stale-token");
+        let path = file.path().display().to_string();
+        // The file has not changed: nothing to send again.
+        let e = block_on(client.update_run("r", "FINISHED", 1)).unwrap_err();
+        assert_eq!(requests.load(SeqCst), 1);
+        assert!(!e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "HTTP 401 UNAUTHENTICATED: the token in RUNCTX_TRACKING_TOKEN_FILE ({path}) was \
+                 refused (bad token); put a valid token in the file, and `runctx sync` uploads \
+                 what is left"
+            )
+        );
+        // A new token that is refused too: sent once, then the same error.
+        std::fs::write(file.path(), "another-stale-token").unwrap();
+        let e = block_on(client.update_run("r", "FINISHED", 1)).unwrap_err();
+        assert_eq!(requests.load(SeqCst), 3);
+        assert!(e.to_string().contains("was refused, read again too"), "{e}");
+        // A file that breaks a rule when read again says which.
+        std::fs::write(file.path(), "two\nlines").unwrap();
+        let e = block_on(client.update_run("r", "FINISHED", 1)).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "{TOKEN_FILE_VAR} ({path}) holds no new one: it holds more than one line"
+            )),
+            "{e}"
+        );
+        assert!(
+            !e.to_string().contains("stale") && !e.to_string().contains("two"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_upload_refused_for_its_token_is_retried_with_the_new_one() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("model.bin");
+        std::fs::write(&data, vec![7u8; 100_000]).unwrap();
+        let (uri, requests) = token_server("renewed");
+        let (client, file) = token_file_client(&uri, "expired");
+        std::fs::write(file.path(), "renewed").unwrap();
+        // A body streamed from disk cannot be sent twice in one call: the caller's retry does.
+        let e = upload(&client, &data, Duration::from_secs(5)).unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(matches!(e, CallError::TokenRenewed(_)), "{e}");
+        upload(&client, &data, Duration::from_secs(5)).unwrap();
+        assert_eq!(requests.load(SeqCst), 2);
+    }
+
+    #[test]
+    fn an_environment_token_that_no_header_can_carry_is_an_error() {
+        let e = Credentials::from_lookup(|k| {
+            (k == "MLFLOW_TRACKING_TOKEN").then(|| "secret\n".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "MLFLOW_TRACKING_TOKEN=\"<redacted>\" is invalid: it holds more than one line; it \
+             must hold the token alone"
+        );
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub(crate) enum ShipError {
         /// The files' paths among the run's artifacts.
         paths: Vec<String>,
     },
+    /// The experiment the environment chose cannot take the run: the message names the
+    /// variable, its value and what to do.
+    Experiment(String),
     /// A shipping task ended without an answer (a bug; the journal keeps the records).
     Task(String),
     /// Shipping was given up because the server kept failing and answered nothing.
@@ -121,6 +124,7 @@ impl fmt::Display for ShipError {
                 paths.len(),
                 paths.join(", ")
             ),
+            ShipError::Experiment(message) => f.write_str(message),
             ShipError::Task(reason) => write!(f, "a shipping task failed: {reason}"),
             ShipError::Abandoned { after, trouble } => write!(
                 f,

@@ -124,15 +124,17 @@ async fn ensure_remote(link: &Link) -> Result<Remote, ShipError> {
 
 async fn create_run(link: &Link) -> Result<RunInfo, ShipError> {
     let client = &link.server.client;
-    let parent_id = match (&link.parent, &link.parent_dir) {
+    let parent = match (&link.parent, &link.parent_dir) {
         (Some(parent), _) => Some(wait_created(parent).await?),
         (None, Some(dir)) => Some(wait_created_elsewhere(link, dir).await?),
         (None, None) => None,
     };
-    let experiment_id = retry(link, "get or create the experiment", || {
-        client.experiment_id(&link.meta.experiment)
-    })
-    .await?;
+    // A child goes where its parent is: the MLflow UI nests runs within one experiment.
+    let (parent_id, parent_experiment) = parent.unzip();
+    let experiment_id = match parent_experiment.flatten() {
+        Some(id) => id,
+        None => super::experiment::experiment_of(link).await?,
+    };
     // `runs/create` is not idempotent, and its answer can be lost after the server created
     // the run (the connection drops, the client times out). So every attempt, not only the
     // first (an earlier process may have died before saving the id), looks for the run by its
@@ -185,15 +187,15 @@ fn creation_tags<'a>(link: &'a Link, parent_id: Option<&'a str>) -> Vec<KeyValue
     tags
 }
 
-/// The parent's server run id, once its task has created it; an error if its task stopped
-/// without creating it.
-async fn wait_created(parent: &Link) -> Result<String, ShipError> {
+/// The parent's server run id and experiment id, once its task has created it; an error if its
+/// task stopped without creating it.
+async fn wait_created(parent: &Link) -> Result<(String, Option<String>), ShipError> {
     loop {
         let notified = parent.created.notified();
         {
             let state = lock(&parent.state);
             if let (Some(id), Some(_)) = (&state.remote.run_id, &state.remote.artifact_uri) {
-                return Ok(id.clone());
+                return Ok((id.clone(), state.remote.experiment_id.clone()));
             }
             let reason = match (&state.fatal, state.stopped) {
                 (Some(reason), _) => Some(reason.clone()),
@@ -211,10 +213,13 @@ async fn wait_created(parent: &Link) -> Result<String, ShipError> {
     }
 }
 
-/// The server id of a parent shipped by another process, once its `remote.json` has it. The
-/// wait ends with an error when that process is gone without having created the parent (it
-/// was killed, or gave up): nobody else will, until the parent is synced.
-async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipError> {
+/// The server id (and experiment id) of a parent shipped by another process, once its
+/// `remote.json` has it. The wait ends with an error when that process is gone without having
+/// created the parent (it was killed, or gave up): nobody else will, until the parent is synced.
+async fn wait_created_elsewhere(
+    link: &Link,
+    dir: &Path,
+) -> Result<(String, Option<String>), ShipError> {
     let parent_id = link.meta.parent_id.as_deref().unwrap_or_default();
     let store = dir.parent().map(crate::store::Store::new);
     let mut waited = Duration::ZERO;
@@ -227,12 +232,11 @@ async fn wait_created_elsewhere(link: &Link, dir: &Path) -> Result<String, ShipE
             .and_then(|s| s.meta(parent_id).ok())
             .is_some_and(|m| m.process_gone());
         let known = RemoteFile::load(dir).ok().and_then(|f| {
-            f.targets
-                .get(link.server.base())
-                .and_then(|t| t.run_id.clone())
+            let target = f.targets.get(link.server.base())?;
+            Some((target.run_id.clone()?, target.experiment_id.clone()))
         });
-        if let Some(id) = known {
-            return Ok(id);
+        if let Some(known) = known {
+            return Ok(known);
         }
         if gone {
             return Err(ShipError::ParentNotShipped {
@@ -293,6 +297,7 @@ async fn ship_records(
             }
         }
     }
+    super::logged::merge_with_server(link, &remote.run_id, &mut items).await?;
     send_batches(link, &remote.run_id, items).await?;
     for path in dedupe_artifacts(artifacts) {
         upload(link, remote, &path).await?;

@@ -3,19 +3,23 @@
 //!
 //! Shipping is split by concern: [`server`] is the link to one tracking server, [`link`] the
 //! state a run's handle shares with its task, [`follow`] the task that follows a journal,
+//! [`experiment`] which experiment a new run goes to, [`logged`] the server's list of tables,
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
 pub(crate) mod artifact_store;
 mod batch;
 mod client;
 mod error;
+mod experiment;
 mod follow;
 mod link;
+mod logged;
 mod read;
 mod retry;
 mod runtime;
 mod server;
 pub mod sync;
+mod token;
 pub(crate) mod wire;
 
 pub(crate) use client::{CallError, Client, Credentials};

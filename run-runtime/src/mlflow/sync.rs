@@ -30,8 +30,8 @@ pub struct SyncOptions {
 
 impl SyncOptions {
     /// Options for `uri`, with credentials and settings from the environment
-    /// (`MLFLOW_TRACKING_TOKEN`, ..., `MLFLOW_TRACKING_INSECURE_TLS`, `RUNCTX_MAX_BATCH_METRICS`,
-    /// `RUNCTX_SHIP_CONCURRENCY`).
+    /// (`RUNCTX_TRACKING_TOKEN_FILE`, `MLFLOW_TRACKING_TOKEN`, ...,
+    /// `MLFLOW_TRACKING_INSECURE_TLS`, `RUNCTX_MAX_BATCH_METRICS`, `RUNCTX_SHIP_CONCURRENCY`).
     pub fn from_env(uri: &str) -> Result<Self> {
         let uri = TrackingUri::parse("--to", uri)?;
         let settings = crate::process::process().settings()?;

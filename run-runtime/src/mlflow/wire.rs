@@ -98,6 +98,12 @@ pub(crate) struct ReadKeyValue {
 pub(crate) struct Experiment {
     /// Its id.
     pub experiment_id: String,
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// `active` or `deleted`.
+    #[serde(default)]
+    pub lifecycle_stage: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -129,11 +129,14 @@ impl Pipeline {
         let run = if settings.local_run_id.is_some() || settings.remote_run_id.is_some() {
             Run::get_context()?
         } else {
-            let experiment = match self.experiment() {
-                Some(e) if !crate::context::environment_names_experiment() => e,
-                _ => &settings.experiment,
+            let (experiment, id) = match self.experiment() {
+                Some(e) if !crate::context::environment_names_experiment() => (e, None),
+                _ => (
+                    settings.experiment.as_str(),
+                    settings.experiment_id.as_deref(),
+                ),
             };
-            crate::context::start_run(&settings, experiment, self.name())?
+            crate::context::start_run(&settings, experiment, id, self.name())?
         };
         self.run_on(&run, options)
     }

@@ -113,7 +113,7 @@ pub struct PipelineValue {
     pub kind: SlotKind,
     /// Bound by the pipeline (`inputs(...)`/`params(...)`), with or without a value.
     pub bound: bool,
-    /// The pipeline's value, if it gives one; otherwise each step's default applies (offline).
+    /// The pipeline's value, if it gives one; otherwise each step's default applies.
     pub value: Option<String>,
     /// The steps that read it, in run order.
     pub steps: Vec<&'static str>,

@@ -68,9 +68,11 @@ impl Step {
                     SlotKind::Param => slot.ty,
                     _ => "path",
                 };
-                let default = match slot.default {
-                    Some(d) => format!(", default {d:?} (offline)"),
-                    None => String::new(),
+                // A param's default applies online too; a path's only offline.
+                let default = match (slot.default, kind) {
+                    (Some(d), SlotKind::Param) => format!(", default {d:?}"),
+                    (Some(d), _) => format!(", default {d:?} (offline)"),
+                    (None, _) => String::new(),
                 };
                 (
                     format!("--{} <{value}>", slot.name),
@@ -259,8 +261,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "--threshold <f64>      param, default \"0.9\" (offline); \
-                 $AML_PARAMETER_threshold"
+                "--threshold <f64>      param, default \"0.9\"; $AML_PARAMETER_threshold"
             ),
             "{text}"
         );

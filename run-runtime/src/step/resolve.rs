@@ -32,7 +32,9 @@ pub(super) struct Resolved {
 }
 
 /// Each slot's value, first match wins: `given`, the environment (through `env`), then the
-/// default when `offline`. Every problem is reported at once.
+/// default: a param's always (a default is a value of the program), an input's or output's only
+/// when `offline` (a local path means nothing to a remote engine). Every problem is reported at
+/// once.
 pub(super) fn resolve(
     step: &Step,
     given: &Bindings,
@@ -54,7 +56,7 @@ pub(super) fn resolve(
                 Some(v) => Some((v, Origin::Env(var.clone()))),
                 None => slot
                     .default
-                    .filter(|_| offline)
+                    .filter(|_| offline || kind == SlotKind::Param)
                     .map(|d| (d.to_owned(), Origin::Default)),
             },
         };
@@ -82,15 +84,21 @@ fn missing(step: &Step, kind: SlotKind, slot: &Slot, var: &str, offline: bool) -
         SlotKind::Output => "outputs",
         SlotKind::Param => "params",
     };
+    // A param's default applies online too, so only a param without one gets here.
+    let or_default = match kind {
+        SlotKind::Param => "or write a default",
+        SlotKind::Input | SlotKind::Output => "or, for an offline run, write a default",
+    };
     let mut text = format!(
         "step {:?}: {kind} {name:?} has no value: give it on the command line (--{name} <value>) \
-         or as a binding, set {var}, or, for an offline run, write a default ",
+         or as a binding, set {var}, {or_default} ",
         step.name
     );
     match slot.default {
         None => text.push_str(&format!("(#[aml_step({list}({name} = ...))])")),
         Some(d) if !offline => text.push_str(&format!(
-            "(it has {d:?}, but the run is online, where defaults do not apply)"
+            "(it has {d:?}, but the run is online, where the default of an {kind} does not \
+             apply: a local path means nothing on a remote engine)"
         )),
         Some(_) => {}
     }
@@ -140,21 +148,48 @@ mod tests {
     }
 
     #[test]
-    fn online_a_missing_value_names_all_three_ways_and_ignores_the_default() {
+    fn online_a_data_default_is_refused_and_a_param_default_applies() {
         let e = resolve(&STEP, &given(&[("model_output", "o")]), false, |_| None).unwrap_err();
         assert_eq!(e.kind(), StepErrorKind::Binding);
         let text = e.to_string();
-        assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(
-            text.contains(
-                "step \"train\": input \"irisdata\" has no value: give it on the command line \
-                 (--irisdata <value>) or as a binding, set AZUREML_DATAREFERENCE_irisdata, or, for \
-                 an offline run, write a default (it has \"data/iris.csv\", but the run is online, \
-                 where defaults do not apply)"
-            ),
-            "{text}"
+        assert_eq!(
+            text,
+            "step \"train\": input \"irisdata\" has no value: give it on the command line \
+             (--irisdata <value>) or as a binding, set AZUREML_DATAREFERENCE_irisdata, or, for \
+             an offline run, write a default (it has \"data/iris.csv\", but the run is online, \
+             where the default of an input does not apply: a local path means nothing on a \
+             remote engine)"
         );
-        assert!(text.contains("set AML_PARAMETER_threshold"), "{text}");
+        // With its data bound, the step resolves online, the param from its default.
+        let bound = given(&[("model_output", "o"), ("irisdata", "d.csv")]);
+        let values = resolve(&STEP, &bound, false, |_| None).unwrap();
+        assert_eq!(
+            (values[2].name, values[2].text.as_str(), &values[2].origin),
+            ("threshold", "0.9", &Origin::Default)
+        );
+    }
+
+    #[test]
+    fn a_param_without_default_names_all_three_ways_online_and_offline() {
+        let step = Step {
+            params: &[crate::step::Slot {
+                name: "epochs",
+                default: None,
+                ty: "u32",
+            }],
+            inputs: &[],
+            outputs: &[],
+            ..STEP
+        };
+        for offline in [true, false] {
+            let e = resolve(&step, &given(&[]), offline, |_| None).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "step \"train\": param \"epochs\" has no value: give it on the command line \
+                 (--epochs <value>) or as a binding, set AML_PARAMETER_epochs, or write a \
+                 default (#[aml_step(params(epochs = ...))])"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!                            and DIR/big.bin, and the folder DIR/model registered as model
 //!                            `probe-model`; complete it and print what happened
 //! probe sync STORE URI       sync every run of STORE to URI (as `runctx sync`), print the report
+//! probe parent-rows N        append rows i = 1..=N to the table "rows" of the context run's
+//!                            parent, as a step does, then exit
+//! probe tables               log a table, three rows of another and a confusion matrix
 
 use std::io::Write;
 
@@ -39,8 +42,33 @@ fn main() {
         ["durable", file] => durable(file),
         ["artifacts", dir] => artifacts(std::path::Path::new(dir)),
         ["sync", store, uri] => sync(store, uri),
+        ["parent-rows", n] => parent_rows(n.parse().expect("a count")),
+        ["tables"] => tables(),
         other => panic!("unknown arguments {other:?}"),
     }
+}
+
+fn tables() {
+    let run = Run::get_context().unwrap();
+    run.log_table("from rust", [("x", vec![1.0, 2.0]), ("y", vec![0.5, 0.25])])
+        .unwrap();
+    for epoch in 0..3 {
+        let loss = 1.0 / f64::from(epoch + 1);
+        run.log_row("by epoch", [("epoch", json!(epoch)), ("loss", json!(loss))])
+            .unwrap();
+    }
+    run.log_confusion_matrix("cm", &["cat", "dog"], &[[5, 1], [2, 7]])
+        .unwrap();
+    println!("{}", json!({"id": run.id()}));
+}
+
+fn parent_rows(n: i64) {
+    let run = Run::get_context().unwrap();
+    let parent = run.parent().expect("the context run has a parent");
+    for i in 1..=n {
+        parent.log_row("rows", [("i", i)]).unwrap();
+    }
+    println!("{}", json!({"parent": parent.id()}));
 }
 
 fn context() {
