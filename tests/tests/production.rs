@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use tests::mlflow::MlflowServer;
+use tests::mlflow::{MlflowServer, ServerOptions};
 use tests::{command, last_json};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe");
@@ -69,7 +69,15 @@ fn probe(server: &MlflowServer, env: &[(String, String)]) -> (Value, String, tem
 
 /// The run's artifacts in its local folder, by path, with their bytes.
 fn local_artifacts(store: &Path, id: &str) -> BTreeMap<String, Vec<u8>> {
-    let root = store.join(id).join("artifacts");
+    local_artifacts_below(&store.join(id).join("artifacts"))
+}
+
+/// The files below `root`, by `/`-separated path, with their bytes.
+fn local_artifacts_below(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let root = root.to_path_buf();
+    if !root.exists() {
+        return BTreeMap::new();
+    }
     let mut out = BTreeMap::new();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
@@ -83,6 +91,23 @@ fn local_artifacts(store: &Path, id: &str) -> BTreeMap<String, Vec<u8>> {
             }
         }
     }
+    out
+}
+
+/// The objects under a run's artifact root, listed straight from its store (not through
+/// MLflow): the production servers' object stores, or a shared folder.
+fn stored_objects(server: &MlflowServer, remote: &str) -> Vec<(String, u64)> {
+    if server.stores().is_some() {
+        return server.stored_objects(remote);
+    }
+    let run = server.run(remote);
+    let uri = run["info"]["artifact_uri"].as_str().unwrap();
+    let root = Path::new(uri.strip_prefix("file://").expect("a file: artifact root"));
+    let mut out: Vec<(String, u64)> = local_artifacts_below(root)
+        .into_iter()
+        .map(|(p, b)| (p, b.len() as u64))
+        .collect();
+    out.sort();
     out
 }
 
@@ -114,14 +139,14 @@ fn assert_all_arrived(server: &MlflowServer, store: &Path, id: &str, remote: &st
         );
     }
     assert_eq!(
-        server.stored_objects(remote),
+        stored_objects(server, remote),
         sizes,
         "what the artifact store holds under the run"
     );
 }
 
 fn every_artifact_and_model_version_arrives(server: &MlflowServer) {
-    let env = server.stores().unwrap().client_env();
+    let env = server.client_env();
     let (out, stderr, dir) = probe(server, &env);
     assert!(out["error"].is_null(), "{out}\n{stderr}");
     assert!(out["register_error"].is_null(), "{out}\n{stderr}");
@@ -164,6 +189,20 @@ fn azure_blob_every_artifact_and_model_version_arrives() {
 #[ignore = "needs MLflow; run via the README test command"]
 fn s3_every_artifact_and_model_version_arrives() {
     every_artifact_and_model_version_arrives(MlflowServer::shared_postgres_s3());
+}
+
+/// A folder every client reaches at the same path (`file://`), as a team shares one on a
+/// network mount: the server names it, this client writes into it.
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_shared_folder_every_artifact_and_model_version_arrives() {
+    let share = tempfile::tempdir().unwrap();
+    let server = MlflowServer::start_with(ServerOptions {
+        no_serve_artifacts: true,
+        default_artifact_root: Some(format!("file://{}", share.path().display())),
+        ..ServerOptions::default()
+    });
+    every_artifact_and_model_version_arrives(&server);
 }
 
 /// Without the store's credentials: the records ship, the first artifact says once which

@@ -258,28 +258,53 @@ impl Objects {
             message: format!("artifact {path:?} in {}: {why}", self.uri),
             retry_after: None,
         };
+        let said = brief(&e.to_string());
         match e {
             E::PermissionDenied { .. } => refusal(
                 403,
                 format!(
-                    "the store refused the credentials ({e}); check the variables of the store's \
-                     credentials ({})",
+                    "the store refused the credentials ({said}); check the variables of the \
+                     store's credentials ({})",
                     credential_variables(&self.uri)
                 ),
             ),
             E::Unauthenticated { .. } => refusal(
                 401,
                 format!(
-                    "the store needs credentials ({e}); set {}",
+                    "the store needs credentials ({said}); set {}",
                     credential_variables(&self.uri)
                 ),
             ),
-            E::NotFound { .. } => refusal(404, format!("not found: {e}")),
+            E::NotFound { .. } => refusal(404, format!("not found ({said})")),
             E::InvalidPath { .. } | E::NotSupported { .. } | E::NotImplemented { .. } => {
-                refusal(400, e.to_string())
+                refusal(400, said)
             }
-            other => CallError::Transport(format!("artifact store {}: {other}", self.uri)),
+            _ => CallError::Transport(format!("artifact store {}: {said}", self.uri)),
         }
+    }
+}
+
+/// The gist of a store's error for a message: the store's error code when its answer has one
+/// (`<Code>AuthorizationFailure</Code>` in Azure's and S3's XML), else its first line, cut to
+/// 300 characters. Whole answers (XML documents, request ids) would drown the advice.
+fn brief(text: &str) -> String {
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.trim());
+    let first = text.lines().next().unwrap_or("").trim();
+    let first: String = first.chars().take(300).collect();
+    match code {
+        Some(code) if !code.is_empty() => {
+            // object_store's text goes on with the request and the whole answer.
+            let head = first
+                .split(": Error performing")
+                .next()
+                .unwrap_or(&first)
+                .trim_end_matches([':', ' ']);
+            format!("{code}: {head}")
+        }
+        _ => first,
     }
 }
 
@@ -656,6 +681,23 @@ mod tests {
             }
             other => panic!("expected an unusable store, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_stores_answer_is_cut_to_its_gist() {
+        let azure = "The operation lacked the necessary privileges to complete for path a/b: \
+                     Error performing PUT http://127.0.0.1/x in 2ms - Server returned non-2xx \
+                     status code: 403 Forbidden: <?xml version=\"1.0\"?>\n<Error>\n  \
+                     <Code>AuthorizationFailure</Code>\n  <Message>Server failed to \
+                     authenticate</Message>\n</Error>";
+        let said = brief(azure);
+        assert!(
+            said.starts_with("AuthorizationFailure: The operation lacked"),
+            "{said}"
+        );
+        assert!(!said.contains('\n') && !said.contains("<Error>"), "{said}");
+        assert_eq!(brief("connection refused\nmore"), "connection refused");
+        assert_eq!(brief(&"x".repeat(1000)).len(), 300);
     }
 
     #[test]

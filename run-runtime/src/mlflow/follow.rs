@@ -364,6 +364,11 @@ async fn upload(link: &Arc<Link>, remote: &Remote, path: &str) -> Result<(), Shi
             return Ok(());
         }
     };
+    // A store that refused this client's credentials refuses the next file too: said once.
+    if lock(&link.state).store_unusable.is_some() {
+        keep_pending(link, path);
+        return Ok(());
+    }
     let store = match remote.store.get() {
         Some(store) => store,
         None => {
@@ -402,9 +407,13 @@ async fn upload(link: &Arc<Link>, remote: &Remote, path: &str) -> Result<(), Shi
                 let reason = message.clone();
                 link.update(|s| s.store_unusable = Some(reason));
             }
+            let by = match store {
+                Ok(ArtifactStore::Objects(_)) => "the artifact store",
+                _ => "the server",
+            };
             link.refuse(format!(
-                "the server refused artifact {path:?}: {e}; it is kept in the run's folder, \
-                 and `runctx sync {} --to {}` uploads it again",
+                "{by} refused artifact {path:?}: {e}; it is kept in the run's folder, and \
+                 `runctx sync {} --to {}` uploads it again",
                 link.meta.id,
                 link.base()
             ));

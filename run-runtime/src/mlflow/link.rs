@@ -45,6 +45,8 @@ pub(super) struct LinkState {
     pub(super) refused: Vec<String>,
     /// The run's artifact store cannot be written: why (its artifacts wait for `sync`).
     pub(super) store_unusable: Option<String>,
+    /// A wait has returned the `store_unusable` error to the program.
+    store_told: bool,
     /// No more records will come from this process: ship to the end, then stop.
     pub(super) closed: bool,
     /// Records shipped (or refused) by this link.
@@ -92,6 +94,7 @@ impl Link {
                 fatal: None,
                 refused: Vec::new(),
                 store_unusable: None,
+                store_told: false,
                 closed: false,
                 shipped_records: 0,
                 stopped: false,
@@ -202,6 +205,11 @@ impl Link {
         lock(&self.state).refused.clone()
     }
 
+    /// A wait has already told the program that the run's artifact store cannot be written.
+    pub(super) fn store_told(&self) -> bool {
+        lock(&self.state).store_told
+    }
+
     /// Artifacts the server refused, kept for the next sync, by path among the run's artifacts.
     pub(crate) fn pending_artifacts(&self) -> Vec<String> {
         lock(&self.state).remote.pending_artifacts.clone()
@@ -246,15 +254,16 @@ impl Link {
         loop {
             let cursor = state.remote.cursor;
             if cursor.offset >= end && cursor.index == 0 {
-                return match &state.store_unusable {
-                    None => Ok(()),
-                    Some(reason) => Err(Error::ArtifactsNotStored {
-                        id: self.meta.id.clone(),
-                        server: self.server.base().to_owned(),
-                        reason: reason.clone(),
-                        pending: state.remote.pending_artifacts.len(),
-                    }),
+                let Some(reason) = state.store_unusable.clone() else {
+                    return Ok(());
                 };
+                state.store_told = true;
+                return Err(Error::ArtifactsNotStored {
+                    id: self.meta.id.clone(),
+                    server: self.server.base().to_owned(),
+                    reason,
+                    pending: state.remote.pending_artifacts.len(),
+                });
             }
             if let Some(reason) = &state.fatal {
                 return Err(self.not_shipped(&reason.to_string(), end, &state, false));
