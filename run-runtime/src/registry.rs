@@ -188,7 +188,7 @@ impl Run {
         if let Some(d) = &options.description {
             check_value(NameKind::Tag, "description", d)?;
         }
-        let artifact = format!("{MODELS_DIR}/{name}");
+        let artifact = registration_folder(&self.artifacts_dir(), name);
         if path.is_dir() {
             self.upload_folder(&artifact, path)?;
         } else if let (true, Some(file)) = (path.is_file(), path.file_name()) {
@@ -212,6 +212,20 @@ impl Run {
             Some(link) => match **link {},
         }
     }
+}
+
+/// The run's artifact folder of a new registration of model `name`: `models/<name>` the first
+/// time, `models.<k>/<name>` the k-th time the run registers that model. A version's source is
+/// that folder, so a second registration must not replace the files the first version names;
+/// the suffix goes on the top folder, where no model name can collide with it.
+fn registration_folder(artifacts: &Path, name: &str) -> String {
+    (1u64..)
+        .map(|k| match k {
+            1 => format!("{MODELS_DIR}/{name}"),
+            k => format!("{MODELS_DIR}.{k}/{name}"),
+        })
+        .find(|folder| !artifacts.join(folder).exists())
+        .expect("a free folder among unboundedly many")
 }
 
 /// A model name: the key rules, and no `/` or `:` (its registry folder).

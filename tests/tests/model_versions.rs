@@ -19,8 +19,7 @@ fn model_folder(dir: &Path, k: u32) -> PathBuf {
 }
 
 /// `name` with versions 1 (k = 5) and 2 (k = 7), each registered by a run of its own of
-/// `store` (offline) or of `server` (online), completed. (A run that registers a model again
-/// replaces the files among its artifacts, which the server's earlier version points at.)
+/// `store` (offline) or of `server` (online), completed.
 fn two_versions(dir: &Path, store: &Store, server: Option<&str>, name: &str) {
     let options = ModelOptions::new().tag("algorithm", "knn");
     for k in [5, 7] {
@@ -489,4 +488,39 @@ fn online_a_step_process_downloads_the_version_named_in_its_environment() {
     );
     // A second process reuses the cache.
     assert_eq!(needs_data(store.root(), &reference, &online), folder);
+}
+
+/// One run registers a model twice, with other files the second time: each version, as the
+/// server and MLflow's Python client see it, keeps its own files.
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn a_run_that_registers_a_model_twice_keeps_each_versions_files() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path().join("runs"));
+    let name = unique("twice");
+    let run = store
+        .start_online_run(&server.uri, "registry", "twice")
+        .unwrap();
+    let options = ModelOptions::new();
+    let first = run
+        .register_model(&name, model_folder(dir.path(), 5), &options)
+        .unwrap();
+    let second = run
+        .register_model(&name, model_folder(dir.path(), 7), &options)
+        .unwrap();
+    run.complete().unwrap();
+    let remote = run.remote_id().unwrap();
+    assert_eq!(first.source, format!("runs:/{remote}/models/{name}"));
+    assert_eq!(second.source, format!("runs:/{remote}/models.2/{name}"));
+    let versions = server.download_model_versions(&name);
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    for (version, k) in versions.iter().zip([5u8, 7]) {
+        assert_eq!(
+            version.files.files["weights/layer0.bin"].bytes(),
+            [1, 2, 3, k],
+            "version {}",
+            version.version
+        );
+    }
 }

@@ -397,6 +397,9 @@ impl HttpConnector for Connector {
             .tls_backend_preconfigured(tls)
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+            // Below the keep-alive of common stores' front ends (Node's 5 s for Azurite): a
+            // request on a connection being closed fails and is retried for nothing.
+            .pool_idle_timeout(Duration::from_millis(1500))
             .user_agent(concat!("run-runtime/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| failed(e.to_string()))?;

@@ -291,6 +291,10 @@ impl Client {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(16)
+            // Below the keep-alive of MLflow's servers (uvicorn 5 s, gunicorn 2 s): a request
+            // sent on a connection the server is closing fails with "connection closed before
+            // message completed", a retry and, under load, a false alarm of a stall.
+            .pool_idle_timeout(Duration::from_millis(1500))
             .user_agent(concat!("run-runtime/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config {

@@ -37,8 +37,10 @@ pub(super) struct LinkState {
     pub(super) remote: RemoteCopy,
     /// The last transient failure, while retrying; cleared by an answer.
     trouble: Option<String>,
-    /// When the server last answered a call of this link (or the link started).
-    last_answer: Instant,
+    /// When the current trouble began: the first failure since the server last answered. A
+    /// busy server may take longer than the stall timeout to answer a call, so the silence
+    /// that counts starts at a failure, not at the last answer.
+    trouble_since: Instant,
     /// Shipping stopped for good (authentication, a deleted run): the reason.
     pub(super) fatal: Option<ShipError>,
     /// Records the server refused, with its message.
@@ -90,7 +92,7 @@ impl Link {
             state: Mutex::new(LinkState {
                 remote,
                 trouble: None,
-                last_answer: Instant::now(),
+                trouble_since: Instant::now(),
                 fatal: None,
                 refused: Vec::new(),
                 store_unusable: None,
@@ -272,7 +274,7 @@ impl Link {
                 return Err(self.not_shipped("shipping stopped", end, &state, false));
             }
             if let Some(trouble) = &state.trouble {
-                let silent_since = state.last_answer.max(started);
+                let silent_since = state.trouble_since.max(started);
                 if self.server.is_unreachable() || silent_since.elapsed() >= stall {
                     self.server.mark_unreachable();
                     let why = format!("the server is not answering: {trouble}");
@@ -312,15 +314,17 @@ impl Link {
     /// The server answered a call: the trouble is over.
     pub(super) fn answered(&self) {
         self.server.answered();
-        self.update(|s| {
-            s.trouble = None;
-            s.last_answer = Instant::now();
-        });
+        self.update(|s| s.trouble = None);
     }
 
     /// A call failed and is being retried.
     pub(super) fn troubled(&self, message: String) {
-        self.update(|s| s.trouble = Some(message));
+        self.update(|s| {
+            if s.trouble.is_none() {
+                s.trouble_since = Instant::now();
+            }
+            s.trouble = Some(message);
+        });
     }
 
     /// Shipping stopped for good (the first reason stands).
