@@ -4,6 +4,11 @@
 //! back every artifact and model version, and the store is listed with its own client library.
 //! Also the load test: 16 programs at once against the PostgreSQL + Azurite server.
 
+// The servers themselves, checked with the Python client alone; in this binary so that they
+// share its servers (each costs about 35 s of CPU to start).
+#[path = "production/harness.rs"]
+mod harness;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
