@@ -7,8 +7,9 @@
 //!   `version.json` (the [`ModelVersion`]) and `files/` (a copy of the files); versions count
 //!   from 1;
 //! - online, on the tracking server's model registry: the registered model is created if it
-//!   does not exist, and a version is created with `source: runs:/<run>/models/<name>` and the
-//!   run's id, once the files are on the server.
+//!   does not exist, and a version is created with `source: runs:/<run>/models/<name>` (the
+//!   run's k-th registration of that model: `models.<k>/<name>`) and the run's id, once the
+//!   files are in the run's artifact store.
 //!
 //! [`Registry`] lists and reads back models and versions, locally or from a server
 //! (`runctx models` shows them); points aliases at versions ([`Registry::set_alias`]); resolves
@@ -28,7 +29,9 @@
 //! let v1 = run.register_model("iris-classifier", &model, &options)?;
 //! let v2 = run.register_model("iris-classifier", &model, &options)?;
 //! assert_eq!((v1.version, v2.version), (1, 2));
-//! assert_eq!(v2.source, format!("runs:/{}/models/iris-classifier", run.id()));
+//! // Each registration keeps its own files among the run's artifacts.
+//! assert_eq!(v1.source, format!("runs:/{}/models/iris-classifier", run.id()));
+//! assert_eq!(v2.source, format!("runs:/{}/models.2/iris-classifier", run.id()));
 //!
 //! let registry = Registry::local(&store);
 //! assert_eq!(registry.models()?[0].latest_version, Some(2));
