@@ -2,6 +2,7 @@
 
 pub mod azurite;
 pub mod downloads;
+pub mod load;
 pub mod mlflow;
 pub mod postgres;
 pub mod production;

@@ -9,12 +9,10 @@
 #[path = "production/harness.rs"]
 mod harness;
 
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::Instant;
-
-use serde_json::{Value, json};
+use tests::load::{check_load, load_file, run_load};
 use tests::mlflow::{MlflowServer, ServerOptions};
 use tests::{command, last_json};
 
@@ -258,117 +256,40 @@ fn a_store_without_credentials_is_one_clear_error_and_sync_uploads_later() {
     assert_all_arrived(server, &store, id, remote);
 }
 
-// The load test: 16 programs at once, each logging 50,000 points, 20 tags and a 20 MB file to
-// the PostgreSQL + Azurite server. Every point, tag and file arrives exactly once, as MLflow's
-// Python client reads them and as the blob store lists them. How long it takes, beside the
-// Python client under the same load, is a benchmark (`cargo run --release -p tests --bin
-// load_bench`, in docs/benchmarks.md), not an assertion here.
+// The load test: 16 programs at once against the PostgreSQL + Azurite server, each logging
+// points, 20 tags and a 20 MB file. Every point, tag and file arrives exactly once, as MLflow's
+// Python client reads them and as the blob store lists them. The issue's full load (50,000
+// points each) is `load_bench` (`cargo run --release -p tests --bin load_bench`), which runs
+// the same load and the same checks beside the Python client and times both
+// (docs/benchmarks.md); here 10,000 points each, so that the README's test command stays
+// within CI's time on 2 cores (the full load and its check take about 6 minutes there).
 
 const SHIPPING: &str = env!("CARGO_BIN_EXE_shipping");
 const LOAD_PROGRAMS: usize = 16;
-const LOAD_POINTS: usize = 50_000;
+const LOAD_POINTS: usize = 10_000;
 const FILE_BYTES: usize = 20_000_000;
-
-/// Checks, through the Python client, each run's metric `m` (steps 0..n, value = step, each
-/// step once), its tags `t0`..`t19`, and the size of its artifact `data.bin`.
-const LOAD_CHECK: &str = r#"
-out = {}
-for run_id in args[1:]:
-    points = client.get_metric_history(run_id, "m")
-    steps = sorted(p.step for p in points)
-    run = client.get_run(run_id)
-    tags = {k: v for k, v in run.data.tags.items() if k.startswith("t") and k[1:].isdigit()}
-    files = {f.path: f.file_size for f in client.list_artifacts(run_id)}
-    out[run_id] = {
-        "points": len(points),
-        "distinct_steps": len(set(steps)),
-        "steps_ok": steps == list(range(int(args[0]))),
-        "values_ok": all(p.value == float(p.step) for p in points),
-        "tags": len(tags),
-        "tags_ok": all(tags.get(f"t{i}") == f"value {i}" for i in range(20)),
-        "files": files,
-    }
-print(json.dumps(out))
-"#;
 
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
 fn sixteen_programs_at_once_every_point_tag_and_file_arrives_exactly_once() {
     let server = MlflowServer::shared_postgres_azurite();
-    let env = server.stores().unwrap().client_env();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("data.bin");
-    let bytes: Vec<u8> = (0..FILE_BYTES).map(|i| (i * 31 % 251) as u8).collect();
-    std::fs::write(&file, &bytes).unwrap();
-
-    let started = Instant::now();
-    let children: Vec<Child> = (0..LOAD_PROGRAMS)
-        .map(|i| {
-            command(SHIPPING, &dir.path().join(format!("runs{i}")))
-                .env("MLFLOW_TRACKING_URI", &server.uri)
-                .env("MLFLOW_EXPERIMENT_NAME", "load")
-                // Sixteen programs share a server of 4 workers on (here) 2 cores: `complete()`
-                // may wait longer than the default minute for its share. The time is the
-                // benchmark's to measure; this test checks what arrives.
-                .env("RUNCTX_FLUSH_TIMEOUT", "900")
-                .envs(env.iter().cloned())
-                .args(["load", &LOAD_POINTS.to_string()])
-                .arg(&file)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let reports: Vec<Value> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            last_json(&out.stdout)
-        })
-        .collect();
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "{LOAD_PROGRAMS} programs x {LOAD_POINTS} points + 20 tags + {FILE_BYTES} bytes: {seconds:.1} s, \
-         {:.0} points/s",
-        (LOAD_PROGRAMS * LOAD_POINTS) as f64 / seconds
+    let bytes = load_file(&file, FILE_BYTES);
+    let shipping = Path::new(SHIPPING);
+    let (seconds, remotes) = run_load(
+        server,
+        shipping,
+        dir.path(),
+        LOAD_PROGRAMS,
+        LOAD_POINTS,
+        &file,
     );
-
-    let mut remotes = Vec::new();
-    for r in &reports {
-        assert!(r["error"].is_null(), "{r}");
-        assert_eq!(r["refused"], json!([]), "{r}");
-        remotes.push(r["remote_id"].as_str().unwrap().to_owned());
-    }
-    let mut args = vec![LOAD_POINTS.to_string()];
-    args.extend(remotes.iter().cloned());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let seen = server.python(LOAD_CHECK, &args);
-    for remote in &remotes {
-        let run = &seen[remote];
-        assert_eq!(run["points"], LOAD_POINTS, "{remote}: {run}");
-        assert_eq!(run["distinct_steps"], LOAD_POINTS, "{remote}: {run}");
-        assert_eq!(run["steps_ok"], true, "{remote}: {run}");
-        assert_eq!(run["values_ok"], true, "{remote}: {run}");
-        assert_eq!(run["tags"], 20, "{remote}: {run}");
-        assert_eq!(run["tags_ok"], true, "{remote}: {run}");
-        assert_eq!(
-            run["files"],
-            json!({"data.bin": FILE_BYTES}),
-            "{remote}: {run}"
-        );
-        // Exactly once in the store too: one blob under the run, of the file's size.
-        assert_eq!(
-            server.stored_objects(remote),
-            vec![("data.bin".to_owned(), FILE_BYTES as u64)],
-            "{remote}"
-        );
-    }
+    println!(
+        "{LOAD_PROGRAMS} programs x {LOAD_POINTS} points + 20 tags + {FILE_BYTES} bytes: \
+         {seconds:.1} s"
+    );
+    check_load(server, &remotes, LOAD_POINTS, FILE_BYTES);
     // One file's bytes, end to end.
     let back = server.download_artifacts(&remotes[0]);
     assert!(back.files["data.bin"].bytes() == bytes);

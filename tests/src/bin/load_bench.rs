@@ -4,15 +4,18 @@
 //! (`scripts/bench-python-load.py`: `log_batch` of 1000 and `log_artifact`), in alternation on
 //! one server, so that the two are compared side by side on the same machine and moment.
 //!
+//! After each round of this crate's client, every point, tag and file is checked to have
+//! arrived exactly once (`tests::load::check_load`, as the load test does at a smaller size).
+//!
 //! `cargo run --release -p tests --bin load_bench -- [ROUNDS] [PROCESSES] [POINTS] [MB]`
 //! (defaults 3, 16, 50000, 20). Prints a markdown table of each round and the medians.
 
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
+use tests::last_json;
+use tests::load::{check_load, load_file, run_load};
 use tests::mlflow::MlflowServer;
 use tests::venv::server_python;
-use tests::{command, last_json};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -24,8 +27,7 @@ fn main() {
     let server = MlflowServer::postgres_azurite();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("data.bin");
-    let bytes: Vec<u8> = (0..mb * 1_000_000).map(|i| (i * 31 % 251) as u8).collect();
-    std::fs::write(&file, &bytes).unwrap();
+    load_file(&file, mb * 1_000_000);
     println!(
         "{processes} processes x ({points} points + 20 tags + {mb} MB), PostgreSQL + Azurite, \
          {} workers\n",
@@ -55,6 +57,7 @@ fn main() {
 
 /// Seconds from starting `processes` programs (`shipping load`) to the last one's exit: each
 /// creates its run, logs, uploads and completes (waiting for the server to have everything).
+/// Then checks that everything arrived exactly once.
 fn rust_load(
     server: &MlflowServer,
     dir: &std::path::Path,
@@ -64,27 +67,11 @@ fn rust_load(
     file: &std::path::Path,
 ) -> f64 {
     let program = std::env::current_exe().unwrap().with_file_name("shipping");
-    let started = Instant::now();
-    let children: Vec<_> = (0..processes)
-        .map(|i| {
-            command(&program, &dir.join(format!("round{round}/runs{i}")))
-                .env("MLFLOW_TRACKING_URI", &server.uri)
-                .env("MLFLOW_EXPERIMENT_NAME", "load-bench")
-                .env("RUNCTX_FLUSH_TIMEOUT", "900")
-                .envs(server.client_env())
-                .args(["load", &points.to_string()])
-                .arg(file)
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("the shipping program, built beside this one (cargo build -p tests)")
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        let report = last_json(&out.stdout);
-        assert!(report["error"].is_null(), "{report}");
-    }
-    started.elapsed().as_secs_f64()
+    let runs = dir.join(format!("round{round}"));
+    let (seconds, remotes) = run_load(server, &program, &runs, processes, points, file);
+    let bytes = file.metadata().unwrap().len() as usize;
+    check_load(server, &remotes, points, bytes);
+    seconds
 }
 
 /// The Python client's seconds for the same load (its own clock: from every run created to the
