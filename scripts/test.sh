@@ -16,6 +16,56 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The set-up of the server and browser tests (packages, venv, Azurite) runs in the background
+# while the code builds and the other tests run: on a fresh machine it takes minutes of mostly
+# waiting on downloads. Its output is shown when the server tests need it.
+: "${MLFLOW_VERSION:=3.17.2}"
+venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
+setup_servers() {
+  # chromium opens a runctx report; openssl makes the TLS test's certificates; curl reads that
+  # HTTPS server back; strace shows the durability test the order of a program's syncs and
+  # renames; postgresql is the production-style servers' backend store, and npm installs Azurite.
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  command -v openssl >/dev/null || missing="$missing openssl"
+  command -v curl >/dev/null || missing="$missing curl"
+  command -v strace >/dev/null || missing="$missing strace"
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$missing postgresql"
+  command -v npm >/dev/null || missing="$missing npm"
+  if [ -n "$missing" ]; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+  fi
+  # Azurite (Microsoft's Azure Storage emulator) installs from npm while pip works; the version is
+  # the one tests/src/azurite.rs pins.
+  azurite_version=$(sed -n 's/^pub const AZURITE_VERSION: &str = "\(.*\)";$/\1/p' tests/src/azurite.rs)
+  azurite=$PWD/.venv/azurite
+  azurite_pid=""
+  if [ "$(node -p "require('$azurite/node_modules/azurite/package.json').version" 2>/dev/null)" != "$azurite_version" ]; then
+    mkdir -p "$azurite"
+    npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error "azurite@$azurite_version" &
+    azurite_pid=$!
+  fi
+  pip_install() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+  if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
+    python3 -m venv "$venv" || {
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv "$venv"
+    }
+    # The auth extra brings Flask-WTF, for the test against MLflow's basic-auth app.
+    pip_install "mlflow[auth]==$MLFLOW_VERSION"
+  fi
+  # The servers' packages (PostgreSQL driver, Azure and S3 clients, moto's S3 server); the marker
+  # is what tests/src/venv.rs checks too.
+  if ! cmp -s tests/requirements-servers.txt "$venv/.servers-requirements"; then
+    pip_install -r tests/requirements-servers.txt
+    cp tests/requirements-servers.txt "$venv/.servers-requirements"
+  fi
+  if [ -n "$azurite_pid" ]; then wait "$azurite_pid"; fi
+}
+setup_log=$(mktemp)
+setup_servers >"$setup_log" 2>&1 &
+setup_pid=$!
+
 step "format"
 cargo fmt --all -- --check
 
@@ -40,49 +90,22 @@ else
   echo "skipped: no $msrv toolchain installed (rustup toolchain install $msrv), so the minimum supported version is not checked"
 fi
 
-step "set-up for the server and browser tests: MLflow ${MLFLOW_VERSION:=3.17.2} and tests/requirements-servers.txt in .venv/mlflow, Azurite in .venv/azurite, postgresql, chromium, openssl, curl, strace"
-# chromium opens a runctx report; openssl makes the TLS test's certificates; curl reads that
-# HTTPS server back; strace shows the durability test the order of a program's syncs and
-# renames; postgresql is the production-style servers' backend store, and npm installs Azurite.
-missing=""
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
-command -v openssl >/dev/null || missing="$missing openssl"
-command -v curl >/dev/null || missing="$missing curl"
-command -v strace >/dev/null || missing="$missing strace"
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing="$missing postgresql"
-command -v npm >/dev/null || missing="$missing npm"
-if [ -n "$missing" ]; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
-fi
-# Azurite (Microsoft's Azure Storage emulator) installs from npm while pip works; the version is
-# the one tests/src/azurite.rs pins.
-azurite_version=$(sed -n 's/^pub const AZURITE_VERSION: &str = "\(.*\)";$/\1/p' tests/src/azurite.rs)
-azurite=$PWD/.venv/azurite
-azurite_pid=""
-if [ "$(node -p "require('$azurite/node_modules/azurite/package.json').version" 2>/dev/null)" != "$azurite_version" ]; then
-  mkdir -p "$azurite"
-  npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error "azurite@$azurite_version" &
-  azurite_pid=$!
-fi
-venv=${MLFLOW_VENV:-$PWD/.venv/mlflow}
-pip_install() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
-if ! "$venv/bin/python" -c "import importlib.metadata as m, sys, flask_wtf; sys.exit(m.version('mlflow') != '$MLFLOW_VERSION')" 2>/dev/null; then
-  python3 -m venv "$venv" || {
-    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv "$venv"
-  }
-  # The auth extra brings Flask-WTF, for the test against MLflow's basic-auth app.
-  pip_install "mlflow[auth]==$MLFLOW_VERSION"
-fi
-# The servers' packages (PostgreSQL driver, Azure and S3 clients, moto's S3 server); the marker
-# is what tests/src/venv.rs checks too.
-if ! cmp -s tests/requirements-servers.txt "$venv/.servers-requirements"; then
-  pip_install -r tests/requirements-servers.txt
-  cp tests/requirements-servers.txt "$venv/.servers-requirements"
-fi
-if [ -n "$azurite_pid" ]; then wait "$azurite_pid"; fi
+step "waiting for the set-up of the server and browser tests: MLflow $MLFLOW_VERSION and tests/requirements-servers.txt in .venv/mlflow, Azurite in .venv/azurite, postgresql, chromium, openssl, curl, strace"
+if ! wait "$setup_pid"; then cat "$setup_log"; echo "the set-up failed"; exit 1; fi
+cat "$setup_log"
 
 step "tests against real MLflow servers, and the runctx report in headless chromium"
-MLFLOW_VENV="$venv" cargo test --workspace --all-features --locked -- --ignored
+# The production-style servers' tests (tests/tests/production.rs: PostgreSQL, Azurite, S3, the
+# load test) mostly wait on their servers: they run beside the others.
+production_log=$(mktemp)
+MLFLOW_VENV="$venv" cargo test -p tests --all-features --locked --test production -- --ignored \
+  >"$production_log" 2>&1 &
+production_pid=$!
+MLFLOW_VENV="$venv" cargo test --workspace --all-features --locked -- --ignored \
+  --skip production_ --skip harness::
+production_ok=0
+wait "$production_pid" || production_ok=$?
+cat "$production_log"
+[ "$production_ok" = 0 ] || { echo "the production-style server tests failed"; exit 1; }
 
 step "done"

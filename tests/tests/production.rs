@@ -184,13 +184,13 @@ fn every_artifact_and_model_version_arrives(server: &MlflowServer) {
 
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
-fn azure_blob_every_artifact_and_model_version_arrives() {
+fn production_azure_blob_every_artifact_and_model_version_arrives() {
     every_artifact_and_model_version_arrives(MlflowServer::shared_postgres_azurite());
 }
 
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
-fn s3_every_artifact_and_model_version_arrives() {
+fn production_s3_every_artifact_and_model_version_arrives() {
     every_artifact_and_model_version_arrives(MlflowServer::shared_postgres_s3());
 }
 
@@ -198,7 +198,7 @@ fn s3_every_artifact_and_model_version_arrives() {
 /// network mount: the server names it, this client writes into it.
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
-fn a_shared_folder_every_artifact_and_model_version_arrives() {
+fn production_a_shared_folder_every_artifact_and_model_version_arrives() {
     let share = tempfile::tempdir().unwrap();
     let server = MlflowServer::start_with(ServerOptions {
         no_serve_artifacts: true,
@@ -213,7 +213,7 @@ fn a_shared_folder_every_artifact_and_model_version_arrives() {
 /// store; with them, `sync` uploads every artifact.
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
-fn a_store_without_credentials_is_one_clear_error_and_sync_uploads_later() {
+fn production_a_store_without_credentials_is_one_clear_error_and_sync_uploads_later() {
     let server = MlflowServer::shared_postgres_azurite();
     let (out, stderr, dir) = probe(server, &[]);
     let error = out["error"].as_str().unwrap_or_else(|| panic!("{out}"));
@@ -271,7 +271,7 @@ const FILE_BYTES: usize = 20_000_000;
 
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
-fn sixteen_programs_at_once_every_point_tag_and_file_arrives_exactly_once() {
+fn production_sixteen_programs_at_once_every_point_tag_and_file_arrives_exactly_once() {
     let server = MlflowServer::shared_postgres_azurite();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("data.bin");
