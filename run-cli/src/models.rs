@@ -35,8 +35,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "tracking_uri")]
     local: bool,
 
-    /// Download the version's files into DIR (a new or empty folder); DIR never holds half a
-    /// version
+    /// Download the version's files into DIR (a new or empty folder); DIR is filled only once
+    /// every file is complete (a temporary folder is renamed into place)
     #[arg(long, value_name = "DIR", requires = "version")]
     download: Option<PathBuf>,
 

@@ -112,7 +112,7 @@ pub(crate) struct Settings {
     /// The local store.
     pub home: PathBuf,
     /// The experiment name of a new run; online with only `MLFLOW_EXPERIMENT_ID`, that id
-    /// (the name is the server's, and opening a context never waits for the server).
+    /// (the name is the server's, and opening a context does not wait for the server).
     pub experiment: String,
     /// `MLFLOW_EXPERIMENT_ID`, online only: the server experiment of a new run.
     pub experiment_id: Option<String>,

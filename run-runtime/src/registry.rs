@@ -510,7 +510,7 @@ impl Registry {
     /// not exist or be empty, and returns `dir`.
     ///
     /// The files go to a temporary folder beside `dir` (`.NAME.PID.part`), renamed to `dir`
-    /// once every file is complete: `dir` never holds half a version. Offline they are copied
+    /// once every file is complete: `dir` does not hold half a version. Offline they are copied
     /// from the local registry; online they are read from where the server says the version
     /// is (`model-versions/get-download-uri`; for `runs:/` the run's artifact store): through
     /// the server's artifact proxy, or straight from the store (Azure Blob, S3, GCS, a shared

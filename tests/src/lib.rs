@@ -56,3 +56,17 @@ pub fn last_json(stdout: &[u8]) -> serde_json::Value {
         });
     serde_json::from_str(line).unwrap()
 }
+
+/// `len` bytes from `seed` that are not all alike (xorshift), so that a shifted or truncated
+/// copy of a file does not compare equal to it.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15 ^ seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -8,25 +8,12 @@ use std::time::{Duration, Instant};
 
 use run_runtime::sync::{SyncOptions, sync};
 use run_runtime::{ModelOptions, Store};
-use tests::command;
 use tests::mlflow::{MlflowServer, PyAsk};
 use tests::proxy::FaultProxy;
+use tests::{command, pattern};
 
 const SHIPPING: &str = env!("CARGO_BIN_EXE_shipping");
 const MIB: u64 = 1 << 20;
-
-/// `len` bytes that are not all alike (so a shifted or truncated copy does not compare equal).
-fn pattern(len: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
@@ -37,7 +24,7 @@ fn an_artifact_refused_with_413_is_reported_and_synced_later() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path().join("runs"));
     let (big, small) = (dir.path().join("big.bin"), dir.path().join("small.txt"));
-    let content = pattern(2 * MIB);
+    let content = pattern(2 * MIB as usize, 0);
     std::fs::write(&big, &content).unwrap();
     std::fs::write(&small, "fits").unwrap();
 
@@ -108,7 +95,7 @@ fn register_model_fails_when_its_files_did_not_arrive() {
     let store = Store::new(dir.path().join("runs"));
     let folder = dir.path().join("model");
     std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("weights.bin"), pattern(2 * MIB)).unwrap();
+    std::fs::write(folder.join("weights.bin"), pattern(2 * MIB as usize, 0)).unwrap();
     std::fs::write(folder.join("config.json"), "{}").unwrap();
 
     let run = store
@@ -149,7 +136,7 @@ fn a_large_artifact_streams_through_a_slow_link() {
     let dir = tempfile::tempdir().unwrap();
     let size = 64 * MIB;
     let file = dir.path().join("weights.bin");
-    let content = pattern(size);
+    let content = pattern(size as usize, 0);
     std::fs::write(&file, &content).unwrap();
 
     let started = Instant::now();

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tests::load::{check_load, load_file, run_load};
 use tests::mlflow::{MlflowServer, ServerOptions};
-use tests::{command, last_json};
+use tests::{command, last_json, pattern};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_probe");
 const MIB: usize = 1 << 20;
@@ -27,19 +27,6 @@ const PNG: &[u8] = &[
     0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
     0x42, 0x60, 0x82,
 ];
-
-/// `len` bytes that are not all alike, so a shifted or truncated copy does not compare equal.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// The probe's inputs in `dir`: an image, a note, a 20 MiB file (several parts of a multipart
 /// upload, the last one short) and a model folder.

@@ -4,22 +4,10 @@
 //! listed with its own client library, and the database are all checked against what was sent.
 
 use tests::mlflow::MlflowServer;
+use tests::pattern;
 use tests::production::{AZURE_ARTIFACT_ROOT, S3_ARTIFACT_ROOT, WORKERS};
 
 const MIB: usize = 1 << 20;
-
-/// `len` bytes that are not all alike (so a shifted or truncated copy does not compare equal).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// What the Python client logged: the run, where its artifacts are, the files by path.
 struct Logged {
