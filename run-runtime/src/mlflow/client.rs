@@ -155,12 +155,15 @@ pub(crate) enum CallError {
 }
 
 impl CallError {
-    /// Worth trying again: no answer, 429 (too many requests) or a 5xx.
+    /// Worth trying again: no answer, 429 (too many requests), a 5xx, or a server whose
+    /// database connection pool was full.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             CallError::Transport(_) => true,
             CallError::Tls(_) => false,
-            CallError::Status { status, .. } => *status == 429 || *status >= 500,
+            CallError::Status {
+                status, message, ..
+            } => *status == 429 || *status >= 500 || pool_full(*status, message),
             CallError::Decode(_) => false,
             CallError::TokenRenewed(_) => true,
         }
@@ -173,6 +176,16 @@ impl CallError {
             _ => None,
         }
     }
+}
+
+/// MLflow's SQL stores answer 400 BAD_REQUEST for any SQLAlchemy error that is not an
+/// `OperationalError`, among them `sqlalchemy.exc.TimeoutError`: "QueuePool limit of size 5
+/// overflow 10 reached, connection timed out" when more requests wait for the database than
+/// its pool holds (seen with 16 clients on PostgreSQL and 4 workers). Nothing was written, so
+/// it is worth trying again like a 503. SQLAlchemy names that error `3o7r` in the link of every
+/// message (`https://sqlalche.me/e/20/3o7r`).
+fn pool_full(status: u16, message: &str) -> bool {
+    status == 400 && message.contains("sqlalche.me/e/") && message.contains("/3o7r")
 }
 
 impl fmt::Display for CallError {
@@ -1197,6 +1210,17 @@ mod tests {
         assert!(status(503).is_transient());
         assert!(!status(400).is_transient());
         assert!(!status(401).is_transient());
+        // MLflow 3.17.2 on PostgreSQL under 16 clients at once, word for word.
+        let pool = "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout \
+                    30.00 (Background on this error at: https://sqlalche.me/e/21/3o7r)";
+        let bad_request = |message: &str| CallError::Status {
+            status: 400,
+            code: Some("BAD_REQUEST".into()),
+            message: message.into(),
+            retry_after: None,
+        };
+        assert!(bad_request(pool).is_transient());
+        assert!(!bad_request("Invalid value 'x' for parameter 'step'").is_transient());
     }
 
     /// A one-request HTTP server on loopback that reads a request's head, then reads its body
