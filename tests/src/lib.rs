@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod azureml;
 pub mod azurite;
 pub mod downloads;
 pub mod load;

@@ -30,6 +30,8 @@ enum Command {
     },
     Export {
         values: BTreeMap<String, String>,
+        /// `--step NAME`: that step as a command job; otherwise the pipeline job.
+        step: Option<String>,
         out: Option<PathBuf>,
         compute: Option<String>,
         environment: Option<String>,
@@ -50,6 +52,7 @@ impl PipelineDef {
     /// iris --list                         the steps, with their inputs, outputs and params
     /// iris --graph [dot]                  the graph, as text or as Graphviz dot
     /// iris --export azureml [--out DIR] [--compute NAME] [--environment ENV]
+    /// iris --export azureml --step train [--split PATH]...   one step as a command job
     /// ```
     pub fn main(&self) -> ExitCode {
         self.main_with_args(std::env::args().skip(1))
@@ -90,10 +93,11 @@ impl Pipeline {
             Command::Step { name, args } => self.run_step(&name, args),
             Command::Export {
                 values,
+                step,
                 out,
                 compute,
                 environment,
-            } => self.export(values, out, compute, environment),
+            } => self.export(values, step, out, compute, environment),
             Command::Run { values, processes } => self.run_all(values, processes),
         }
     }
@@ -102,8 +106,14 @@ impl Pipeline {
         if args.iter().any(|a| a == "--help" || a == "-h") {
             return Ok(Command::Help);
         }
+        // The export's own options, wherever they are on its command line: with it, `--step`
+        // chooses the step to export.
+        let exporting = args
+            .iter()
+            .any(|a| a == "--export" || a.starts_with("--export="));
         if let Some(first) = args.first()
-            && (first == "--step" || first.starts_with("--step="))
+            && is_step_option(first)
+            && !exporting
         {
             let (name, rest) = match first.strip_prefix("--step=") {
                 Some(name) => (name.to_owned(), &args[1..]),
@@ -118,13 +128,9 @@ impl Pipeline {
             });
         }
         let mut values = BTreeMap::new();
-        // The export's own options, wherever they are on its command line.
-        let exporting = args
-            .iter()
-            .any(|a| a == "--export" || a.starts_with("--export="));
         let mut modes: Vec<&str> = Vec::new();
         let (mut processes, mut dot) = (false, false);
-        let (mut out, mut compute, mut environment) = (None, None, None);
+        let (mut out, mut compute, mut environment, mut step) = (None, None, None, None);
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
             let Some(option) = arg.strip_prefix("--") else {
@@ -143,6 +149,11 @@ impl Pipeline {
                     .ok_or_else(|| format!("--{key} needs a value: --{key} {what}"))
             };
             match key {
+                "step" if exporting => {
+                    if step.replace(value("NAME", &mut rest)?).is_some() {
+                        return Err("--step is given twice; export one step at a time".into());
+                    }
+                }
                 "step" => return Err("--step comes first: --step NAME [--NAME VALUE]...".into()),
                 "list" => modes.push("--list"),
                 "processes" => processes = true,
@@ -177,14 +188,16 @@ impl Pipeline {
                 "environment" if exporting => environment = Some(value("ENV", &mut rest)?),
                 _ => {
                     let name = key.replace('-', "_");
-                    let Some(v) = self.value(&name) else {
-                        return Err(self.unknown_option(key, &name));
+                    let given = match self.value(&name) {
+                        Some(v) if v.kind == SlotKind::Param => value("VALUE", &mut rest)?,
+                        Some(_) => value("PATH", &mut rest)?,
+                        // A step exported alone takes its own inputs and params, checked
+                        // against it by the export.
+                        None if exporting && args.iter().any(|a| is_step_option(a)) => {
+                            value("VALUE", &mut rest)?
+                        }
+                        None => return Err(self.unknown_option(key, &name)),
                     };
-                    let what = match v.kind {
-                        SlotKind::Param => "VALUE",
-                        _ => "PATH",
-                    };
-                    let given = value(what, &mut rest)?;
                     if values.insert(name, given).is_some() {
                         return Err(format!("--{key} is given twice; give it once"));
                     }
@@ -208,6 +221,7 @@ impl Pipeline {
             Some("--graph") => Command::Graph { dot },
             Some(_) => Command::Export {
                 values,
+                step,
                 out,
                 compute,
                 environment,
@@ -264,6 +278,7 @@ impl Pipeline {
     fn export(
         &self,
         values: BTreeMap<String, String>,
+        step: Option<String>,
         out: Option<PathBuf>,
         compute: Option<String>,
         environment: Option<String>,
@@ -283,13 +298,21 @@ impl Pipeline {
         if let Some(environment) = environment {
             options.environment = environment;
         }
-        match self.export_azureml(&options) {
-            Ok(file) => {
+        let (exported, file) = match &step {
+            Some(step) => (
+                self.export_azureml_step(step, &options),
+                format!("command job of step {step}"),
+            ),
+            None => (self.export_azureml(&options), String::from("pipeline job")),
+        };
+        match exported {
+            Ok(path) => {
                 println!(
-                    "wrote {} and the program into {}\nsubmit it with: az ml job create --file {}",
-                    file.display(),
+                    "wrote the Azure ML {file} {} and the program into {}\nsubmit it with: az \
+                     ml job create --file {}",
+                    path.display(),
                     options.out.join("code").display(),
-                    file.display()
+                    path.display()
                 );
                 ExitCode::SUCCESS
             }
@@ -348,6 +371,8 @@ impl Pipeline {
              \x20 {program} --graph [dot]                 the graph, as text or as Graphviz dot\n\
              \x20 {program} --export azureml [--out DIR] [--compute NAME] [--environment ENV]\n\
              \x20     write an Azure ML pipeline job (DIR/pipeline.yml, default ./{}-azureml)\n\
+             \x20 {program} --export azureml --step STEP [--NAME VALUE]... [--out DIR] ...\n\
+             \x20     write STEP as an Azure ML command job (DIR/command-STEP.yml)\n\
              \x20 {program} --help                        this text\n",
             self.name()
         ));
@@ -400,6 +425,11 @@ impl Pipeline {
             .iter()
             .find_map(|s| s.slot(name).and_then(|(_, slot)| slot.default))
     }
+}
+
+/// `--step` or `--step=NAME`.
+fn is_step_option(arg: &str) -> bool {
+    arg == "--step" || arg.starts_with("--step=")
 }
 
 /// In a step process a launcher started, the parent it names must be the run's parent.
@@ -524,6 +554,25 @@ mod tests {
             parse(&["--export", "azureml", "--out", "x", "--threshold=1"]).unwrap(),
             Command::Export { out: Some(_), .. }
         ));
+        // With --export, --step chooses the step, wherever it is, and takes its own values.
+        assert_eq!(
+            parse(&[
+                "--step",
+                "train",
+                "--export",
+                "azureml",
+                "--model-input",
+                "m"
+            ])
+            .unwrap(),
+            Command::Export {
+                values: BTreeMap::from([("model_input".into(), "m".into())]),
+                step: Some("train".into()),
+                out: None,
+                compute: None,
+                environment: None,
+            }
+        );
     }
 
     #[test]
@@ -545,6 +594,15 @@ mod tests {
         assert_eq!(
             err(&["--list", "--graph"]),
             "--list and --graph cannot go together; choose one"
+        );
+        assert_eq!(
+            err(&["--export", "azureml", "--step", "train", "--step=train"]),
+            "--step is given twice; export one step at a time"
+        );
+        assert_eq!(
+            err(&["--export", "azureml", "--model-input", "m"]),
+            "unknown option --model-input; the pipeline's inputs and params are --irisdata, \
+             --threshold"
         );
         assert_eq!(
             err(&["--export", "kubeflow"]),
