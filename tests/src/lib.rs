@@ -2,6 +2,7 @@
 
 pub mod azurite;
 pub mod downloads;
+pub mod fake_service;
 pub mod load;
 pub mod mlflow;
 pub mod postgres;
