@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning |
 //! | --- | --- |
-//! | `MLFLOW_TRACKING_URI` | `http(s)://host[:port][/path]` or `azureml://...`: online; unset: offline |
+//! | `MLFLOW_TRACKING_URI` | `http(s)://host[:port][/path]`, `azureml://...` or `databricks[://PROFILE]`: online; unset: offline |
 //! | `MLFLOW_RUN_ID` | online: attach to this run instead of creating one |
 //! | `MLFLOW_EXPERIMENT_NAME` | the experiment of a new run (default `Default`) |
 //! | `MLFLOW_EXPERIMENT_ID` | online: the experiment of a new run, by id (with a name too, both must name one experiment) |
@@ -34,30 +34,121 @@ pub(crate) enum Tracking {
 /// An MLflow-compatible tracking server's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TrackingUri {
-    /// The `http(s)://` base URL the REST API is under (an `azureml://` URI turned into
-    /// `https://` with the same host and path), without a trailing `/`.
+    /// The `http(s)://` base URL the REST API is under, without a trailing `/`: the URI itself
+    /// for an MLflow server, `https://<host>/mlflow/v2.0/<workspace path>` for Azure ML (as
+    /// Microsoft's MLflow plugin builds it), the workspace's host for Databricks.
     pub base: String,
-    /// The URI was `azureml://`: Azure ML's limits apply.
-    pub azureml: bool,
+    /// Which kind of server it is: its limits, credentials and artifact services.
+    pub platform: Platform,
 }
 
+/// The kind of tracking server a URI names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Platform {
+    /// An MLflow server (or anything else that speaks its REST API).
+    Mlflow,
+    /// An Azure ML workspace.
+    AzureMl(Workspace),
+    /// A Databricks workspace; `profile` is the `~/.databrickscfg` profile the URI named.
+    Databricks {
+        /// `databricks://<profile>`.
+        profile: Option<String>,
+    },
+}
+
+/// An Azure ML workspace: where its services are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Workspace {
+    /// `https://<region>.api.azureml.ms` (the scheme and authority of the URI).
+    pub host: String,
+    /// `/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<name>`.
+    pub path: String,
+}
+
+/// The workspace segments of an Azure ML path, after `subscriptions/<id>`: each odd one is
+/// literal, each even one a name.
+const WORKSPACE_SEGMENTS: [&str; 7] = [
+    "subscriptions",
+    "",
+    "resourceGroups",
+    "",
+    "providers",
+    "Microsoft.MachineLearningServices",
+    "workspaces",
+];
+
+/// The workspace named by `path` (the path of a tracking URI): its segments from
+/// `subscriptions` on, and what comes before them.
+fn workspace_path(path: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let at = parts
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("subscriptions"))?;
+    let tail = &parts[at..];
+    if tail.len() != WORKSPACE_SEGMENTS.len() + 1 {
+        return None;
+    }
+    for (i, part) in tail.iter().enumerate() {
+        let ok = match WORKSPACE_SEGMENTS.get(i) {
+            Some(literal) if !literal.is_empty() => part.eq_ignore_ascii_case(literal),
+            // Azure resource names: letters, digits and `-_.()`, at most 90.
+            _ => {
+                part.len() <= 90
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.()".contains(c))
+            }
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let names: Vec<&str> = [1, 3, 7].iter().map(|&i| tail[i]).collect();
+    let path = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.MachineLearningServices/workspaces/{}",
+        names[0], names[1], names[2]
+    );
+    Some((parts[..at].join("/"), path))
+}
+
+/// How an `azureml://` URI is written, for errors.
+const AZUREML_FORM: &str = "azureml://<region>.api.azureml.ms/mlflow/v1.0/subscriptions/<id>/\
+     resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<name> (`az ml \
+     workspace show --query mlflow_tracking_uri` prints it)";
+
 impl TrackingUri {
-    /// Parses a tracking URI; `var` names where it came from, for the error.
+    /// Parses a tracking URI, reading Databricks settings from the process environment; `var`
+    /// names where it came from, for the error.
+    #[cfg(feature = "mlflow")]
     pub(crate) fn parse(var: &'static str, value: &str) -> Result<Self> {
+        Self::parse_with(var, value, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses a tracking URI, reading Databricks settings through `get`.
+    pub(crate) fn parse_with(
+        var: &'static str,
+        value: &str,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let bad = |reason: &str| Error::Config {
             var,
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
+        if value == "databricks" || value.starts_with("databricks://") {
+            let profile = value.strip_prefix("databricks://").map(str::to_owned);
+            let config = crate::databricks::resolve(profile.as_deref(), get)
+                .map_err(|reason| bad(&reason))?;
+            let mut uri = TrackingUri::parse_with(var, &config.host, get)
+                .map_err(|e| bad(&format!("the Databricks host {:?}: {e}", config.host)))?;
+            uri.platform = Platform::Databricks { profile };
+            return Ok(uri);
+        }
         let (scheme, rest) = value.split_once("://").ok_or_else(|| {
             bad(
-                if value == "databricks" || value.starts_with("databricks://") {
-                    "Databricks profiles are not read; use the workspace URL, \
-                 https://<workspace>.cloud.databricks.com, with MLFLOW_TRACKING_TOKEN"
-                } else {
-                    "not a URI this crate can ship to; use http://host:port or https://host \
-                 (or azureml://... in an Azure ML job), or unset it to log offline"
-                },
+                "not a URI this crate can ship to; use http://host:port or https://host \
+                 (or azureml://... in an Azure ML job, databricks for a Databricks workspace), \
+                 or unset it to log offline",
             )
         })?;
         let (https, azureml) = match scheme.to_ascii_lowercase().as_str() {
@@ -72,9 +163,15 @@ impl TrackingUri {
             }
             _ => {
                 return Err(bad(&format!(
-                    "the scheme {scheme:?} is not supported; use http, https or azureml"
+                    "the scheme {scheme:?} is not supported; use http, https, azureml or databricks"
                 )));
             }
+        };
+        // Microsoft's plugin drops the query of an `azureml://` URI (`?` and, from SDK v1,
+        // `&is-remote=True`); anywhere else a query is a mistake.
+        let rest = match azureml {
+            true => rest.split(['?', '#']).next().unwrap_or_default(),
+            false => rest,
         };
         let rest = rest.trim_end_matches('/');
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -101,8 +198,32 @@ impl TrackingUri {
                 "the port {port:?} is not a number from 0 to 65535"
             )));
         }
-        let base = format!("{}://{rest}", if https { "https" } else { "http" });
-        Ok(TrackingUri { base, azureml })
+        let origin = format!("{}://{host}", if https { "https" } else { "http" });
+        let path = &rest[host.len()..];
+        // The plugin's REST base: `/mlflow/v2.0` and the workspace, whatever came before it.
+        // An http(s) URI of that form (the base itself) is the same workspace.
+        let workspace = workspace_path(path).filter(|(before, _)| {
+            azureml || ["mlflow/v1.0", "mlflow/v2.0"].contains(&before.as_str())
+        });
+        match workspace {
+            Some((_, path)) => Ok(TrackingUri {
+                base: format!("{origin}/mlflow/v2.0{path}"),
+                platform: Platform::AzureMl(Workspace { host: origin, path }),
+            }),
+            None if azureml => Err(bad(&format!(
+                "it names no Azure ML workspace; write it as {AZUREML_FORM}"
+            ))),
+            None => Ok(TrackingUri {
+                base: format!("{origin}{path}"),
+                platform: Platform::Mlflow,
+            }),
+        }
+    }
+
+    /// The URI names an Azure ML workspace.
+    #[cfg(feature = "mlflow")]
+    pub(crate) fn is_azureml(&self) -> bool {
+        matches!(self.platform, Platform::AzureMl(_))
     }
 }
 
@@ -167,9 +288,11 @@ impl Settings {
         };
         let remote_run_id = run_id("MLFLOW_RUN_ID")?;
         let tracking = match var("MLFLOW_TRACKING_URI") {
-            Some(uri) if !offline => {
-                Tracking::Online(TrackingUri::parse("MLFLOW_TRACKING_URI", uri.trim())?)
-            }
+            Some(uri) if !offline => Tracking::Online(TrackingUri::parse_with(
+                "MLFLOW_TRACKING_URI",
+                uri.trim(),
+                &get,
+            )?),
             _ => Tracking::Offline,
         };
         if let (Tracking::Offline, Some(id), false) = (&tracking, &remote_run_id, offline) {
@@ -377,20 +500,112 @@ mod tests {
             s.tracking,
             Tracking::Online(TrackingUri {
                 base: "http://127.0.0.1:5000".into(),
-                azureml: false
+                platform: Platform::Mlflow,
             })
         );
-        let s = settings(&[(
-            "MLFLOW_TRACKING_URI",
-            "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/x",
-        )])
+    }
+
+    const WS: &str = "/subscriptions/0b5e6f7a-1c2d/resourceGroups/rg-1/providers/\
+                      Microsoft.MachineLearningServices/workspaces/ws.one";
+
+    #[test]
+    fn an_azureml_uri_is_the_plugins_rest_base_v2_without_the_query() {
+        let workspace = Workspace {
+            host: "https://eastus2.api.azureml.ms".into(),
+            path: WS.into(),
+        };
+        let want = TrackingUri {
+            base: format!("https://eastus2.api.azureml.ms/mlflow/v2.0{WS}"),
+            platform: Platform::AzureMl(workspace),
+        };
+        for uri in [
+            format!("azureml://eastus2.api.azureml.ms/mlflow/v1.0{WS}"),
+            format!("azureml://eastus2.api.azureml.ms/mlflow/v1.0{WS}?"),
+            format!("azureml://eastus2.api.azureml.ms/mlflow/v1.0{WS}?&is-remote=True"),
+            format!("azureml://eastus2.api.azureml.ms/mlflow/v2.0{WS}/"),
+            // The REST base itself, as https.
+            format!("https://eastus2.api.azureml.ms/mlflow/v2.0{WS}"),
+            format!("https://eastus2.api.azureml.ms/mlflow/v1.0{WS}"),
+        ] {
+            let s = settings(&[("MLFLOW_TRACKING_URI", &uri)]).unwrap();
+            assert_eq!(s.tracking, Tracking::Online(want.clone()), "{uri}");
+        }
+        // Another https path with the same segments is an MLflow server's.
+        let other = format!("https://gateway.example.com/tracking{WS}");
+        let s = settings(&[("MLFLOW_TRACKING_URI", &other)]).unwrap();
+        assert!(matches!(
+            s.tracking,
+            Tracking::Online(TrackingUri {
+                platform: Platform::Mlflow,
+                ..
+            })
+        ));
+        for bad in [
+            "azureml://eastus2.api.azureml.ms/mlflow/v1.0/subscriptions/x",
+            "azureml://eastus2.api.azureml.ms/mlflow/v1.0/subscriptions/x/resourceGroups/r/\
+             providers/Microsoft.MachineLearningServices/workspaces/w/extra",
+            "azureml://eastus2.api.azureml.ms/mlflow/v1.0/subscriptions/a*b/resourceGroups/r/\
+             providers/Microsoft.MachineLearningServices/workspaces/w",
+        ] {
+            let e = settings(&[("MLFLOW_TRACKING_URI", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("it names no Azure ML workspace; write it as azureml://<region>.api.azureml.ms/mlflow/v1.0/subscriptions/<id>/resourceGroups/"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_databricks_uri_is_its_workspace_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        std::fs::write(
+            &cfg,
+            "[prod]\nhost = https://prod.cloud.databricks.com/\ntoken = dapi1\n",
+        )
+        .unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let s = settings(&[
+            ("MLFLOW_TRACKING_URI", "databricks://prod"),
+            ("DATABRICKS_CONFIG_FILE", cfg),
+        ])
         .unwrap();
         assert_eq!(
             s.tracking,
             Tracking::Online(TrackingUri {
-                base: "https://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/x".into(),
-                azureml: true
+                base: "https://prod.cloud.databricks.com".into(),
+                platform: Platform::Databricks {
+                    profile: Some("prod".into())
+                },
             })
+        );
+        let s = settings(&[
+            ("MLFLOW_TRACKING_URI", "databricks"),
+            ("DATABRICKS_HOST", "adb-1.azuredatabricks.net"),
+            ("DATABRICKS_TOKEN", "dapi2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.tracking,
+            Tracking::Online(TrackingUri {
+                base: "https://adb-1.azuredatabricks.net".into(),
+                platform: Platform::Databricks { profile: None },
+            })
+        );
+        let e = settings(&[
+            ("MLFLOW_TRACKING_URI", "databricks"),
+            ("DATABRICKS_HOST", "ftp://h"),
+            ("DATABRICKS_TOKEN", "dapi2"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "MLFLOW_TRACKING_URI=\"databricks\" is invalid: the Databricks host \"ftp://h\""
+            ),
+            "{e}"
         );
     }
 
@@ -428,7 +643,10 @@ mod tests {
                 vec![("MLFLOW_TRACKING_URI", "file:///tmp/mlruns")],
                 "local and database stores",
             ),
-            (vec![("MLFLOW_TRACKING_URI", "databricks")], "Databricks"),
+            (
+                vec![("MLFLOW_TRACKING_URI", "databricks")],
+                "no Databricks host",
+            ),
             (
                 vec![("RUNCTX_OFFLINE", "maybe")],
                 "RUNCTX_OFFLINE=\"maybe\" is invalid",

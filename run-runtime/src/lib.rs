@@ -26,7 +26,7 @@
 //!
 //! | variable | meaning |
 //! | --- | --- |
-//! | `MLFLOW_TRACKING_URI` | `http(s)://...` or `azureml://...`: online; unset: offline |
+//! | `MLFLOW_TRACKING_URI` | `http(s)://...`, `azureml://...` or `databricks[://PROFILE]`: online; unset: offline |
 //! | `MLFLOW_RUN_ID` | online: attach to this server run |
 //! | `MLFLOW_EXPERIMENT_NAME` | the experiment of a new run (default `Default`) |
 //! | `MLFLOW_EXPERIMENT_ID` | online: the experiment of a new run, by its server id |
@@ -48,6 +48,7 @@ mod artifacts;
 mod clock;
 mod config;
 mod context;
+mod databricks;
 #[cfg(doctest)]
 mod doc_tests;
 mod durable;

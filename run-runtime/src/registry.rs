@@ -344,10 +344,15 @@ impl Registry {
     /// (`MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD`).
     #[cfg(feature = "mlflow")]
     pub fn server(uri: &str) -> Result<Registry> {
-        let uri = crate::config::TrackingUri::parse("tracking URI", uri)?;
+        Registry::at(&crate::config::TrackingUri::parse("tracking URI", uri)?)
+    }
+
+    /// The registry of the tracking server at `uri`, parsed.
+    #[cfg(feature = "mlflow")]
+    fn at(uri: &crate::config::TrackingUri) -> Result<Registry> {
         let settings = crate::process::process().settings()?;
-        let credentials = crate::mlflow::Credentials::from_lookup(|k| std::env::var(k).ok())?;
-        let client = crate::mlflow::Client::new(&uri, credentials, settings.insecure_tls)?;
+        let credentials = crate::mlflow::Credentials::for_server(uri, |k| std::env::var(k).ok())?;
+        let client = crate::mlflow::Client::new(uri, credentials, settings.insecure_tls)?;
         Ok(Registry {
             place: Place::Server(client),
         })
@@ -360,7 +365,7 @@ impl Registry {
         match &settings.tracking {
             crate::config::Tracking::Offline => Ok(Registry::local(&Store::new(&settings.home))),
             #[cfg(feature = "mlflow")]
-            crate::config::Tracking::Online(uri) => Registry::server(&uri.base),
+            crate::config::Tracking::Online(uri) => Registry::at(uri),
             #[cfg(not(feature = "mlflow"))]
             crate::config::Tracking::Online(uri) => Err(Error::Config {
                 var: "MLFLOW_TRACKING_URI",

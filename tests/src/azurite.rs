@@ -125,6 +125,34 @@ impl Azurite {
         let listed = python_json(script, &[&self.connection_string(), CONTAINER, prefix], &[]);
         serde_json::from_value(listed).expect("a list of [name, size]")
     }
+
+    /// A shared access signature (the query of a SAS URL, without `?`) that reads, creates and
+    /// writes the blobs of [`CONTAINER`] for an hour: what a service hands out in its signed
+    /// URLs, made with `azure-storage-blob` as the services' own libraries make them.
+    pub fn container_sas(&self) -> String {
+        let script = "import sys, json, datetime\n\
+                      from azure.storage.blob import generate_container_sas, ContainerSasPermissions\n\
+                      expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)\n\
+                      sas = generate_container_sas(sys.argv[1], sys.argv[2], account_key=sys.argv[3], \
+                      permission=ContainerSasPermissions(read=True, write=True, create=True), expiry=expiry)\n\
+                      print(json.dumps(sas))";
+        let sas = python_json(script, &[ACCOUNT, CONTAINER, ACCOUNT_KEY], &[]);
+        sas.as_str().expect("a SAS").to_owned()
+    }
+
+    /// The bytes of blob `name` of [`CONTAINER`], read with `azure-storage-blob`.
+    pub fn blob(&self, name: &str) -> Vec<u8> {
+        let script = "import sys, json, base64\n\
+                      from azure.storage.blob import BlobServiceClient\n\
+                      service = BlobServiceClient.from_connection_string(sys.argv[1])\n\
+                      data = service.get_blob_client(sys.argv[2], sys.argv[3]).download_blob().readall()\n\
+                      print(json.dumps(base64.b64encode(data).decode()))";
+        let read = python_json(script, &[&self.connection_string(), CONTAINER, name], &[]);
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(read.as_str().expect("base64 text"))
+            .expect("base64")
+    }
 }
 
 /// `azurite-blob` of `<workspace>/.venv/azurite`, installed with npm on first use.

@@ -3,6 +3,7 @@
 pub mod azureml;
 pub mod azurite;
 pub mod downloads;
+pub mod fake_service;
 pub mod load;
 pub mod mlflow;
 pub mod postgres;

@@ -23,7 +23,10 @@ use object_store::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::azureml_artifacts::RunArtifacts;
 use super::client::{CallError, Client};
+use super::databricks_artifacts::DbfsRun;
+use crate::config::Platform;
 
 /// Files up to this size go up in one request; larger ones in parts of this size, read from
 /// disk one part at a time. S3 wants parts of 5 MiB at least (all but the last).
@@ -52,6 +55,10 @@ pub(crate) enum ArtifactStore {
     },
     /// A store this client writes itself.
     Objects(Objects),
+    /// Azure ML's artifact service: a signed Azure blob URL per file.
+    AzureMl(RunArtifacts),
+    /// Databricks' artifact service: a signed URL per file.
+    Databricks(DbfsRun),
 }
 
 /// An object store and the run's folder in it.
@@ -64,11 +71,34 @@ pub(crate) struct Objects {
 }
 
 impl ArtifactStore {
-    /// The store `artifact_uri` names, configured from the variables `env` gives. A store that
-    /// cannot be used (an unknown scheme, no credentials, a malformed URI) is an error whose
-    /// message says what to set; its code is [`UNUSABLE`].
-    pub(crate) fn open(artifact_uri: &str, env: Lookup<'_>) -> Result<ArtifactStore, CallError> {
+    /// The store `artifact_uri` names (on a tracking server of `platform`), configured from
+    /// the variables `env` gives. A store that cannot be used (an unknown scheme, no
+    /// credentials, a malformed URI) is an error whose message says what to set; its code is
+    /// [`UNUSABLE`].
+    pub(crate) fn open(
+        artifact_uri: &str,
+        platform: &Platform,
+        env: Lookup<'_>,
+    ) -> Result<ArtifactStore, CallError> {
         let unusable = |why: String| unusable(artifact_uri, why);
+        let lower = artifact_uri.to_ascii_lowercase();
+        if lower.starts_with("azureml://") {
+            let Platform::AzureMl(workspace) = platform else {
+                return Err(unusable(
+                    "an azureml:// artifact URI is Azure ML's artifact service, reached through \
+                     an Azure ML tracking URI (azureml://...)"
+                        .into(),
+                ));
+            };
+            return RunArtifacts::parse(artifact_uri, workspace)
+                .map(ArtifactStore::AzureMl)
+                .map_err(unusable);
+        }
+        if lower.starts_with("dbfs:") && matches!(platform, Platform::Databricks { .. }) {
+            return DbfsRun::parse(artifact_uri)
+                .map(ArtifactStore::Databricks)
+                .map_err(unusable);
+        }
         let (scheme, rest) = match artifact_uri.split_once("://") {
             Some((s, r)) => (s.to_ascii_lowercase(), r),
             None if artifact_uri.starts_with('/') => ("file".to_owned(), artifact_uri),
@@ -127,9 +157,32 @@ pub(crate) async fn stored_files(
     folder: &str,
     env: Lookup<'_>,
 ) -> Result<Vec<(String, u64)>, CallError> {
-    match ArtifactStore::open(artifact_uri, env)? {
+    match ArtifactStore::open(artifact_uri, client.platform(), env)? {
         ArtifactStore::Proxy { .. } => client.list_artifacts(run_id, Some(folder)).await,
         ArtifactStore::Objects(objects) => objects.list(folder).await,
+        store @ (ArtifactStore::AzureMl(_) | ArtifactStore::Databricks(_)) => {
+            Err(store.cannot_read(artifact_uri))
+        }
+    }
+}
+
+impl ArtifactStore {
+    /// The error of a read (list, download) from a store this client only writes.
+    pub(crate) fn cannot_read(&self, artifact_uri: &str) -> CallError {
+        let service = match self {
+            ArtifactStore::AzureMl(_) => "Azure ML's artifact service",
+            _ => "Databricks' artifact service",
+        };
+        CallError::Status {
+            status: 0,
+            code: Some(UNUSABLE.into()),
+            message: format!(
+                "the files of {artifact_uri} are in {service}, which this client uploads to but \
+                 does not list or download from yet; read them with MLflow's Python client \
+                 (mlflow.artifacts.download_artifacts)"
+            ),
+            retry_after: None,
+        }
     }
 }
 
@@ -713,7 +766,7 @@ mod tests {
                 "1/abc/artifacts",
             ),
         ] {
-            match ArtifactStore::open(uri, &none).unwrap() {
+            match ArtifactStore::open(uri, &Platform::Mlflow, &none).unwrap() {
                 ArtifactStore::Proxy { root: r } => assert_eq!(r, root),
                 other => panic!("{uri}: {other:?}"),
             }
@@ -749,24 +802,45 @@ mod tests {
         let none = env(&[]);
         let azure = refusal(ArtifactStore::open(
             "wasbs://c@a.blob.core.windows.net/p",
+            &Platform::Mlflow,
             &none,
         ));
         assert!(azure.contains("AZURE_STORAGE_CONNECTION_STRING"), "{azure}");
-        let s3 = refusal(ArtifactStore::open("s3://bucket/p", &none));
+        let s3 = refusal(ArtifactStore::open(
+            "s3://bucket/p",
+            &Platform::Mlflow,
+            &none,
+        ));
         assert!(s3.contains("AWS_ACCESS_KEY_ID"), "{s3}");
         let half = env(&[("AWS_ACCESS_KEY_ID", "id")]);
-        let s3 = refusal(ArtifactStore::open("s3://bucket/p", &half));
+        let s3 = refusal(ArtifactStore::open(
+            "s3://bucket/p",
+            &Platform::Mlflow,
+            &half,
+        ));
         assert!(s3.contains("AWS_SECRET_ACCESS_KEY"), "{s3}");
-        let gs = refusal(ArtifactStore::open("gs://bucket/p", &none));
+        let gs = refusal(ArtifactStore::open(
+            "gs://bucket/p",
+            &Platform::Mlflow,
+            &none,
+        ));
         assert!(gs.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{gs}");
     }
 
     #[test]
     fn unknown_schemes_and_relative_roots_are_refused_by_name() {
         let none = env(&[]);
-        let ftp = refusal(ArtifactStore::open("ftp://host/p", &none));
+        let ftp = refusal(ArtifactStore::open(
+            "ftp://host/p",
+            &Platform::Mlflow,
+            &none,
+        ));
         assert!(ftp.contains("`ftp:`"), "{ftp}");
-        let relative = refusal(ArtifactStore::open("./mlruns/1/r/artifacts", &none));
+        let relative = refusal(ArtifactStore::open(
+            "./mlruns/1/r/artifacts",
+            &Platform::Mlflow,
+            &none,
+        ));
         assert!(relative.contains("absolute"), "{relative}");
     }
 
@@ -778,6 +852,7 @@ mod tests {
         let vars = [("AZURE_STORAGE_CONNECTION_STRING", cs)];
         let store = ArtifactStore::open(
             "wasbs://mlflow@devstoreaccount1.blob.core.windows.net/artifacts",
+            &Platform::Mlflow,
             &env(&vars),
         )
         .unwrap();
@@ -785,6 +860,7 @@ mod tests {
         let bad = [("AZURE_STORAGE_CONNECTION_STRING", "AccountName=a;nonsense")];
         let message = refusal(ArtifactStore::open(
             "wasbs://c@a.blob.core.windows.net/p",
+            &Platform::Mlflow,
             &env(&bad),
         ));
         assert!(message.contains("Key=Value"), "{message}");
@@ -795,7 +871,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("share/1/run/artifacts");
         let uri = format!("file://{}", root.display());
-        let ArtifactStore::Objects(store) = ArtifactStore::open(&uri, &env(&[])).unwrap() else {
+        let ArtifactStore::Objects(store) =
+            ArtifactStore::open(&uri, &Platform::Mlflow, &env(&[])).unwrap()
+        else {
             panic!("a file: root is an object store")
         };
         let small = dir.path().join("small.txt");

@@ -12,13 +12,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::job_token::JobToken;
 use super::token::{TOKEN_FILE_VAR, TokenFile, check_token};
 use super::wire::{
     CreateRunReply, DownloadUriReply, Experiment, ExperimentReply, HistoryReply, KeyValue,
     LogBatch, ModelAlias, ModelVersion, ModelVersionReply, ProxyListing, RegisteredModelReply,
     RemoteRun, RunInfo, RunReply, SearchRunsReply, SearchVersionsReply,
 };
-use crate::config::TrackingUri;
+use crate::config::{Platform, TrackingUri};
 use crate::error::{Error, Result};
 use crate::registry::is_plain_component;
 use crate::store::MetricPoint;
@@ -34,6 +35,9 @@ pub(crate) enum Credentials {
     /// `Authorization: Bearer <token>` with the token of a file (`RUNCTX_TRACKING_TOKEN_FILE`),
     /// read again when the server answers 401.
     BearerFile(Arc<TokenFile>),
+    /// `Authorization: Bearer <token>` with an Azure ML job's token, renewed before it
+    /// expires.
+    AzureMlJob(Arc<JobToken>),
     /// HTTP Basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`).
     Basic {
         /// The user name.
@@ -49,12 +53,61 @@ impl fmt::Debug for Credentials {
             Credentials::None => f.write_str("None"),
             Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
             Credentials::BearerFile(file) => write!(f, "Bearer({file:?})"),
+            Credentials::AzureMlJob(job) => write!(f, "Bearer({job:?})"),
             Credentials::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
         }
     }
 }
 
 impl Credentials {
+    /// The credentials for the server at `uri`, from the variables `get` gives: a token file
+    /// (`RUNCTX_TRACKING_TOKEN_FILE`) if one is named; else for Databricks, the workspace's token
+    /// (`DATABRICKS_TOKEN` or the profile's); for Azure ML inside a job (`MLFLOW_TRACKING_TOKEN`
+    /// a JWT, `MLFLOW_RUN_ID` and `MLFLOW_EXPERIMENT_ID` set), the job's token, renewed before
+    /// it expires; else as [`Credentials::from_lookup`].
+    pub(crate) fn for_server(
+        uri: &TrackingUri,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let var = |k: &str| get(k).filter(|v| !v.is_empty());
+        if var(TOKEN_FILE_VAR).is_some() {
+            return Self::from_lookup(get);
+        }
+        match &uri.platform {
+            Platform::Databricks { profile } => {
+                let config =
+                    crate::databricks::resolve(profile.as_deref(), &get).map_err(|reason| {
+                        Error::Config {
+                            var: "MLFLOW_TRACKING_URI",
+                            value: uri.base.clone(),
+                            reason,
+                        }
+                    })?;
+                check_token(config.token.as_bytes()).map_err(|reason| Error::Config {
+                    var: "DATABRICKS_TOKEN",
+                    value: format!("<redacted, from {}>", config.token_from),
+                    reason,
+                })?;
+                return Ok(Credentials::Bearer(Secret::new(&config.token)));
+            }
+            Platform::AzureMl(workspace) => {
+                let job = (
+                    var("MLFLOW_TRACKING_TOKEN"),
+                    var("MLFLOW_RUN_ID"),
+                    var("MLFLOW_EXPERIMENT_ID"),
+                );
+                if let (Some(token), Some(run), Some(experiment)) = job
+                    && check_token(token.as_bytes()).is_ok()
+                    && let Some(job) = JobToken::new(workspace, &token, &run, &experiment)
+                {
+                    return Ok(Credentials::AzureMlJob(Arc::new(job)));
+                }
+            }
+            Platform::Mlflow => {}
+        }
+        Self::from_lookup(get)
+    }
+
     /// Reads the token of the file `RUNCTX_TRACKING_TOKEN_FILE` names, else
     /// `MLFLOW_TRACKING_TOKEN`, else `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD`.
     ///
@@ -112,6 +165,11 @@ impl Secret {
     /// The same secret as `other`.
     pub(crate) fn same(&self, other: &Secret) -> bool {
         self.0 == other.0
+    }
+
+    /// The secret itself, for a header.
+    pub(super) fn expose(&self) -> &str {
+        &self.0
     }
 
     /// The secret is `value`.
@@ -231,8 +289,9 @@ impl fmt::Display for CallError {
 /// A client of one tracking server.
 #[derive(Clone)]
 pub(crate) struct Client {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     base: Arc<str>,
+    platform: Platform,
     credentials: Credentials,
 }
 
@@ -318,6 +377,7 @@ impl Client {
         Ok(Client {
             http,
             base: Arc::from(uri.base.as_str()),
+            platform: uri.platform.clone(),
             credentials,
         })
     }
@@ -327,11 +387,17 @@ impl Client {
         &self.base
     }
 
+    /// The kind of server.
+    pub(crate) fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.credentials {
             Credentials::None => request,
             Credentials::Bearer(Secret(token)) => request.bearer_auth(token),
             Credentials::BearerFile(file) => request.bearer_auth(&file.current().0),
+            Credentials::AzureMlJob(job) => request.bearer_auth(job.current().expose()),
             Credentials::Basic {
                 user,
                 password: Secret(p),
@@ -343,9 +409,17 @@ impl Client {
     /// again: a new token there is sent once more (a body streamed from disk cannot be resent:
     /// [`CallError::TokenRenewed`] asks the caller to try again); an unchanged token, or a new
     /// one refused too, is an error that says the token in the file was refused.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, CallError> {
-        let Credentials::BearerFile(file) = &self.credentials else {
-            return self.send_once(self.authorize(request)).await;
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, CallError> {
+        let file = match &self.credentials {
+            Credentials::BearerFile(file) => file,
+            Credentials::AzureMlJob(job) => {
+                let token = job.fresh(&self.http).await?;
+                return self.send_once(request.bearer_auth(token.expose())).await;
+            }
+            _ => return self.send_once(self.authorize(request)).await,
         };
         let again = request.try_clone();
         let used = file.current();

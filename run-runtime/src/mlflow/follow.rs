@@ -302,6 +302,8 @@ async fn ship_records(
     for path in dedupe_artifacts(artifacts) {
         upload(link, remote, &path).await?;
     }
+    // The job's own run is left for Azure ML to end, with the job.
+    let status = status.filter(|_| !link.server.is_job_run(&remote.run_id));
     if let Some((status, time)) = status {
         let client = &link.server.client;
         // A deleted run refuses its status like its records (400, "must be in the 'active'
@@ -372,7 +374,10 @@ async fn upload(link: &Arc<Link>, remote: &Remote, path: &str) -> Result<(), Shi
     let store = match remote.store.get() {
         Some(store) => store,
         None => {
-            let opened = ArtifactStore::open(&remote.artifact_uri, &|k| std::env::var(k).ok());
+            let opened =
+                ArtifactStore::open(&remote.artifact_uri, link.server.client.platform(), &|k| {
+                    std::env::var(k).ok()
+                });
             if let Err(e) = &opened {
                 let reason = e.to_string();
                 link.update(|s| s.store_unusable = Some(reason));
@@ -409,6 +414,8 @@ async fn upload(link: &Arc<Link>, remote: &Remote, path: &str) -> Result<(), Shi
             }
             let by = match store {
                 Ok(ArtifactStore::Objects(_)) => "the artifact store",
+                Ok(ArtifactStore::AzureMl(_)) => "Azure ML's artifact service",
+                Ok(ArtifactStore::Databricks(_)) => "Databricks' artifact service",
                 _ => "the server",
             };
             link.refuse(format!(
@@ -451,14 +458,20 @@ async fn send_file(
     retry(link, "upload an artifact", || async move {
         let sent = match store {
             ArtifactStore::Proxy { root } => match UploadFile::open(file).await {
-                Ok(opened) => client.upload_artifact(root, path, opened).await,
+                Ok(opened) => client
+                    .upload_artifact(root, path, opened)
+                    .await
+                    .map_err(UploadError::Store),
                 Err(e) => return Ok(Uploaded::Gone(e)),
             },
-            ArtifactStore::Objects(objects) => match objects.upload(path, file).await {
-                Ok(()) => Ok(()),
-                Err(UploadError::Gone(e)) => return Ok(Uploaded::Gone(e)),
-                Err(UploadError::Store(e)) => Err(e),
-            },
+            ArtifactStore::Objects(objects) => objects.upload(path, file).await,
+            ArtifactStore::AzureMl(run) => client.azureml_upload(run, path, file).await,
+            ArtifactStore::Databricks(run) => client.databricks_upload(run, path, file).await,
+        };
+        let sent = match sent {
+            Err(UploadError::Gone(e)) => return Ok(Uploaded::Gone(e)),
+            Err(UploadError::Store(e)) => Err(e),
+            Ok(()) => Ok(()),
         };
         match sent {
             Ok(()) => Ok(Uploaded::Done),

@@ -7,16 +7,20 @@
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
 pub(crate) mod artifact_store;
+mod azureml_artifacts;
 mod batch;
 mod client;
+mod databricks_artifacts;
 mod error;
 mod experiment;
 mod follow;
+mod job_token;
 mod link;
 mod logged;
 mod read;
 mod retry;
 mod runtime;
+mod sas_blob;
 mod server;
 pub mod sync;
 mod token;

@@ -21,6 +21,9 @@ pub(crate) struct Server {
     pub(crate) max_batch_metrics: usize,
     /// Batches in flight at once.
     pub(crate) concurrency: usize,
+    /// Azure ML: the run of the job this process runs in (`AZUREML_RUN_ID`), whose status is
+    /// Azure ML's to set when the job ends (Microsoft's plugin sends no `runs/update` for it).
+    pub(crate) job_run_id: Option<String>,
     /// A wait for this server gave up because it answered nothing: later waits do not wait
     /// again until it answers (so an outage costs the end of a program one wait, not one per
     /// run and another at exit).
@@ -35,7 +38,7 @@ impl Server {
         max_batch_metrics: Option<usize>,
         concurrency: usize,
     ) -> Self {
-        let limit = if uri.azureml {
+        let limit = if uri.is_azureml() {
             AZUREML_MAX_BATCH_METRICS
         } else {
             MLFLOW_MAX_BATCH_METRICS
@@ -44,6 +47,7 @@ impl Server {
             client,
             max_batch_metrics: max_batch_metrics.unwrap_or(limit),
             concurrency: concurrency.max(1),
+            job_run_id: None,
             unreachable: AtomicBool::new(false),
         }
     }
@@ -65,6 +69,11 @@ impl Server {
         }
     }
 
+    /// `run_id` is the Azure ML job's own run: its end is Azure ML's.
+    pub(crate) fn is_job_run(&self, run_id: &str) -> bool {
+        self.job_run_id.as_deref() == Some(run_id)
+    }
+
     /// An earlier wait gave up on this server and it has not answered since.
     pub(crate) fn is_unreachable(&self) -> bool {
         self.unreachable.load(Ordering::Relaxed)
@@ -79,14 +88,20 @@ pub(crate) fn server(settings: &Settings, uri: &TrackingUri) -> Result<Arc<Serve
     if let Some(s) = servers.get(&uri.base) {
         return Ok(s.clone());
     }
-    let credentials = Credentials::from_lookup(|k| std::env::var(k).ok())?;
+    let credentials = Credentials::for_server(uri, |k| std::env::var(k).ok())?;
     let client = Client::new(uri, credentials, settings.insecure_tls)?;
-    let server = Arc::new(Server::new(
+    let mut server = Server::new(
         client,
         uri,
         settings.max_batch_metrics,
         settings.ship_concurrency,
-    ));
+    );
+    if uri.is_azureml() {
+        server.job_run_id = std::env::var("AZUREML_RUN_ID")
+            .ok()
+            .filter(|id| !id.is_empty());
+    }
+    let server = Arc::new(server);
     servers.insert(uri.base.clone(), server.clone());
     Ok(server)
 }

@@ -35,9 +35,10 @@ impl SyncOptions {
     pub fn from_env(uri: &str) -> Result<Self> {
         let uri = TrackingUri::parse("--to", uri)?;
         let settings = crate::process::process().settings()?;
+        let credentials = Credentials::for_server(&uri, |k| std::env::var(k).ok())?;
         Ok(SyncOptions {
             uri,
-            credentials: Credentials::from_lookup(|k| std::env::var(k).ok())?,
+            credentials,
             insecure_tls: settings.insecure_tls,
             max_batch_metrics: settings.max_batch_metrics,
             concurrency: settings.ship_concurrency,

@@ -396,10 +396,11 @@ fn locate(client: &Client, version: &ModelVersion) -> Result<Located> {
         let name = name.clone();
         async move {
             let uri = files_uri(&c, &name, number).await?;
-            let store = ArtifactStore::open(&uri, &env)?;
+            let store = ArtifactStore::open(&uri, c.platform(), &env)?;
             let files = match &store {
                 ArtifactStore::Proxy { root } => c.list_proxy(root).await?,
                 ArtifactStore::Objects(objects) => objects.list("").await?,
+                other => return Err(other.cannot_read(&uri)),
             };
             Ok(Located { uri, store, files })
         }
@@ -495,6 +496,7 @@ async fn fetch_one(
                 client.download_proxy(root, relative, size, target).await
             }
             ArtifactStore::Objects(objects) => objects.download(relative, target).await,
+            other => Err(other.cannot_read(relative)),
         };
         match fetched {
             Err(e) if e.is_transient() && backoff.failures + 1 < DOWNLOAD_ATTEMPTS => {
@@ -546,7 +548,7 @@ mod tests {
         std::fs::write(folder.join("model.json"), "{}").unwrap();
         std::fs::write(folder.join("weights/w.bin"), [9; 5]).unwrap();
         let uri = format!("file://{}", folder.display());
-        let store = ArtifactStore::open(&uri, &env).unwrap();
+        let store = ArtifactStore::open(&uri, &crate::config::Platform::Mlflow, &env).unwrap();
         let ArtifactStore::Objects(objects) = &store else {
             panic!("a file: root is an object store")
         };

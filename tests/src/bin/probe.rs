@@ -15,6 +15,8 @@
 //!                            a confusion matrix, the image DIR/plot.png, the files DIR/notes.txt
 //!                            and DIR/big.bin, and the folder DIR/model registered as model
 //!                            `probe-model`; complete it and print what happened
+//! probe upload DIR          get the context run, log `loss` at steps 0..3, upload DIR/notes.txt
+//!                            and DIR/big.bin (as data/big.bin), complete it, print what happened
 //! probe sync STORE URI       sync every run of STORE to URI (as `runctx sync`), print the report
 //! probe parent-rows N        append rows i = 1..=N to the table "rows" of the context run's
 //!                            parent, as a step does, then exit
@@ -41,6 +43,7 @@ fn main() {
         ["wait", n] => wait(n.parse().expect("a count")),
         ["durable", file] => durable(file),
         ["artifacts", dir] => artifacts(std::path::Path::new(dir)),
+        ["upload", dir] => upload(std::path::Path::new(dir)),
         ["sync", store, uri] => sync(store, uri),
         ["parent-rows", n] => parent_rows(n.parse().expect("a count")),
         ["tables"] => tables(),
@@ -131,6 +134,24 @@ fn artifacts(dir: &std::path::Path) {
             "remote_id": run.remote_id(),
             "version": version.as_ref().ok().map(|v| v.version),
             "register_error": version.err().map(|e| e.to_string()),
+            "error": completed.err().map(|e| e.to_string()),
+            "refused": run.refused_records(),
+        })
+    );
+}
+
+fn upload(dir: &std::path::Path) {
+    let run = Run::get_context().unwrap();
+    run.log_list("loss", [0.5, 0.25, 0.125]).unwrap();
+    run.upload_file("notes.txt", dir.join("notes.txt")).unwrap();
+    run.upload_file("data/big.bin", dir.join("big.bin"))
+        .unwrap();
+    let completed = run.complete();
+    println!(
+        "{}",
+        json!({
+            "id": run.id(),
+            "remote_id": run.remote_id(),
             "error": completed.err().map(|e| e.to_string()),
             "refused": run.refused_records(),
         })

@@ -1,0 +1,166 @@
+//! Azure ML's artifact service: where an Azure ML run's files go. Azure ML has no MLflow
+//! artifact proxy; Microsoft's plugin (azureml-mlflow 1.62) asks the workspace's run history
+//! service for a signed URL per file and writes the bytes to Azure Blob Storage itself:
+//!
+//! 1. `POST <H>/batch/metadata` with `{"paths":[{"path":"<dir>/<file>"}]}`, where `H` is
+//!    `https://<host>/history/v1.0<workspace>/experiments/<exp>/runs/<run>/artifacts`, sent
+//!    with the tracking token; the answer's `artifactContentInformation[<path>].contentUri` is
+//!    a SAS URL, and any entry of `errors` is a refusal;
+//! 2. the file to that URL ([`super::sas_blob::AZUREML`]: one put up to 64 MiB, else 4 MiB
+//!    blocks); no call ends the upload.
+//!
+//! A run's artifact URI names the experiment and run: `azureml://experiments/<exp>/runs/<run>/
+//! artifacts` (a job's) or `azureml://<host>/mlflow/v2.0<workspace>/experiments/<exp>/runs/
+//! <run>/artifacts` (a run made elsewhere); the host and workspace are the tracking URI's.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::artifact_store::UploadError;
+use super::client::{CallError, Client};
+use super::job_token::encode_segment;
+use crate::config::Workspace;
+
+/// The artifacts of one Azure ML run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunArtifacts {
+    /// `H`: the run's artifacts in the run history service.
+    history: String,
+    /// The folder below the run's artifacts the URI names (usually none), ending in `/`.
+    prefix: String,
+}
+
+impl RunArtifacts {
+    /// The run artifacts `artifact_uri` (an `azureml://` URI) names, in `workspace`.
+    pub(crate) fn parse(artifact_uri: &str, workspace: &Workspace) -> Result<Self, String> {
+        let rest = artifact_uri
+            .split_once("://")
+            .map_or(artifact_uri, |(_, r)| r);
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        let at = parts.iter().position(|p| *p == "experiments");
+        let found = at.and_then(|at| {
+            let (experiment, runs, run, artifacts) = (
+                parts.get(at + 1)?,
+                parts.get(at + 2)?,
+                parts.get(at + 3)?,
+                parts.get(at + 4)?,
+            );
+            (*runs == "runs" && *artifacts == "artifacts")
+                .then(|| (*experiment, *run, &parts[at + 5..]))
+        });
+        let Some((experiment, run, below)) = found else {
+            return Err(
+                "an Azure ML run's artifact URI is azureml://experiments/<experiment>/runs/<run>/\
+                 artifacts (or the same after the workspace's host and path)"
+                    .into(),
+            );
+        };
+        let history = format!(
+            "{}/history/v1.0{}/experiments/{}/runs/{}/artifacts",
+            workspace.host,
+            workspace.path,
+            encode_segment(experiment),
+            encode_segment(run)
+        );
+        let prefix = below.iter().map(|p| format!("{p}/")).collect();
+        Ok(RunArtifacts { history, prefix })
+    }
+}
+
+impl Client {
+    /// Uploads the file at `file` as artifact `path` of `run` through the artifact service.
+    pub(crate) async fn azureml_upload(
+        &self,
+        run: &RunArtifacts,
+        path: &str,
+        file: &Path,
+    ) -> Result<(), UploadError> {
+        let path = format!("{}{path}", run.prefix);
+        let uri = self
+            .content_uri(run, &path)
+            .await
+            .map_err(UploadError::Store)?;
+        super::sas_blob::put_file(&self.http, &uri, &[], file, &super::sas_blob::AZUREML).await
+    }
+
+    /// The SAS URL to write artifact `path` of `run` to (`batch/metadata`).
+    async fn content_uri(&self, run: &RunArtifacts, path: &str) -> Result<String, CallError> {
+        let body = json!({ "paths": [{ "path": path }] }).to_string();
+        let request = self
+            .http
+            .post(format!("{}/batch/metadata", run.history))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let answer = self.send(request).await?;
+        let answer: Value = serde_json::from_slice(&answer)
+            .map_err(|e| CallError::Decode(format!("batch/metadata: {e}")))?;
+        if let Some(error) = answer.get("errors").and_then(|e| e.get(path)) {
+            let error = error.get("error").unwrap_or(error);
+            let said = |k: &str| error.get(k).and_then(Value::as_str).unwrap_or_default();
+            return Err(CallError::Status {
+                status: 400,
+                code: Some(said("code").to_owned()).filter(|c| !c.is_empty()),
+                message: format!(
+                    "Azure ML's artifact service refused {path:?}: {}",
+                    crate::error::Shown::new(said("message"))
+                ),
+                retry_after: None,
+            });
+        }
+        answer
+            .get("artifactContentInformation")
+            .and_then(|i| i.get(path))
+            .and_then(|i| i.get("contentUri"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                CallError::Decode(format!(
+                    "batch/metadata gave no artifactContentInformation.contentUri for {path:?}"
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace() -> Workspace {
+        Workspace {
+            host: "https://eastus2.api.azureml.ms".into(),
+            path: "/subscriptions/s/resourceGroups/g/providers/\
+                   Microsoft.MachineLearningServices/workspaces/w"
+                .into(),
+        }
+    }
+
+    #[test]
+    fn a_jobs_and_a_remote_runs_artifact_uris_name_the_history_service() {
+        let h = "https://eastus2.api.azureml.ms/history/v1.0/subscriptions/s/resourceGroups/g/\
+                 providers/Microsoft.MachineLearningServices/workspaces/w/experiments/";
+        for (uri, want, prefix) in [
+            (
+                "azureml://experiments/iris train/runs/job_1/artifacts",
+                format!("{h}iris%20train/runs/job_1/artifacts"),
+                "",
+            ),
+            (
+                "azureml://eastus2.api.azureml.ms/mlflow/v2.0/subscriptions/s/resourceGroups/g/\
+                 providers/Microsoft.MachineLearningServices/workspaces/w/experiments/0b5e/runs/\
+                 r1/artifacts/outputs",
+                format!("{h}0b5e/runs/r1/artifacts"),
+                "outputs/",
+            ),
+        ] {
+            let run = RunArtifacts::parse(uri, &workspace()).unwrap();
+            assert_eq!(run.history, want, "{uri}");
+            assert_eq!(run.prefix, prefix, "{uri}");
+        }
+        let e = RunArtifacts::parse("azureml://datastores/d/paths/x", &workspace()).unwrap_err();
+        assert!(
+            e.contains("azureml://experiments/<experiment>/runs/<run>/artifacts"),
+            "{e}"
+        );
+    }
+}

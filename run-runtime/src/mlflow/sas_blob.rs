@@ -1,0 +1,279 @@
+//! Writing a file to Azure Blob Storage through a signed URL (a SAS `contentUri` or
+//! `signed_uri`) that a tracking service hands out: Azure ML's artifact service and Databricks'
+//! `credentials-for-write`. The URL is the whole credential, so no `Authorization` is sent.
+//!
+//! Small files go up in one `Put Blob`; larger ones as `Put Block`s of a fixed size, read from
+//! disk one at a time, committed by one `Put Block List` (the blob appears whole, or not at
+//! all). The sizes and headers are each service's client's, in [`BlobPlan`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::io::AsyncReadExt;
+
+use super::artifact_store::UploadError;
+use super::client::CallError;
+
+/// How a service's client writes blobs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlobPlan {
+    /// Files up to this size go in one `Put Blob`; `None`: always blocks.
+    pub single_put_max: Option<u64>,
+    /// The size of each block but the last.
+    pub block: usize,
+    /// Send `If-None-Match: *` on the write that creates the blob, so it never overwrites one.
+    pub if_none_match: bool,
+    /// `x-ms-version`, if the service's client sends one.
+    pub version: Option<&'static str>,
+}
+
+/// Azure ML's plugin (azure-storage-blob 12.27 under it): one put up to 64 MiB, else 4 MiB
+/// blocks; never overwrites; storage version 2025-11-05.
+pub(crate) const AZUREML: BlobPlan = BlobPlan {
+    single_put_max: Some(64 << 20),
+    block: 4 << 20,
+    if_none_match: true,
+    version: Some("2025-11-05"),
+};
+
+/// MLflow's Databricks client (`mlflow/azure/client.py`): always blocks, of
+/// `MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE` (10 MiB), and the headers the server gave.
+pub(crate) const DATABRICKS: BlobPlan = BlobPlan {
+    single_put_max: None,
+    block: 10 << 20,
+    if_none_match: false,
+    version: None,
+};
+
+/// How long one request may take at least; more for a large body (see `ceiling`).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The slowest average rate allowed for a body: only a stalled upload is cut.
+const FLOOR_BYTES_PER_SEC: u64 = 16 * 1024;
+
+/// Checks a signed URL from a service's answer: `https://`, or `http://` to this machine (a
+/// storage emulator). Anything else would send the file somewhere the user did not choose.
+pub(crate) fn check_signed_url(url: &str) -> Result<reqwest::Url, CallError> {
+    let refused = |why: &str| CallError::Decode(format!("the service's signed URL {why}"));
+    let parsed = reqwest::Url::parse(url).map_err(|e| refused(&format!("is no URL ({e})")))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(refused(
+            "is neither https:// nor http:// to this machine; the file is not sent there",
+        )),
+    }
+}
+
+/// Writes the file at `file` to the blob of `url` (a signed URL, checked), with the extra
+/// `headers` the service gave, as `plan` says.
+pub(crate) async fn put_file(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    file: &Path,
+    plan: &BlobPlan,
+) -> Result<(), UploadError> {
+    let url = check_signed_url(url).map_err(UploadError::Store)?;
+    let mut opened = tokio::fs::File::open(file)
+        .await
+        .map_err(UploadError::Gone)?;
+    let size = opened.metadata().await.map_err(UploadError::Gone)?.len();
+    let blob = Blob {
+        http,
+        url,
+        headers,
+        plan,
+    };
+    if plan.single_put_max.is_some_and(|max| size <= max) {
+        let body = reqwest::Body::from(opened);
+        let request = blob
+            .request(blob.url.clone(), size)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        return blob
+            .send(request, plan.if_none_match)
+            .await
+            .map_err(UploadError::Store);
+    }
+    let mut ids = Vec::new();
+    let mut buffer = vec![0; plan.block];
+    loop {
+        let read = read_full(&mut opened, &mut buffer)
+            .await
+            .map_err(UploadError::Gone)?;
+        // An empty file is an empty block list: a block cannot be empty.
+        if read == 0 {
+            break;
+        }
+        let id = block_id(ids.len());
+        let mut url = blob.url.clone();
+        url.query_pairs_mut()
+            .append_pair("comp", "block")
+            .append_pair("blockid", &id);
+        let request = blob
+            .request(url, read as u64)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(buffer[..read].to_vec());
+        blob.send(request, false)
+            .await
+            .map_err(UploadError::Store)?;
+        ids.push(id);
+        if read < plan.block {
+            break;
+        }
+    }
+    let list = block_list(&ids);
+    let mut url = blob.url.clone();
+    url.query_pairs_mut().append_pair("comp", "blocklist");
+    let request = blob
+        .request(url, list.len() as u64)
+        .header(reqwest::header::CONTENT_TYPE, "application/xml")
+        .body(list);
+    blob.send(request, plan.if_none_match)
+        .await
+        .map_err(UploadError::Store)
+}
+
+/// One blob being written.
+struct Blob<'a> {
+    http: &'a reqwest::Client,
+    url: reqwest::Url,
+    headers: &'a [(String, String)],
+    plan: &'a BlobPlan,
+}
+
+impl Blob<'_> {
+    /// A `PUT` of `length` bytes to `url` with the service's headers and the plan's version.
+    fn request(&self, url: reqwest::Url, length: u64) -> reqwest::RequestBuilder {
+        let ceiling = REQUEST_TIMEOUT + Duration::from_secs(length / FLOOR_BYTES_PER_SEC);
+        let mut request = self
+            .http
+            .put(url)
+            .timeout(ceiling)
+            .header(reqwest::header::CONTENT_LENGTH, length);
+        if let Some(version) = self.plan.version {
+            request = request.header("x-ms-version", version);
+        }
+        for (name, value) in self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request
+    }
+
+    /// Sends `request` (with `If-None-Match: *` when `create_only`). A 409 to a create-only
+    /// write means an earlier attempt wrote the blob (its answer was lost): done.
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        create_only: bool,
+    ) -> Result<(), CallError> {
+        if create_only {
+            request = request.header(reqwest::header::IF_NONE_MATCH, "*");
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Transport(format!("blob storage: {}", e.without_url())))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) || (create_only && status == 409) {
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        let code = text
+            .split_once("<Code>")
+            .and_then(|(_, rest)| rest.split_once("</Code>"))
+            .map(|(code, _)| code.trim().to_owned());
+        Err(CallError::Status {
+            status,
+            message: format!(
+                "blob storage {} answered {status}{}",
+                self.url.host_str().unwrap_or("?"),
+                match status {
+                    403 => ": the signed URL was refused (expired, or not for this blob)",
+                    _ => "",
+                }
+            ),
+            code,
+            retry_after,
+        })
+    }
+}
+
+/// The id of block `index`: base64 of a fixed-width name (a blob's ids must all have one
+/// length).
+fn block_id(index: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("block-{index:08}"))
+}
+
+/// The body of `Put Block List`: every block, in order, from the uncommitted or committed list.
+fn block_list(ids: &[String]) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<BlockList>");
+    for id in ids {
+        xml.push_str("<Latest>");
+        xml.push_str(id);
+        xml.push_str("</Latest>");
+    }
+    xml.push_str("</BlockList>");
+    xml
+}
+
+/// Reads until `buffer` is full or the file ends; the bytes read.
+async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_url_is_https_or_to_this_machine() {
+        assert!(check_signed_url("https://a.blob.core.windows.net/c/p?sv=1&sig=x").is_ok());
+        assert!(check_signed_url("http://127.0.0.1:10000/devstoreaccount1/c/p?sig=x").is_ok());
+        assert!(check_signed_url("http://localhost:10000/a/c/p").is_ok());
+        for bad in [
+            "http://evil.example.com/c/p?sig=x",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            let e = check_signed_url(bad).unwrap_err().to_string();
+            assert!(e.contains("the service's signed URL"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn block_ids_have_one_length_and_the_list_keeps_their_order() {
+        let ids: Vec<String> = (0..3).map(block_id).collect();
+        assert!(ids.iter().all(|id| id.len() == ids[0].len()));
+        assert_eq!(
+            block_list(&ids),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<BlockList><Latest>{}</Latest>\
+                 <Latest>{}</Latest><Latest>{}</Latest></BlockList>",
+                ids[0], ids[1], ids[2]
+            )
+        );
+    }
+}
