@@ -217,9 +217,9 @@ impl Pipeline {
             .slots()
             .filter(|(k, _)| *k != SlotKind::Output)
             .map(|(_, slot)| {
-                let source = match self.producer(slot.name) {
-                    Some(from) => {
-                        format!("${{{{parent.jobs.{}.outputs.{}}}}}", from.name, slot.name)
+                let source = match self.source(step, slot.name) {
+                    Some((from, output)) => {
+                        format!("${{{{parent.jobs.{}.outputs.{output}}}}}", from.name)
                     }
                     None => format!("${{{{parent.inputs.{}}}}}", slot.name),
                 };
