@@ -3,8 +3,8 @@
 //! The macro cannot see the steps' declarations, only their names, so the checks of the graph
 //! (an input with no producer, two producers, a cycle, a step twice) are `const fn`s of the
 //! runtime (`run_runtime::pipeline::check`) run on the steps' `STEP` constants. The expansion
-//! holds one `const _` item per step and per binding, spanned at that step's or binding's
-//! tokens: a problem is a const-evaluation error ("evaluation panicked: ...") at the token it is
+//! holds one `const _` item per step, per binding, per param's literal and per end of a
+//! connection (`connect(train.training_data = prep.split)`), spanned at those tokens: a problem is a const-evaluation error ("evaluation panicked: ...") at the token it is
 //! about, and every problem of the graph is reported in one build. An unknown step is the
 //! compiler's own error at its name.
 
@@ -20,7 +20,14 @@ use crate::decl::{self, Declaration, SlotKind, ValueRole};
 use crate::keys::run_name_problem;
 
 const MACRO: &str = "pipeline!";
-const OPTIONS: [&str; 5] = ["experiment", "description", "inputs", "params", "crate"];
+const OPTIONS: [&str; 6] = [
+    "experiment",
+    "description",
+    "inputs",
+    "params",
+    "connect",
+    "crate",
+];
 
 /// `[#attrs] [vis] name = [step, ...] [, options]`.
 struct Head {
@@ -104,7 +111,100 @@ struct Options {
     /// `inputs(name = "path")`, `params(name = 0.9)`, or without a value, one given when it
     /// runs.
     bound: Vec<Declaration>,
+    /// `connect(train.training_data = prep.split)`.
+    connections: Vec<Connection>,
     krate: TokenStream,
+}
+
+/// `reader.input = writer.output` in `connect(...)`: the input reads that output.
+struct Connection {
+    reader: Path,
+    input: Ident,
+    writer: Path,
+    output: Ident,
+}
+
+impl Connection {
+    /// `train.training_data`: for errors about the reading end.
+    fn reader_end(&self) -> TokenStream {
+        let (reader, input) = (&self.reader, &self.input);
+        quote!(#reader . #input)
+    }
+
+    /// `prep.split`: for errors about the writing end.
+    fn writer_end(&self) -> TokenStream {
+        let (writer, output) = (&self.writer, &self.output);
+        quote!(#writer . #output)
+    }
+}
+
+const CONNECT_EXAMPLE: &str = "connect(train.training_data = prep.split)";
+
+/// The entries of `connect(...)`; each malformed one is an error at it.
+fn read_connections(arg: &args::Arg, cx: &mut Ctxt) -> Vec<Connection> {
+    let args::Value::List(group) = &arg.value else {
+        cx.error_at(
+            arg.tokens(),
+            format!(
+                "connect takes a list of `reader.input = writer.output` in parentheses: \
+                 {CONNECT_EXAMPLE}"
+            ),
+        );
+        return Vec::new();
+    };
+    let parser = Punctuated::<syn::Expr, Token![,]>::parse_terminated;
+    let entries = match parser.parse2(group.stream()) {
+        Ok(entries) => entries,
+        Err(e) => {
+            cx.error_span(
+                e.span(),
+                format!("expected `reader.input = writer.output`, such as {CONNECT_EXAMPLE}"),
+            );
+            return Vec::new();
+        }
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let tokens = entry.to_token_stream();
+            let connection = match entry {
+                syn::Expr::Assign(assign) => end(*assign.left).zip(end(*assign.right)).map(
+                    |((reader, input), (writer, output))| Connection {
+                        reader,
+                        input,
+                        writer,
+                        output,
+                    },
+                ),
+                _ => None,
+            };
+            if connection.is_none() {
+                cx.error_at(
+                    tokens,
+                    format!(
+                        "expected `reader.input = writer.output`: the input of a step, `=`, and \
+                         the output of another step it reads, such as {CONNECT_EXAMPLE}"
+                    ),
+                );
+            }
+            connection
+        })
+        .collect()
+}
+
+/// `step.name` (the step by name or path, then the input's or output's name).
+fn end(expr: syn::Expr) -> Option<(Path, Ident)> {
+    let syn::Expr::Field(field) = expr else {
+        return None;
+    };
+    match (*field.base, field.member) {
+        (syn::Expr::Path(step), syn::Member::Named(name))
+            if step.qself.is_none() && step.attrs.is_empty() =>
+        {
+            Some((step.path, name))
+        }
+        _ => None,
+    }
 }
 
 /// Expands `pipeline!`. On a mistake: the errors, and the pipeline's type as far as it could
@@ -152,6 +252,7 @@ impl Options {
             experiment: None,
             description: None,
             bound: Vec::new(),
+            connections: Vec::new(),
             krate: quote!(::run_runtime),
         }
     }
@@ -180,6 +281,7 @@ fn parse_options(tokens: TokenStream, cx: &mut Ctxt) -> Options {
                 let kind = SlotKind::of_list(key).expect("a list option");
                 decl::read(&arg, kind, ValueRole::Value, &mut options.bound, cx);
             }
+            "connect" => options.connections.extend(read_connections(&arg, cx)),
             "crate" => {
                 if let Some(path) = args::crate_path(&arg, cx) {
                     options.krate = quote!(#path);
@@ -240,6 +342,15 @@ fn pipeline_type(head: &Head, options: &Options) -> TokenStream {
         };
         quote!(#private::Binding { name: #n, kind: #private::SlotKind::#kind, value: #value })
     });
+    let connections = options.connections.iter().map(|c| {
+        let (input, output) = (c.input.to_string(), c.output.to_string());
+        let (reader, writer) = (&c.reader, &c.writer);
+        let reader = respan(quote!(#reader::STEP), span_of(reader));
+        let writer = respan(quote!(#writer::STEP), span_of(writer));
+        quote! {
+            #private::Connection { reader: &#reader, input: #input, writer: &#writer, output: #output }
+        }
+    });
     let doc = format!(
         "The pipeline `{name}`: [`{ident}::PIPELINE`](Self::PIPELINE) is its graph, \
          `{ident}::pipeline()` the pipeline to run, `{ident}::main()` the program's entry point."
@@ -259,6 +370,7 @@ fn pipeline_type(head: &Head, options: &Options) -> TokenStream {
                 description: #description,
                 steps: &[#(#steps),*],
                 bindings: &[#(#bindings),*],
+                connections: &[#(#connections),*],
             };
 
             /// The pipeline, ready to run (its graph was checked when it compiled).
@@ -275,7 +387,8 @@ fn pipeline_type(head: &Head, options: &Options) -> TokenStream {
     }
 }
 
-/// The checks of the graph: one `const _` item per step and per binding.
+/// The checks of the graph: one `const _` item per step, per binding, per param's literal and
+/// per end of a connection.
 fn checks(head: &Head, options: &Options) -> TokenStream {
     let private = private(options);
     let (ident, name) = (&head.ident, pipeline_name(head));
@@ -284,7 +397,7 @@ fn checks(head: &Head, options: &Options) -> TokenStream {
         check_item(
             span_of(path),
             &private,
-            quote!(check_step(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #i, &mut __scratch)),
+            quote!(check_step(#name, &#ident::PIPELINE.graph(), #i, &mut __scratch)),
             count,
         )
     });
@@ -292,13 +405,39 @@ fn checks(head: &Head, options: &Options) -> TokenStream {
         check_item(
             span_of(&b.at),
             &private,
-            quote!(check_binding(#name, #ident::PIPELINE.steps, #ident::PIPELINE.bindings, #k)),
+            quote!(check_binding(#name, &#ident::PIPELINE.graph(), #k)),
             count,
         )
+    });
+    // A param's literal is checked against the steps' types at the literal.
+    let value_checks = options.bound.iter().enumerate().filter_map(|(k, b)| {
+        let value = b.value.as_ref().filter(|_| b.kind == SlotKind::Param)?;
+        Some(check_item(
+            span_of(&value.tokens),
+            &private,
+            quote!(check_binding_value(#name, &#ident::PIPELINE.graph(), #k)),
+            count,
+        ))
+    });
+    // Each end of a connection is checked at its own tokens.
+    let connection_checks = options.connections.iter().enumerate().map(|(k, c)| {
+        let check = |at: TokenStream, end: TokenStream| {
+            check_item(
+                span_of(&at),
+                &private,
+                quote!(check_connection(#name, &#ident::PIPELINE.graph(), #k, #private::End::#end)),
+                count,
+            )
+        };
+        let reader = check(c.reader_end(), quote!(Reader));
+        let writer = check(c.writer_end(), quote!(Writer));
+        quote!(#reader #writer)
     });
     quote! {
         #(#step_checks)*
         #(#binding_checks)*
+        #(#value_checks)*
+        #(#connection_checks)*
     }
 }
 
@@ -369,7 +508,8 @@ mod tests {
         ))
         .to_string();
         assert_eq!(out.matches("check_step").count(), 3, "{out}");
-        assert_eq!(out.matches("check_binding").count(), 3, "{out}");
+        assert_eq!(out.matches("check_binding (").count(), 3, "{out}");
+        assert_eq!(out.matches("check_binding_value").count(), 1, "{out}");
         assert!(out.contains("steps :: train :: STEP"), "{out}");
         assert!(out.contains("\"The Iris flow.\""), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
@@ -410,6 +550,31 @@ mod tests {
         );
         assert!(out.contains("struct iris"), "{out}");
         assert!(out.contains("steps : & []"), "{out}");
+    }
+
+    #[test]
+    fn each_end_of_a_connection_is_checked_and_mistakes_are_errors() {
+        let out = expand(quote!(
+            iris = [prep, steps::train],
+            connect(
+                steps::train.training_data = prep.split,
+                report.scores = steps::train.model
+            ),
+        ))
+        .to_string();
+        assert_eq!(out.matches("check_connection").count(), 4, "{out}");
+        assert!(out.contains("input : \"training_data\""), "{out}");
+        assert!(out.contains("writer : & prep :: STEP"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+        let out = expand(quote!(iris = [prep], connect(train = prep, x.y))).to_string();
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(
+            out.contains("expected `reader.input = writer.output`"),
+            "{out}"
+        );
+        let out = expand(quote!(iris = [prep], connect = 3)).to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("connect takes a list"), "{out}");
     }
 
     #[test]

@@ -19,6 +19,9 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 
+mod values;
+pub use values::{same_type, type_name, value_problem};
+
 /// Longest key or run name, in characters (the server's limit).
 pub const MAX_KEY_CHARS: usize = 250;
 

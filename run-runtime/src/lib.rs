@@ -113,8 +113,10 @@ pub mod __private {
     };
     pub use crate::metrics::{Metrics, Target};
     pub use crate::panics::payload_text;
-    pub use crate::pipeline::check::{SCRATCH_PER_STEP, check_binding, check_step};
-    pub use crate::pipeline::{Binding, Pipeline, PipelineDef};
+    pub use crate::pipeline::check::{
+        End, SCRATCH_PER_STEP, check_binding, check_binding_value, check_connection, check_step,
+    };
+    pub use crate::pipeline::{Binding, Connection, Pipeline, PipelineDef};
     pub use crate::step::failure::{ErrorText, failure_kind, failure_of_result, no_failure};
     pub use crate::step::registry::Registration;
     pub use crate::step::running::{

@@ -4,6 +4,7 @@
 //! engine's environment, and the entry point's command line.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::Output;
 
@@ -74,7 +75,12 @@ fn each_step_is_a_child_run_in_dependency_order_with_data_under_the_pipeline_run
     assert_eq!(order, ["independent", "make", "total", "check", "audit"]);
 
     let run = store.start_run("numbers", "numbers").unwrap();
-    let finished = pipeline.run_on(&run, &RunOptions::default()).unwrap();
+    // One at a time, the steps end in run order.
+    let one_at_a_time = RunOptions {
+        max_parallel: NonZeroUsize::new(1),
+        ..RunOptions::default()
+    };
+    let finished = pipeline.run_on(&run, &one_at_a_time).unwrap();
     assert_eq!(finished.status(), Status::Finished);
     let ran: Vec<&str> = finished.steps().iter().map(|s| s.step).collect();
     assert_eq!(ran, order);
@@ -381,6 +387,109 @@ fn the_builder_finds_two_producers_and_cycles() {
     );
 }
 
+// ---------------------------------------------------------------- steps at once
+
+/// Runs `diamond` on a new run of `store` with these values, at most `max_parallel` steps at
+/// once; returns the run's children by name.
+fn diamond(
+    store: &Store,
+    pairs: &[(&str, &str)],
+    max_parallel: usize,
+) -> (PipelineRun, RunData, BTreeMap<String, RunData>) {
+    let run = store.start_run("diamond", "diamond").unwrap();
+    let options = RunOptions {
+        values: values(pairs),
+        max_parallel: NonZeroUsize::new(max_parallel),
+        ..RunOptions::default()
+    };
+    let finished = pipes::diamond::pipeline()
+        .unwrap()
+        .run_on(&run, &options)
+        .unwrap();
+    let (parent, children) = family(store, run.id());
+    (finished, parent, children)
+}
+
+/// The recorded start and end (ms since the epoch) of a run.
+fn span(run: &RunData) -> (i64, i64) {
+    (run.meta.start_time, run.end_time.expect("the run ended"))
+}
+
+/// Checks by the recorded start and end times that the branches ran at once and each step
+/// after the ones it reads from.
+fn assert_ran_as_a_diamond(children: &BTreeMap<String, RunData>) {
+    let [seed, left, right, join, echo] =
+        ["seed", "left", "right", "join", "echo"].map(|name| span(&children[name]));
+    assert!(left.0 <= right.1 && right.0 <= left.1, "{left:?} {right:?}");
+    for branch in [left, right] {
+        assert!(seed.1 <= branch.0, "{seed:?} {branch:?}");
+        assert!(branch.1 <= join.0, "{branch:?} {join:?}");
+    }
+    assert!(right.1 <= echo.0, "{right:?} {echo:?}");
+}
+
+#[test]
+fn independent_steps_run_at_once_as_their_runs_times_show() {
+    let (_dir, store) = store();
+    // Each branch finishes only once the other has started: they must run at once.
+    let (finished, parent, children) = diamond(&store, &[], 2);
+    assert_eq!(finished.status(), Status::Finished);
+    assert_eq!(parent.status, Status::Finished);
+    assert!(children.values().all(|c| c.status == Status::Finished));
+    assert_ran_as_a_diamond(&children);
+    assert_eq!(children["join"].tags["halves"], "left+right");
+    // Steps are listed in the order they ended: the seed first, the join after both branches.
+    let ended: Vec<&str> = finished.steps().iter().map(|s| s.step).collect();
+    let at = |name| ended.iter().position(|s| *s == name).unwrap();
+    assert_eq!(ended.len(), 5);
+    assert_eq!(ended[0], "seed");
+    assert!(
+        at("join") > at("left") && at("join") > at("right"),
+        "{ended:?}"
+    );
+}
+
+#[test]
+fn max_parallel_one_runs_a_step_at_a_time() {
+    let (_dir, store) = store();
+    let (finished, _, children) = diamond(&store, &[("meet", "false")], 1);
+    assert_eq!(finished.status(), Status::Finished);
+    let mut spans: Vec<(i64, i64)> = children.values().map(span).collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlap: {spans:?}");
+    }
+    // One at a time, they end in the pipeline's run order.
+    let ended: Vec<&str> = finished.steps().iter().map(|s| s.step).collect();
+    assert_eq!(ended, ["seed", "left", "right", "join", "echo"]);
+}
+
+#[test]
+fn a_failure_among_parallel_steps_skips_exactly_its_dependents() {
+    let (_dir, store) = store();
+    let (finished, parent, children) = diamond(&store, &[("fail", "true")], 2);
+    assert_eq!(finished.status(), Status::Failed);
+    assert_eq!(children["left"].status, Status::Failed);
+    assert_eq!(
+        children["left"].error.as_deref(),
+        Some("left was asked to fail")
+    );
+    // The other branch and its reader went on; the join, which reads the failed branch, did not.
+    for name in ["seed", "right", "echo"] {
+        assert_eq!(children[name].status, Status::Finished, "{name}");
+    }
+    assert_eq!(children["join"].status, Status::Killed);
+    assert_eq!(
+        children["join"].tags["runctx.skipped"],
+        "step \"left\" failed"
+    );
+    assert_eq!(finished.step("join").unwrap().skipped_because, Some("left"));
+    assert_eq!(
+        parent.error.as_deref(),
+        Some("step \"left\" failed: left was asked to fail; skipped: join")
+    );
+}
+
 // ---------------------------------------------------------------- as processes
 
 #[test]
@@ -501,6 +610,52 @@ fn a_step_process_that_dies_is_failed_by_the_launcher() {
         "{error}"
     );
     assert!(error.ends_with("without ending its run"), "{error}");
+}
+
+#[test]
+fn step_processes_run_at_once_and_print_a_line_each_as_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("runs");
+    let out = command(PIPES, &home)
+        .env("PIPES_PIPELINE", "diamond")
+        .args(["--processes", "--max-parallel", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = Store::new(&home);
+    let parent = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.meta.parent_id.is_none())
+        .unwrap();
+    let (parent, children) = family(&store, &parent.meta.id);
+    assert_eq!(parent.status, Status::Finished);
+    assert_ran_as_a_diamond(&children);
+    let seen = seen(&out.stdout);
+    assert_ne!(seen["left"]["pid"], seen["right"]["pid"]);
+    // One line per step, numbered in the order they ended, each naming its run.
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    for (k, line) in lines.iter().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], format!("[{}/5]", k + 1), "{line}");
+        assert_eq!(words[2], "FINISHED", "{line}");
+        let id = &children[words[1]].meta.id;
+        assert!(line.ends_with(&format!("run {id}")), "{line}");
+    }
+    // Each step once, the seed first (everything reads it) and the join after both branches.
+    let printed: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    let at = |name| printed.iter().position(|s| *s == name).unwrap();
+    assert!(
+        at("join") > at("left") && at("join") > at("right"),
+        "{printed:?}"
+    );
+    assert_eq!(printed[0], "seed");
 }
 
 /// Runs the `numbers` pipeline on a new run of `store`, each step a process of `program`.
@@ -802,5 +957,78 @@ fn step_processes_log_to_the_server_runs_the_launcher_made_for_them() {
     assert_eq!(
         server.history(&parent_remote, "total")[0].1,
         serde_json::json!(30.0)
+    );
+}
+
+// ---------------------------------------------------------------- connections
+
+mod renamed {
+    use run_runtime::prelude::*;
+
+    /// Writes `split`, which `fit` reads as `training_data`.
+    #[aml_step(outputs(split = "out/split"))]
+    pub fn cut(split: &Path) -> std::io::Result<()> {
+        std::fs::write(split.join("rows.txt"), "1,2,3")
+    }
+
+    #[aml_step(inputs(training_data))]
+    pub fn fit(run: &Run, training_data: &Path) -> Result<(), Box<dyn std::error::Error>> {
+        run.tag(
+            "rows",
+            std::fs::read_to_string(training_data.join("rows.txt"))?,
+        )?;
+        Ok(())
+    }
+
+    pipeline!(pub renamed = [fit, cut], connect(fit.training_data = cut.split));
+}
+
+#[test]
+fn a_connected_input_reads_the_output_of_another_name() {
+    let (_dir, store) = store();
+    let pipeline = renamed::renamed::pipeline().unwrap();
+    let order: Vec<&str> = pipeline.steps().iter().map(|s| s.name).collect();
+    assert_eq!(order, ["cut", "fit"]);
+    let edge = pipeline.edges()[0];
+    assert_eq!(
+        (edge.from, edge.to, edge.name, edge.input),
+        ("cut", "fit", "split", "training_data")
+    );
+    assert!(
+        pipeline
+            .graph_text()
+            .contains("cut --split as training_data--> fit")
+    );
+    assert!(pipeline.values().is_empty(), "{:?}", pipeline.values());
+    let run = store.start_run("renamed", "renamed").unwrap();
+    let finished = pipeline.run_on(&run, &RunOptions::default()).unwrap();
+    assert_eq!(finished.status(), Status::Finished);
+    let (_, children) = family(&store, run.id());
+    assert_eq!(children["fit"].tags["rows"], "1,2,3");
+    assert_eq!(
+        children["fit"].tags["training_data"],
+        run.dir().join("data/split").display().to_string()
+    );
+}
+
+#[test]
+fn the_builder_checks_connections_as_pipeline_does() {
+    use renamed::{cut, fit};
+    let error = Pipeline::builder("renamed")
+        .step(&fit::STEP)
+        .step(&cut::STEP)
+        .connect(&fit::STEP, "trainig_data", &cut::STEP, "split")
+        .connect(&fit::STEP, "training_data", &cut::STEP, "spilt")
+        .build()
+        .unwrap_err();
+    let Error::Pipeline { problems, .. } = error else {
+        panic!("{error}")
+    };
+    assert_eq!(
+        problems,
+        [
+            "step `fit` has no input `trainig_data`; did you mean `training_data`?",
+            "step `cut` has no output `spilt`; did you mean `split`?",
+        ]
     );
 }

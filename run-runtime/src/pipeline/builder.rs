@@ -5,8 +5,10 @@ use crate::error::{Error, Result};
 use crate::step::{SlotKind, Step};
 use crate::validate::check_run_name;
 
-use super::check::{SCRATCH_PER_STEP, check_binding, check_step, run_order};
-use super::{Binding, Pipeline, PipelineDef, PipelineValue};
+use super::check::{
+    End, Graph, SCRATCH_PER_STEP, check_binding, check_connection, check_step, run_order,
+};
+use super::{Binding, Connection, Edge, Pipeline, PipelineDef, PipelineValue};
 
 /// Builds a [`Pipeline`] at run time: the same graph checks as `pipeline!`, as an error.
 ///
@@ -40,6 +42,7 @@ pub struct PipelineBuilder {
     description: Option<String>,
     steps: Vec<&'static Step>,
     bindings: Vec<(String, SlotKind, Option<String>)>,
+    connections: Vec<(&'static Step, String, &'static Step, String)>,
     problems: Vec<String>,
 }
 
@@ -52,6 +55,7 @@ impl Pipeline {
             description: None,
             steps: Vec::new(),
             bindings: Vec::new(),
+            connections: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -107,6 +111,20 @@ impl PipelineBuilder {
         self.bind(name, SlotKind::Param, None)
     }
 
+    /// Connects the input `input` of `reader` to the output `output` of `writer`, an output
+    /// of another name: `connect(reader.input = writer.output)` of `pipeline!`.
+    pub fn connect(
+        mut self,
+        reader: &'static Step,
+        input: &str,
+        writer: &'static Step,
+        output: &str,
+    ) -> Self {
+        self.connections
+            .push((reader, input.to_owned(), writer, output.to_owned()));
+        self
+    }
+
     fn bind(mut self, name: &str, kind: SlotKind, value: Option<String>) -> Self {
         self.bindings.push((name.to_owned(), kind, value));
         self
@@ -133,7 +151,22 @@ impl PipelineBuilder {
                 value: value.as_deref(),
             })
             .collect();
-        problems.extend(graph_problems(&self.name, &self.steps, &bindings));
+        let connections: Vec<Connection<'_>> = self
+            .connections
+            .iter()
+            .map(|(reader, input, writer, output)| Connection {
+                reader,
+                input,
+                writer,
+                output,
+            })
+            .collect();
+        let graph = Graph {
+            steps: &self.steps,
+            bindings: &bindings,
+            connections: &connections,
+        };
+        problems.extend(graph_problems(&self.name, &graph));
         if !problems.is_empty() {
             return Err(Error::Pipeline {
                 pipeline: self.name,
@@ -145,23 +178,31 @@ impl PipelineBuilder {
             self.experiment.clone(),
             self.description.clone(),
             &self.steps,
-            &bindings,
+            &graph,
         ))
     }
 }
 
-/// Every problem the checks find, in the order of the steps and then of the bindings.
-fn graph_problems(pipeline: &str, steps: &[&Step], bindings: &[Binding<'_>]) -> Vec<String> {
-    let mut scratch = vec![0; SCRATCH_PER_STEP * steps.len()];
-    let mut problems: Vec<String> = (0..steps.len())
-        .filter_map(|i| check_step(pipeline, steps, bindings, i, &mut scratch))
+/// Every problem the checks find, in the order of the steps, the bindings, the connections.
+fn graph_problems(pipeline: &str, graph: &Graph<'_>) -> Vec<String> {
+    let mut scratch = vec![0; SCRATCH_PER_STEP * graph.steps.len()];
+    let mut problems: Vec<String> = (0..graph.steps.len())
+        .filter_map(|i| check_step(pipeline, graph, i, &mut scratch))
         .map(|m| m.to_string())
         .collect();
     problems.extend(
-        (0..bindings.len())
-            .filter_map(|k| check_binding(pipeline, steps, bindings, k))
+        (0..graph.bindings.len())
+            .filter_map(|k| check_binding(pipeline, graph, k))
             .map(|m| m.to_string()),
     );
+    for k in 0..graph.connections.len() {
+        problems.extend(
+            [End::Reader, End::Writer]
+                .into_iter()
+                .filter_map(|end| check_connection(pipeline, graph, k, end))
+                .map(|m| m.to_string()),
+        );
+    }
     problems
 }
 
@@ -171,17 +212,34 @@ fn assemble(
     experiment: Option<String>,
     description: Option<String>,
     listed: &[&'static Step],
-    bindings: &[Binding<'_>],
+    graph: &Graph<'_>,
 ) -> Pipeline {
+    let bindings = graph.bindings;
     let mut order = vec![0; listed.len()];
-    let acyclic = run_order(listed, &mut order);
+    let acyclic = run_order(graph, &mut order);
     debug_assert!(acyclic, "the checks refuse a cycle before this");
     let steps: Vec<&'static Step> = order.iter().map(|&i| listed[i]).collect();
+    // The checks passed: each end names a slot of its step, whose names are `'static`.
+    let connections: Vec<Edge> = graph
+        .connections
+        .iter()
+        .filter_map(|c| {
+            Some(Edge {
+                from: c.writer.name,
+                to: c.reader.name,
+                name: c.writer.output(c.output)?.name,
+                input: c.reader.input(c.input)?.name,
+            })
+        })
+        .collect();
     let mut values: Vec<PipelineValue> = Vec::new();
-    for step in &steps {
+    for (i, step) in order.iter().map(|&i| (i, listed[i])) {
         for (kind, slot) in step.slots() {
             let free = match kind {
-                SlotKind::Input => super::check::producer(listed, slot.name).is_none(),
+                SlotKind::Input => {
+                    super::check::producer(listed, slot.name).is_none()
+                        && super::check::connection_of(graph, i, slot.name).is_none()
+                }
                 SlotKind::Param => true,
                 SlotKind::Output => false,
             };
@@ -209,6 +267,7 @@ fn assemble(
         description,
         steps,
         values,
+        connections,
     }
 }
 
@@ -227,6 +286,9 @@ impl PipelineDef {
         }
         for b in self.bindings {
             builder = builder.bind(b.name, b.kind, b.value.map(str::to_owned));
+        }
+        for c in self.connections {
+            builder = builder.connect(c.reader, c.input, c.writer, c.output);
         }
         builder.build()
     }

@@ -6,9 +6,30 @@
 //! (`scratch`, [`SCRATCH_PER_STEP`] slots per step) and write their messages into a fixed
 //! [`Message`] buffer.
 
-use crate::step::{SlotKind, Step, str_eq};
+use crate::step::{Slot, SlotKind, Step, str_eq};
 
-use super::Binding;
+use super::{Binding, Connection};
+
+/// A graph to check: the steps as listed, the values the pipeline binds, and the connections
+/// of inputs to outputs of other names (`connect(...)`).
+#[derive(Debug, Clone, Copy)]
+pub struct Graph<'a> {
+    /// The steps, as listed.
+    pub steps: &'a [&'a Step],
+    /// `inputs(...)` and `params(...)`.
+    pub bindings: &'a [Binding<'a>],
+    /// `connect(...)`.
+    pub connections: &'a [Connection<'a>],
+}
+
+/// Which end of a connection a check is about: `reader.input` or `writer.output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The step that reads, and its input.
+    Reader,
+    /// The step that writes, and its output.
+    Writer,
+}
 
 /// Scratch slots a check needs per step of the pipeline.
 pub const SCRATCH_PER_STEP: usize = 3;
@@ -143,12 +164,62 @@ pub(crate) const fn binding(bindings: &[Binding<'_>], name: &str) -> Option<usiz
     None
 }
 
-/// The name of the first input of step `a` that step `b` writes: `a` reads from `b`.
-pub(crate) const fn reads_from<'s>(steps: &[&'s Step], a: usize, b: usize) -> Option<&'s str> {
-    let inputs = steps[a].inputs;
+/// The index of `step` among `steps`: the same function under the same name.
+pub(crate) const fn index_of(steps: &[&Step], step: &Step) -> Option<usize> {
+    let mut j = 0;
+    while j < steps.len() {
+        if str_eq(steps[j].function, step.function) && str_eq(steps[j].name, step.name) {
+            return Some(j);
+        }
+        j += 1;
+    }
+    None
+}
+
+/// The first connection of the input `input` of step `a`.
+pub(crate) const fn connection_of(graph: &Graph<'_>, a: usize, input: &str) -> Option<usize> {
+    let mut k = 0;
+    while k < graph.connections.len() {
+        let c = &graph.connections[k];
+        if str_eq(c.input, input)
+            && let Some(j) = index_of(graph.steps, c.reader)
+            && j == a
+        {
+            return Some(k);
+        }
+        k += 1;
+    }
+    None
+}
+
+/// The step whose output the input `input` of step `a` reads, and that output's name: the
+/// connection's, else the output of the input's name (of another step).
+pub(crate) const fn source<'s>(
+    graph: &Graph<'s>,
+    a: usize,
+    input: &'s str,
+) -> Option<(usize, &'s str)> {
+    if let Some(k) = connection_of(graph, a, input) {
+        let c = &graph.connections[k];
+        return match index_of(graph.steps, c.writer) {
+            Some(b) if b != a => Some((b, c.output)),
+            _ => None,
+        };
+    }
+    match producer(graph.steps, input) {
+        Some(b) if b != a => Some((b, input)),
+        _ => None,
+    }
+}
+
+/// The name of the first input of step `a` that reads an output of step `b`.
+pub(crate) const fn reads_from<'s>(graph: &Graph<'s>, a: usize, b: usize) -> Option<&'s str> {
+    let inputs = graph.steps[a].inputs;
     let mut k = 0;
     while k < inputs.len() {
-        if a != b && steps[b].output(inputs[k].name).is_some() {
+        if let Some((writer, _)) = source(graph, a, inputs[k].name)
+            && writer == b
+        {
             return Some(inputs[k].name);
         }
         k += 1;
@@ -157,10 +228,10 @@ pub(crate) const fn reads_from<'s>(steps: &[&'s Step], a: usize, b: usize) -> Op
 }
 
 /// `true` when every step that step `a` reads from is among the first `placed` of `order`.
-const fn ready(steps: &[&Step], a: usize, order: &[usize], placed: usize) -> bool {
+const fn ready(graph: &Graph<'_>, a: usize, order: &[usize], placed: usize) -> bool {
     let mut b = 0;
-    while b < steps.len() {
-        if reads_from(steps, a, b).is_some() && !contains(order, placed, b) {
+    while b < graph.steps.len() {
+        if reads_from(graph, a, b).is_some() && !contains(order, placed, b) {
             return false;
         }
         b += 1;
@@ -182,13 +253,14 @@ const fn contains(list: &[usize], len: usize, value: usize) -> bool {
 /// The order to run the steps in: each after the steps it reads from, otherwise in the order
 /// listed. Writes step indices into `order` (as long as `steps`) and returns `false` when the
 /// graph has a cycle (then `order` holds only the steps before it).
-pub(crate) const fn run_order(steps: &[&Step], order: &mut [usize]) -> bool {
+pub(crate) const fn run_order(graph: &Graph<'_>, order: &mut [usize]) -> bool {
+    let steps = graph.steps;
     let mut placed = 0;
     while placed < steps.len() {
         let mut a = 0;
         let mut found = false;
         while a < steps.len() {
-            if !contains(order, placed, a) && ready(steps, a, order, placed) {
+            if !contains(order, placed, a) && ready(graph, a, order, placed) {
                 order[placed] = a;
                 placed += 1;
                 found = true;
@@ -208,8 +280,8 @@ pub(crate) const fn run_order(steps: &[&Step], order: &mut [usize]) -> bool {
 /// Whether `to` can be reached from `from` by following "reads from" edges (at least one).
 /// With `path`, the nodes of one such path from `from` to the node before `to` are written into
 /// `scratch[2n..]` and their count is returned; `None` when `to` cannot be reached.
-const fn reach(steps: &[&Step], from: usize, to: usize, scratch: &mut [usize]) -> Option<usize> {
-    let n = steps.len();
+const fn reach(graph: &Graph<'_>, from: usize, to: usize, scratch: &mut [usize]) -> Option<usize> {
+    let n = graph.steps.len();
     // scratch[0..n): 0 = not seen, else 1 + the node it was reached from; scratch[n..2n): queue.
     let mut i = 0;
     while i < 2 * n {
@@ -224,7 +296,7 @@ const fn reach(steps: &[&Step], from: usize, to: usize, scratch: &mut [usize]) -
         head += 1;
         let mut v = 0;
         while v < n {
-            if reads_from(steps, u, v).is_some() {
+            if reads_from(graph, u, v).is_some() {
                 if v == to {
                     return Some(trace(scratch, n, from, u));
                 }
@@ -294,11 +366,11 @@ const fn has_stand_in(steps: &[&Step]) -> bool {
 /// `function` is empty).
 pub const fn check_step(
     pipeline: &str,
-    steps: &[&Step],
-    bindings: &[Binding<'_>],
+    graph: &Graph<'_>,
     i: usize,
     scratch: &mut [usize],
 ) -> Option<Message> {
+    let steps = graph.steps;
     if has_stand_in(steps) {
         return None;
     }
@@ -308,10 +380,13 @@ pub const fn check_step(
     if let Some(m) = shared_output(pipeline, steps, i) {
         return Some(m);
     }
-    if let Some(m) = unbound(pipeline, steps, bindings, i) {
+    if let Some(m) = param_of_two_types(pipeline, steps, i) {
         return Some(m);
     }
-    cycle(pipeline, steps, i, scratch)
+    if let Some(m) = unbound(pipeline, graph, i) {
+        return Some(m);
+    }
+    cycle(pipeline, graph, i, scratch)
 }
 
 const fn listed_twice(pipeline: &str, steps: &[&Step], i: usize) -> Option<Message> {
@@ -367,17 +442,14 @@ const fn shared_output(pipeline: &str, steps: &[&Step], i: usize) -> Option<Mess
     None
 }
 
-const fn unbound(
-    pipeline: &str,
-    steps: &[&Step],
-    bindings: &[Binding<'_>],
-    i: usize,
-) -> Option<Message> {
+const fn unbound(pipeline: &str, graph: &Graph<'_>, i: usize) -> Option<Message> {
+    let (steps, bindings) = (graph.steps, graph.bindings);
     let step = steps[i];
     let mut k = 0;
     while k < step.inputs.len() {
         let slot = &step.inputs[k];
         if producer(steps, slot.name).is_none()
+            && connection_of(graph, i, slot.name).is_none()
             && binding(bindings, slot.name).is_none()
             && slot.default.is_none()
         {
@@ -463,23 +535,24 @@ const fn no_value(
 
 const fn cycle(
     pipeline: &str,
-    steps: &[&Step],
+    graph: &Graph<'_>,
     i: usize,
     scratch: &mut [usize],
 ) -> Option<Message> {
-    if reach(steps, i, i, scratch).is_none() {
+    let steps = graph.steps;
+    if reach(graph, i, i, scratch).is_none() {
         return None;
     }
     // Report a cycle once, at the first step listed that is on it.
     let mut j = 0;
     while j < i {
-        if reach(steps, i, j, scratch).is_some() && reach(steps, j, i, scratch).is_some() {
+        if reach(graph, i, j, scratch).is_some() && reach(graph, j, i, scratch).is_some() {
             return None;
         }
         j += 1;
     }
     let n = steps.len();
-    let count = match reach(steps, i, i, scratch) {
+    let count = match reach(graph, i, i, scratch) {
         Some(c) => c,
         None => return None,
     };
@@ -499,7 +572,7 @@ const fn cycle(
             m.quoted(steps[a].name);
         }
         m.push(" reads ");
-        if let Some(input) = reads_from(steps, a, b) {
+        if let Some(input) = reads_from(graph, a, b) {
             m.quoted(input);
         }
         m.push(" from ").quoted(steps[b].name);
@@ -515,12 +588,8 @@ const fn cycle(
 ///
 /// Nothing is checked while a step stands in for one whose attribute has an error (its
 /// `function` is empty).
-pub const fn check_binding(
-    pipeline: &str,
-    steps: &[&Step],
-    bindings: &[Binding<'_>],
-    k: usize,
-) -> Option<Message> {
+pub const fn check_binding(pipeline: &str, graph: &Graph<'_>, k: usize) -> Option<Message> {
+    let (steps, bindings) = (graph.steps, graph.bindings);
     if has_stand_in(steps) {
         return None;
     }
@@ -538,6 +607,20 @@ pub const fn check_binding(
             .push(" binds ")
             .quoted(bound.name);
         m.push(" twice; bind it once");
+        return Some(m);
+    }
+    if let Some(j) = only_connected(graph, bound.name)
+        && bound.kind as u8 == SlotKind::Input as u8
+    {
+        m.push("pipeline ")
+            .quoted(pipeline)
+            .push(" binds ")
+            .quoted(bound.name);
+        m.push(", which connect(...) gives step ")
+            .quoted(steps[j].name);
+        m.push("; an input reads one value: remove `")
+            .push(bound.name);
+        m.push("` from inputs(...) or its connection");
         return Some(m);
     }
     if let Some(j) = producer(steps, bound.name) {
@@ -601,9 +684,260 @@ pub const fn check_binding(
     Some(m)
 }
 
+/// The problem of the value of binding `k` of pipeline `pipeline`, if it has one: a literal
+/// that is not a value of the type of a param it gives (a float for a `u64`, a string for an
+/// `f64`). Types other than the integers, floats, `bool` and `char` are checked when the
+/// pipeline runs.
+///
+/// Nothing is checked while a step stands in for one whose attribute has an error (its
+/// `function` is empty).
+pub const fn check_binding_value(pipeline: &str, graph: &Graph<'_>, k: usize) -> Option<Message> {
+    if has_stand_in(graph.steps) {
+        return None;
+    }
+    let bound = &graph.bindings[k];
+    let Some(text) = bound.value else {
+        return None;
+    };
+    if bound.kind as u8 != SlotKind::Param as u8 {
+        return None;
+    }
+    let mut j = 0;
+    while j < graph.steps.len() {
+        if let Some(slot) = graph.steps[j].param(bound.name)
+            && let Some(reason) = run_rules::value_problem(slot.ty, text)
+        {
+            let mut m = Message::new();
+            m.push("pipeline ")
+                .quoted(pipeline)
+                .push(" gives param ")
+                .quoted(bound.name);
+            m.push(" the value ")
+                .quoted(text)
+                .push(", which is not a valid `");
+            m.push(run_rules::type_name(slot.ty)).push("` (");
+            m.push(reason)
+                .push("), the type of `")
+                .push(bound.name)
+                .push("` in step ");
+            m.quoted(graph.steps[j].name);
+            m.push("; write a value of the parameter's type");
+            return Some(m);
+        }
+        j += 1;
+    }
+    None
+}
+
+/// A param of step `i` that an earlier step also has with another type: one pipeline value
+/// (`--seed 3`) gives both, so it must have one type.
+const fn param_of_two_types(pipeline: &str, steps: &[&Step], i: usize) -> Option<Message> {
+    let params = steps[i].params;
+    let mut k = 0;
+    while k < params.len() {
+        let mut j = 0;
+        while j < i {
+            if let Some(other) = steps[j].param(params[k].name)
+                && !run_rules::same_type(other.ty, params[k].ty)
+            {
+                let mut m = Message::new();
+                m.push("param ").quoted(params[k].name).push(" is a `");
+                m.push(run_rules::type_name(params[k].ty))
+                    .push("` in step ");
+                m.quoted(steps[i].name)
+                    .push(" and a `")
+                    .push(run_rules::type_name(other.ty));
+                m.push("` in step ")
+                    .quoted(steps[j].name)
+                    .push(", but it is one value of ");
+                m.push("pipeline ").quoted(pipeline);
+                m.push(" (--")
+                    .push(params[k].name)
+                    .push(" sets both): give both the same ");
+                m.push("type, or rename one of them");
+                return Some(m);
+            }
+            j += 1;
+        }
+        k += 1;
+    }
+    None
+}
+
+/// The problem of one end of connection `k` of pipeline `pipeline`, if it has one: a step
+/// not in the pipeline, a name that is not an input (reader) or output (writer) of its step, an
+/// input connected twice or already reading an output of its own name, a step reading itself.
+///
+/// Nothing is checked while a step stands in for one whose attribute has an error (its
+/// `function` is empty).
+pub const fn check_connection(
+    pipeline: &str,
+    graph: &Graph<'_>,
+    k: usize,
+    end: End,
+) -> Option<Message> {
+    if has_stand_in(graph.steps) {
+        return None;
+    }
+    let c = &graph.connections[k];
+    let (step, name, kind) = match end {
+        End::Reader => (c.reader, c.input, SlotKind::Input),
+        End::Writer => (c.writer, c.output, SlotKind::Output),
+    };
+    let mut m = Message::new();
+    let Some(index) = index_of(graph.steps, step) else {
+        m.push("step ")
+            .quoted(step.name)
+            .push(" is not a step of pipeline ");
+        m.quoted(pipeline)
+            .push("; list it to connect it: ")
+            .push(pipeline);
+        m.push(" = [..., ").push(step.name).push("]");
+        return Some(m);
+    };
+    if let Some(m) = not_a_slot(step, name, kind) {
+        return Some(m);
+    }
+    match end {
+        End::Writer => {
+            if let Some(reader) = index_of(graph.steps, c.reader)
+                && reader == index
+            {
+                m.push("step ")
+                    .quoted(step.name)
+                    .push(" cannot read its own output ");
+                m.quoted(name)
+                    .push("; connect the input to an output of another step");
+                return Some(m);
+            }
+        }
+        End::Reader => {
+            if let Some(first) = connection_of(graph, index, name)
+                && first < k
+            {
+                m.push("input ")
+                    .quoted(name)
+                    .push(" of step ")
+                    .quoted(step.name);
+                m.push(" is connected twice in pipeline ").quoted(pipeline);
+                m.push("; an input reads one output: connect it once");
+                return Some(m);
+            }
+            if let Some(writer) = producer(graph.steps, name)
+                && writer != index
+            {
+                m.push("input ")
+                    .quoted(name)
+                    .push(" of step ")
+                    .quoted(step.name);
+                m.push(" already reads the output ")
+                    .quoted(name)
+                    .push(" of step ");
+                m.quoted(graph.steps[writer].name);
+                m.push(" by its name; an input reads one output: remove this connection, or ");
+                m.push("rename the input");
+                return Some(m);
+            }
+        }
+    }
+    None
+}
+
+/// Why `name` is not an input (or output, as `kind` says) of `step`, if it is not.
+const fn not_a_slot(step: &Step, name: &str, kind: SlotKind) -> Option<Message> {
+    let mut m = Message::new();
+    match step.slot(name) {
+        Some((found, _)) if found as u8 == kind as u8 => return None,
+        Some((found, _)) => {
+            m.quoted(name)
+                .push(" is ")
+                .push(article(found))
+                .push(found.as_str());
+            m.push(" of step ")
+                .quoted(step.name)
+                .push(", not ")
+                .push(article(kind));
+            m.push(kind.as_str());
+            m.push("; connect(reader.input = writer.output) connects an input of one step to an ");
+            m.push("output of another");
+        }
+        None => {
+            m.push("step ")
+                .quoted(step.name)
+                .push(" has no ")
+                .push(kind.as_str());
+            m.push(" ").quoted(name);
+            let slots = match kind {
+                SlotKind::Input => step.inputs,
+                _ => step.outputs,
+            };
+            match closest_in(slots, name) {
+                Some(similar) => {
+                    m.push("; did you mean ").quoted(similar).push("?");
+                }
+                None if slots.is_empty() => {
+                    m.push("; it has none");
+                }
+                None => {
+                    m.push("; its ").push(kind.as_str()).push("s are ");
+                    let mut j = 0;
+                    while j < slots.len() {
+                        if j > 0 {
+                            m.push(", ");
+                        }
+                        m.quoted(slots[j].name);
+                        j += 1;
+                    }
+                }
+            }
+        }
+    }
+    Some(m)
+}
+
+/// The name among `slots` closest to `wanted`, if one is close enough to be a likely typo.
+const fn closest_in<'s>(slots: &'s [Slot], wanted: &str) -> Option<&'s str> {
+    let mut best: Option<(&str, usize)> = None;
+    let mut k = 0;
+    while k < slots.len() {
+        if let Some(rank) = run_rules::closeness(wanted, slots[k].name) {
+            let better = match best {
+                Some((_, b)) => rank < b,
+                None => true,
+            };
+            if better {
+                best = Some((slots[k].name, rank));
+            }
+        }
+        k += 1;
+    }
+    match best {
+        Some((name, _)) => Some(name),
+        None => None,
+    }
+}
+
+/// A step with the input `name` connected, when every step with that input has it connected.
+const fn only_connected(graph: &Graph<'_>, name: &str) -> Option<usize> {
+    let mut connected = None;
+    let mut j = 0;
+    while j < graph.steps.len() {
+        if graph.steps[j].input(name).is_some() {
+            if connection_of(graph, j, name).is_none() {
+                return None;
+            }
+            if connected.is_none() {
+                connected = Some(j);
+            }
+        }
+        j += 1;
+    }
+    connected
+}
+
 const fn article(kind: SlotKind) -> &'static str {
     match kind {
-        SlotKind::Input => "an ",
+        SlotKind::Input | SlotKind::Output => "an ",
         _ => "a ",
     }
 }
@@ -646,8 +980,6 @@ const fn closest_slot<'s>(steps: &[&'s Step], wanted: &str) -> Option<&'s str> {
 mod tests {
     use super::*;
 
-    use crate::step::Slot;
-
     #[test]
     fn messages_keep_utf8_and_say_when_cut() {
         let mut m = Message::new();
@@ -681,6 +1013,14 @@ mod tests {
         }
     }
 
+    fn graph<'a>(steps: &'a [&'a Step], bindings: &'a [Binding<'a>]) -> Graph<'a> {
+        Graph {
+            steps,
+            bindings,
+            connections: &[],
+        }
+    }
+
     const PARAMS: &[Slot] = &[Slot {
         name: "threshold",
         default: Some("0.9"),
@@ -695,7 +1035,7 @@ mod tests {
             kind: SlotKind::Param,
             value: Some("0.5"),
         }];
-        let message = check_binding("p", &[&train], &bindings, 0).unwrap();
+        let message = check_binding("p", &graph(&[&train], &bindings), 0).unwrap();
         assert!(
             message.as_str().ends_with("did you mean `threshold`?"),
             "{message}"
@@ -719,10 +1059,10 @@ mod tests {
             value: None,
         }];
         let mut scratch = [0; SCRATCH_PER_STEP * 2];
-        assert!(check_step("p", &[&train], &bindings, 0, &mut scratch).is_some());
-        assert!(check_binding("p", &[&train], &bindings, 0).is_some());
+        assert!(check_step("p", &graph(&[&train], &bindings), 0, &mut scratch).is_some());
+        assert!(check_binding("p", &graph(&[&train], &bindings), 0).is_some());
         let steps = [&train, &broken];
-        assert!(check_step("p", &steps, &bindings, 0, &mut scratch).is_none());
-        assert!(check_binding("p", &steps, &bindings, 0).is_none());
+        assert!(check_step("p", &graph(&steps, &bindings), 0, &mut scratch).is_none());
+        assert!(check_binding("p", &graph(&steps, &bindings), 0).is_none());
     }
 }

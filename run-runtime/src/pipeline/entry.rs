@@ -1,6 +1,7 @@
 //! A pipeline as a program: the command line of `<pipeline>::main()`.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -19,6 +20,7 @@ enum Command {
     Run {
         values: BTreeMap<String, String>,
         processes: bool,
+        max_parallel: Option<NonZeroUsize>,
     },
     Step {
         name: String,
@@ -47,6 +49,7 @@ impl PipelineDef {
     /// ```text
     /// iris                                run the pipeline, each step in this process
     /// iris --processes                    each step in a process of its own
+    /// iris --max-parallel 2               at most 2 steps at once (default: the cores)
     /// iris --threshold 0.95               override a pipeline input or param (--NAME VALUE)
     /// iris --step train [--NAME VALUE]    run one step, as an engine does
     /// iris --list                         the steps, with their inputs, outputs and params
@@ -98,7 +101,11 @@ impl Pipeline {
                 compute,
                 environment,
             } => self.export(values, step, out, compute, environment),
-            Command::Run { values, processes } => self.run_all(values, processes),
+            Command::Run {
+                values,
+                processes,
+                max_parallel,
+            } => self.run_all(values, processes, max_parallel),
         }
     }
 
@@ -130,6 +137,7 @@ impl Pipeline {
         let mut values = BTreeMap::new();
         let mut modes: Vec<&str> = Vec::new();
         let (mut processes, mut dot) = (false, false);
+        let mut max_parallel = None;
         let (mut out, mut compute, mut environment, mut step) = (None, None, None, None);
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
@@ -157,6 +165,9 @@ impl Pipeline {
                 "step" => return Err("--step comes first: --step NAME [--NAME VALUE]...".into()),
                 "list" => modes.push("--list"),
                 "processes" => processes = true,
+                "max-parallel" | "max_parallel" => {
+                    max_parallel = Some(parse_max_parallel(&value("N", &mut rest)?)?);
+                }
                 "graph" => {
                     modes.push("--graph");
                     let format = match &inline {
@@ -210,10 +221,15 @@ impl Pipeline {
                 modes.join(" and ")
             ));
         }
-        if processes && !modes.is_empty() {
+        let running = [
+            ("--processes", processes),
+            ("--max-parallel", max_parallel.is_some()),
+        ];
+        if let (Some((option, _)), Some(mode)) =
+            (running.iter().find(|(_, given)| *given), modes.first())
+        {
             return Err(format!(
-                "--processes runs the pipeline; it does not go with {}",
-                modes[0]
+                "{option} runs the pipeline; it does not go with {mode}"
             ));
         }
         Ok(match modes.first().copied() {
@@ -226,7 +242,11 @@ impl Pipeline {
                 compute,
                 environment,
             },
-            None => Command::Run { values, processes },
+            None => Command::Run {
+                values,
+                processes,
+                max_parallel,
+            },
         })
     }
 
@@ -239,7 +259,18 @@ impl Pipeline {
             );
         }
         let mut names: Vec<String> = self.values().iter().map(|v| v.name.clone()).collect();
-        names.extend(["step", "list", "graph", "export", "processes", "help"].map(String::from));
+        names.extend(
+            [
+                "step",
+                "list",
+                "graph",
+                "export",
+                "processes",
+                "max-parallel",
+                "help",
+            ]
+            .map(String::from),
+        );
         match closest(name, &names).first() {
             Some(similar) => format!("unknown option --{given}; did you mean --{similar}?"),
             None => format!(
@@ -323,7 +354,12 @@ impl Pipeline {
         }
     }
 
-    fn run_all(&self, values: BTreeMap<String, String>, processes: bool) -> ExitCode {
+    fn run_all(
+        &self,
+        values: BTreeMap<String, String>,
+        processes: bool,
+        max_parallel: Option<NonZeroUsize>,
+    ) -> ExitCode {
         let mode = match processes {
             false => Mode::InProcess,
             true => match Mode::processes() {
@@ -338,6 +374,7 @@ impl Pipeline {
             values,
             mode,
             progress: true,
+            max_parallel,
         };
         let started = Instant::now();
         match self.run(&options) {
@@ -366,6 +403,7 @@ impl Pipeline {
             "\n\nusage:\n\
              \x20 {program} [--NAME VALUE]...             run the pipeline, each step in this process\n\
              \x20 {program} --processes [--NAME VALUE]... run each step in a process of its own\n\
+             \x20 {program} --max-parallel N [...]        at most N steps at once (default: the cores)\n\
              \x20 {program} --step STEP [--NAME VALUE]... run one step, as an engine does\n\
              \x20 {program} --list                        the steps, with their inputs, outputs and params\n\
              \x20 {program} --graph [dot]                 the graph, as text or as Graphviz dot\n\
@@ -430,6 +468,16 @@ impl Pipeline {
 /// `--step` or `--step=NAME`.
 fn is_step_option(arg: &str) -> bool {
     arg == "--step" || arg.starts_with("--step=")
+}
+
+/// The value of `--max-parallel`: a whole number of steps, at least 1.
+fn parse_max_parallel(text: &str) -> Result<NonZeroUsize, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "--max-parallel {text:?} is not a number of steps: give a whole number of at least 1, \
+             such as --max-parallel 2 (without it, as many steps run at once as there are cores)"
+        )
+    })
 }
 
 /// In a step process a launcher started, the parent it names must be the run's parent.
@@ -527,14 +575,16 @@ mod tests {
             parse(&[]).unwrap(),
             Command::Run {
                 values: BTreeMap::new(),
-                processes: false
+                processes: false,
+                max_parallel: None,
             }
         );
         assert_eq!(
-            parse(&["--threshold", "0.5", "--processes"]).unwrap(),
+            parse(&["--threshold", "0.5", "--processes", "--max-parallel", "3"]).unwrap(),
             Command::Run {
                 values: BTreeMap::from([("threshold".into(), "0.5".into())]),
-                processes: true
+                processes: true,
+                max_parallel: NonZeroUsize::new(3),
             }
         );
         assert_eq!(
@@ -607,6 +657,24 @@ mod tests {
         assert_eq!(
             err(&["--export", "kubeflow"]),
             "--export \"kubeflow\" is not a target; the one there is: --export azureml"
+        );
+        for bad in ["0", "-1", "two", "1.5"] {
+            assert_eq!(
+                err(&["--max-parallel", bad]),
+                format!(
+                    "--max-parallel {bad:?} is not a number of steps: give a whole number of at \
+                     least 1, such as --max-parallel 2 (without it, as many steps run at once as \
+                     there are cores)"
+                )
+            );
+        }
+        assert_eq!(
+            err(&["--list", "--max-parallel=2"]),
+            "--max-parallel runs the pipeline; it does not go with --list"
+        );
+        assert_eq!(
+            err(&["--max-paralel", "2"]),
+            "unknown option --max-paralel; did you mean --max-parallel?"
         );
         assert_eq!(
             err(&["data.csv"]),

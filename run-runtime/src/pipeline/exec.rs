@@ -2,6 +2,7 @@
 //! failures and the steps they skip.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use crate::run::Run;
 use crate::step::{Bindings, SlotKind, Step};
 
 use super::Pipeline;
+use super::parallel::Work;
 
 /// The folder under the pipeline run's folder that holds the outputs of its steps.
 pub(crate) const DATA_DIR: &str = "data";
@@ -32,15 +34,30 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Print a line per step on standard output as it ends.
     pub progress: bool,
+    /// How many steps run at once at most (`--max-parallel N`); `None`: the number of cores
+    /// ([`std::thread::available_parallelism`]). A step starts as soon as the steps it reads
+    /// from have finished and fewer than this many run.
+    pub max_parallel: Option<NonZeroUsize>,
+}
+
+impl RunOptions {
+    /// How many steps may run at once: [`RunOptions::max_parallel`], else the number of cores
+    /// (1 where that cannot be known).
+    pub fn parallelism(&self) -> NonZeroUsize {
+        self.max_parallel
+            .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+    }
 }
 
 /// Where the steps of a pipeline run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Mode {
-    /// Each step in this process, one after the other.
+    /// Each step in this process, on a thread of its own (steps whose inputs are ready run at
+    /// once, up to [`RunOptions::max_parallel`]).
     #[default]
     InProcess,
-    /// Each step in a process of its own: `program --step NAME`, with the step's environment
+    /// Each step in a process of its own (up to [`RunOptions::max_parallel`] at once):
+    /// `program --step NAME`, with the step's environment
     /// (the run to log to, data references, params), as an engine starts it. `program` must
     /// run the pipeline's entry point ([`PipelineDef::main`](super::PipelineDef::main)).
     Processes {
@@ -88,7 +105,8 @@ impl PipelineRun {
         &self.run
     }
 
-    /// Each step, in the order they ran.
+    /// Each step, in the order they ended (a skipped step ends when the step it depends on
+    /// fails).
     pub fn steps(&self) -> &[StepRun] {
         &self.steps
     }
@@ -107,7 +125,7 @@ impl PipelineRun {
         }
     }
 
-    /// The steps that failed, in the order they ran.
+    /// The steps that failed, in the order they ended.
     pub fn failed(&self) -> impl Iterator<Item = &StepRun> {
         self.steps.iter().filter(|s| s.status == Status::Failed)
     }
@@ -172,23 +190,23 @@ impl Pipeline {
                 names.join(" -> ")
             );
         }
-        let mut done: Vec<StepRun> = Vec::new();
-        for (index, step) in self.steps().iter().enumerate() {
-            let outcome = match self.blocked_by(step, &done) {
-                Some(failed) => skip(run, step, failed)?,
-                None => {
-                    let bindings = self.bindings(step, &data, &options.values);
-                    run_step(run, step, &bindings, &options.mode)?
+        let count = self.steps().len();
+        let work = Work {
+            start: &|step| {
+                let bindings = self.bindings(step, &data, &options.values);
+                run_step(run, step, &bindings, &options.mode)
+            },
+            skip: &|step, failed| skip(run, step, failed),
+            ended: &mut |number, outcome| {
+                if options.progress {
+                    print_progress(number, count, outcome);
                 }
-            };
-            if options.progress {
-                print_progress(index, self.steps().len(), &outcome);
-            }
-            done.push(outcome);
-        }
+            },
+        };
+        let steps = super::parallel::run_graph(self, options.parallelism(), work)?;
         Ok(PipelineRun {
             run: run.clone(),
-            steps: done,
+            steps,
         })
     }
 
@@ -215,18 +233,6 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The failed step that `step` depends on, directly or through a skipped step.
-    fn blocked_by(&self, step: &Step, done: &[StepRun]) -> Option<&'static str> {
-        self.upstream(step).into_iter().find_map(|name| {
-            let upstream = done.iter().find(|d| d.step == name)?;
-            match (upstream.status, upstream.skipped_because) {
-                (Status::Finished, _) => None,
-                (_, Some(cause)) => Some(cause),
-                _ => Some(upstream.step),
-            }
-        })
-    }
-
     /// The values a step is given: data folders under the pipeline's run for what steps write
     /// and read, and for the rest what [`Pipeline::value_for`] finds.
     pub(super) fn bindings(
@@ -237,12 +243,14 @@ impl Pipeline {
     ) -> Bindings {
         let mut bindings = Bindings::new();
         for (kind, slot) in step.slots() {
-            let produced = kind == SlotKind::Output
-                || (kind == SlotKind::Input && self.producer(slot.name).is_some());
-            let value = if produced {
-                Some(data.join(slot.name).display().to_string())
-            } else {
-                self.value_for(kind, slot, overrides)
+            let folder = match kind {
+                SlotKind::Output => Some(slot.name),
+                SlotKind::Input => self.source(step, slot.name).map(|(_, output)| output),
+                SlotKind::Param => None,
+            };
+            let value = match folder {
+                Some(folder) => Some(data.join(folder).display().to_string()),
+                None => self.value_for(kind, slot, overrides),
             };
             if let Some(value) = value {
                 bindings.insert(slot.name.to_owned(), value);
@@ -331,14 +339,14 @@ fn skip(parent: &Run, step: &'static Step, failed: &'static str) -> Result<StepR
     })
 }
 
-fn print_progress(index: usize, count: usize, outcome: &StepRun) {
+/// The line of a step that ended: `number` of `count` to end.
+fn print_progress(number: usize, count: usize, outcome: &StepRun) {
     let status = match outcome.skipped_because {
         Some(_) => "SKIPPED",
         None => outcome.status.as_str(),
     };
     let mut line = format!(
-        "[{}/{count}] {:<12} {status:<8} {:>8.2} s  run {}",
-        index + 1,
+        "[{number}/{count}] {:<12} {status:<8} {:>8.2} s  run {}",
         outcome.step,
         outcome.duration.as_secs_f64(),
         outcome.run_id
@@ -349,5 +357,6 @@ fn print_progress(index: usize, count: usize, outcome: &StepRun) {
     if let Some(error) = &outcome.error {
         line.push_str(&format!("\n      error: {error}"));
     }
+    // One call: the lines of a step stay together while other steps print.
     println!("{line}");
 }

@@ -40,7 +40,8 @@
 //! # How it runs
 //!
 //! The pipeline is a run (named after the pipeline), and each step a child run named after
-//! the step, started in dependency order (otherwise in the order listed). Each output is a
+//! the step, started as soon as the steps it reads from have finished: independent steps run
+//! at once, up to [`RunOptions::max_parallel`] (default: the number of cores). Each output is a
 //! folder under the pipeline run's folder, `<run folder>/data/<output>`, and the input of that
 //! name reads it. A step that fails fails the pipeline; the steps that read from it (directly
 //! or not) are not run: their runs end KILLED with the tag `runctx.skipped` naming the failed
@@ -56,6 +57,7 @@ pub(crate) mod check;
 mod entry;
 mod exec;
 mod launcher;
+mod parallel;
 mod show;
 mod values;
 
@@ -63,6 +65,7 @@ use crate::step::{SlotKind, Step};
 
 pub use azureml::AzureMlOptions;
 pub use builder::PipelineBuilder;
+pub use check::{End, Graph};
 pub use exec::{Mode, PipelineRun, RunOptions, StepRun};
 
 /// A value the pipeline itself gives a step: `inputs(irisdata = "...")` and
@@ -75,6 +78,20 @@ pub struct Binding<'a> {
     pub kind: SlotKind,
     /// The value, as text; `None` for one given when the pipeline runs.
     pub value: Option<&'a str>,
+}
+
+/// An input that reads an output of another name: `connect(train.training_data = prep.split)`
+/// of `pipeline!`.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection<'a> {
+    /// The step that reads.
+    pub reader: &'a Step,
+    /// Its input.
+    pub input: &'a str,
+    /// The step that writes.
+    pub writer: &'a Step,
+    /// Its output, which the input reads.
+    pub output: &'a str,
 }
 
 /// What `pipeline!` generates, as a constant: `<pipeline>::PIPELINE`.
@@ -90,6 +107,19 @@ pub struct PipelineDef {
     pub steps: &'static [&'static Step],
     /// `inputs(...)` and `params(...)`.
     pub bindings: &'static [Binding<'static>],
+    /// `connect(...)`.
+    pub connections: &'static [Connection<'static>],
+}
+
+impl PipelineDef {
+    /// The graph to check: its steps, bindings and connections.
+    pub const fn graph(&self) -> Graph<'static> {
+        Graph {
+            steps: self.steps,
+            bindings: self.bindings,
+            connections: self.connections,
+        }
+    }
 }
 
 /// A checked graph of steps, ready to run.
@@ -101,6 +131,8 @@ pub struct Pipeline {
     /// In the order they run.
     steps: Vec<&'static Step>,
     values: Vec<PipelineValue>,
+    /// Inputs that read an output of another name.
+    connections: Vec<Edge>,
 }
 
 /// An input or param of the pipeline as a whole: a step's input that no step writes, or a
@@ -126,8 +158,20 @@ pub struct Edge {
     pub from: &'static str,
     /// The step that reads it.
     pub to: &'static str,
-    /// The output's (and input's) name.
+    /// The output's name (its folder's).
     pub name: &'static str,
+    /// The input's name: the output's, unless `connect(...)` gives the input another output.
+    pub input: &'static str,
+}
+
+impl Edge {
+    /// The output's name, and the input's when it is another: `split as training_data`.
+    pub fn label(&self) -> String {
+        match self.input == self.name {
+            true => self.name.to_owned(),
+            false => format!("{} as {}", self.name, self.input),
+        }
+    }
 }
 
 impl Pipeline {
@@ -171,16 +215,33 @@ impl Pipeline {
         let mut edges = Vec::new();
         for to in &self.steps {
             for input in to.inputs {
-                if let Some(from) = self.producer(input.name) {
+                if let Some((from, name)) = self.source(to, input.name) {
                     edges.push(Edge {
                         from: from.name,
                         to: to.name,
-                        name: input.name,
+                        name,
+                        input: input.name,
                     });
                 }
             }
         }
         edges
+    }
+
+    /// The step whose output the input `input` of `step` reads, and that output's name: its
+    /// connection's, else the output of the input's name. `None` for an input the pipeline's
+    /// values give.
+    pub fn source(&self, step: &Step, input: &str) -> Option<(&'static Step, &'static str)> {
+        if let Some(c) = self
+            .connections
+            .iter()
+            .find(|c| c.to == step.name && c.input == input)
+        {
+            return self.step(c.from).map(|from| (from, c.name));
+        }
+        self.producer(input)
+            .filter(|from| from.name != step.name)
+            .and_then(|from| Some((from, from.output(input)?.name)))
     }
 
     /// The step that writes the output `name`.
@@ -196,8 +257,8 @@ impl Pipeline {
         let mut names: Vec<&'static str> = step
             .inputs
             .iter()
-            .filter_map(|i| self.producer(i.name))
-            .map(|s| s.name)
+            .filter_map(|i| self.source(step, i.name))
+            .map(|(s, _)| s.name)
             .collect();
         names.dedup();
         names

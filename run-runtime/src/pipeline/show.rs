@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::step::{Slot, SlotKind};
+use crate::step::{Slot, SlotKind, Step};
 
 use super::Pipeline;
 
@@ -23,7 +23,10 @@ impl Pipeline {
                 let _ = write!(text, ": {d}");
             }
             text.push('\n');
-            let rows: Vec<[String; 3]> = step.slots().map(|(k, s)| self.slot_row(k, s)).collect();
+            let rows: Vec<[String; 3]> = step
+                .slots()
+                .map(|(k, s)| self.slot_row(step, k, s))
+                .collect();
             let widths = [0, 1].map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0));
             for [a, b, c] in rows {
                 let line = format!("  {a:w0$}  {b:w1$}  {c}", w0 = widths[0], w1 = widths[1]);
@@ -34,18 +37,22 @@ impl Pipeline {
         text
     }
 
-    fn slot_row(&self, kind: SlotKind, slot: &Slot) -> [String; 3] {
+    fn slot_row(&self, step: &Step, kind: SlotKind, slot: &Slot) -> [String; 3] {
         let source = match kind {
-            SlotKind::Input => match self.producer(slot.name) {
-                Some(from) => format!("from step {}", from.name),
+            SlotKind::Input => match self.source(step, slot.name) {
+                Some((from, output)) if output == slot.name => format!("from step {}", from.name),
+                Some((from, output)) => format!("from step {}, its output {output}", from.name),
                 None => self.free_source(slot),
             },
             SlotKind::Output => {
-                let readers: Vec<&str> = self
-                    .steps()
-                    .iter()
-                    .filter(|s| s.input(slot.name).is_some())
-                    .map(|s| s.name)
+                let readers: Vec<String> = self
+                    .edges()
+                    .into_iter()
+                    .filter(|e| e.from == step.name && e.name == slot.name)
+                    .map(|e| match e.input == e.name {
+                        true => e.to.to_owned(),
+                        false => format!("{} (as {})", e.to, e.input),
+                    })
                     .collect();
                 match readers.as_slice() {
                     [] => String::from("a folder under the pipeline's run"),
@@ -85,7 +92,7 @@ impl Pipeline {
             let out: Vec<String> = edges
                 .iter()
                 .filter(|e| e.from == step.name)
-                .map(|e| format!("--{}--> {}", e.name, e.to))
+                .map(|e| format!("--{}--> {}", e.label(), e.to))
                 .collect();
             match out.as_slice() {
                 [] => {
@@ -130,7 +137,7 @@ impl Pipeline {
                 "  {} -> {} [label={}];",
                 q(e.from),
                 q(e.to),
-                q(e.name)
+                q(&e.label())
             );
         }
         for v in self.values() {

@@ -2,7 +2,14 @@
 //! what `--processes` and an engine start). Each step prints one JSON line with what it saw:
 //! its run, its parent, and the variables of the environment contract.
 //!
-//! make --numbers--> total --report--> check --verdict--> audit;   independent
+//! numbers: make --numbers--> total --report--> check --verdict--> audit;   independent
+//!
+//! diamond (this program with `PIPES_PIPELINE=diamond`), for steps that run at once:
+//!
+//! ```text
+//! seed --seeds--> left  --left_half-->  join
+//!      --seeds--> right --right_half--> join, echo
+//! ```
 
 use std::process::ExitCode;
 
@@ -125,7 +132,100 @@ pipeline!(
     params(scale = 2.0),
 );
 
+/// Writes the seed that both branches read; the branches meet in its folder.
+#[aml_step(outputs(seeds = "out/seeds"))]
+pub fn seed(run: &Run, seeds: &Path) -> Result<(), BoxError> {
+    seen("seed", run);
+    std::fs::write(seeds.join("seed.txt"), "7")?;
+    Ok(())
+}
+
+/// How long a branch waits for the other to start before it fails.
+const MEETING: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Marks `me` as started in `seeds`, then waits (at most [`MEETING`]) until `other` has
+/// started too: it finishes only if both run at once, whatever their timing.
+fn meet(seeds: &Path, me: &str, other: &str) -> Result<(), BoxError> {
+    std::fs::write(seeds.join(format!("started-{me}")), "")?;
+    let deadline = std::time::Instant::now() + MEETING;
+    while !seeds.join(format!("started-{other}")).exists() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("step {other:?} did not start while {me:?} ran").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// One branch: waits for `right` when `meet` (so both run at once); fails when `fail`.
+#[aml_step(
+    inputs(seeds),
+    outputs(left_half = "out/left"),
+    params(meet = true, fail = false)
+)]
+pub fn left(
+    run: &Run,
+    seeds: &Path,
+    left_half: &Path,
+    meet: bool,
+    fail: bool,
+) -> Result<(), BoxError> {
+    seen("left", run);
+    if meet {
+        self::meet(seeds, "left", "right")?;
+    }
+    if fail {
+        return Err("left was asked to fail".into());
+    }
+    std::fs::write(left_half.join("half.txt"), "left")?;
+    Ok(())
+}
+
+/// The other branch: waits for `left` when `meet`.
+#[aml_step(inputs(seeds), outputs(right_half = "out/right"), params(meet = true))]
+pub fn right(run: &Run, seeds: &Path, right_half: &Path, meet: bool) -> Result<(), BoxError> {
+    seen("right", run);
+    if meet {
+        self::meet(seeds, "right", "left")?;
+    }
+    std::fs::write(right_half.join("half.txt"), "right")?;
+    Ok(())
+}
+
+/// Reads both branches.
+#[aml_step(inputs(left_half, right_half))]
+pub fn join(run: &Run, left_half: &Path, right_half: &Path) -> Result<(), BoxError> {
+    seen("join", run);
+    let read = |half: &Path| std::fs::read_to_string(half.join("half.txt"));
+    run.tag(
+        "halves",
+        format!("{}+{}", read(left_half)?, read(right_half)?),
+    )?;
+    Ok(())
+}
+
+/// Reads the right branch only: runs whatever happens to the left one.
+#[aml_step(inputs(right_half))]
+pub fn echo(run: &Run, right_half: &Path) -> Result<(), BoxError> {
+    seen("echo", run);
+    run.tag(
+        "echo",
+        std::fs::read_to_string(right_half.join("half.txt"))?,
+    )?;
+    Ok(())
+}
+
+pipeline!(
+    /// A seed, two branches at once, their join, and a reader of one branch.
+    pub diamond = [seed, left, right, join, echo],
+    experiment = "diamond",
+);
+
 #[allow(dead_code)]
 fn main() -> ExitCode {
-    numbers::main()
+    // Inherited by the step processes, so that `--step` finds the same pipeline's steps.
+    match std::env::var("PIPES_PIPELINE").as_deref() {
+        Ok("diamond") => diamond::main(),
+        _ => numbers::main(),
+    }
 }

@@ -303,8 +303,10 @@ impl Pipeline {
                 .or_else(|| self.value(slot.name).and_then(|v| v.value.clone()))
                 .or_else(|| slot.default.map(str::to_owned));
             let Some(value) = value else {
-                let writer = match self.producer(slot.name) {
-                    Some(writer) => format!("in the pipeline, step {:?} writes it; ", writer.name),
+                let writer = match self.source(step, slot.name) {
+                    Some((writer, _)) => {
+                        format!("in the pipeline, step {:?} writes it; ", writer.name)
+                    }
                     None => String::new(),
                 };
                 problems.push(format!(
@@ -338,9 +340,9 @@ impl Pipeline {
         let mut bindings = Vec::new();
         let mut specs = Vec::new();
         for (_, slot) in step.slots().filter(|(k, _)| *k != SlotKind::Output) {
-            let (binding, kind) = match self.producer(slot.name) {
-                Some(from) => (
-                    format!("${{{{parent.jobs.{}.outputs.{}}}}}", from.name, slot.name),
+            let (binding, kind) = match self.source(step, slot.name) {
+                Some((from, output)) => (
+                    format!("${{{{parent.jobs.{}.outputs.{output}}}}}", from.name),
                     InputKind::UriFolder,
                 ),
                 None => (
