@@ -673,6 +673,7 @@ mod tests {
             experiment: None,
             description: None,
             tags: &[],
+            system_metrics: None,
             inputs: &[],
             outputs: &[],
             params,
