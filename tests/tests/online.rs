@@ -851,11 +851,13 @@ print(json.dumps({"run": run.info.run_id}))
 fn runctx_run_gives_a_python_mlflow_program_the_same_server_run() {
     let server = MlflowServer::shared();
     let dir = tempfile::tempdir().unwrap();
-    // The program ends its MLflow run (FINISHED), then exits 4: the exit code decides.
+    // The program ends its MLflow run (FINISHED), then exits 4: the exit code decides. MLflow
+    // consumes MLFLOW_RUN_ID as it starts the run, so it is read before.
     let program = "import os, sys, mlflow\n\
-                   with mlflow.start_run():\n    \
+                   given = os.environ['MLFLOW_RUN_ID']\n\
+                   with mlflow.start_run() as run:\n    \
                        mlflow.log_metric('py_loss', 0.5, step=1)\n\
-                   print('run', os.environ['MLFLOW_RUN_ID'])\n\
+                   print('run', run.info.run_id, given)\n\
                    sys.exit(4)\n";
     let python = tests::venv::server_python();
     let out = command(runctx(), dir.path())
@@ -876,10 +878,15 @@ fn runctx_run_gives_a_python_mlflow_program_the_same_server_run() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
-    let remote = stdout
+    let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("run "))
         .unwrap_or_else(|| panic!("no run id printed:\n{stdout}\n{stderr}"));
+    let (remote, given) = line.split_once(' ').unwrap();
+    assert_eq!(
+        remote, given,
+        "mlflow.start_run() took the run runctx gave it"
+    );
     let seen = server.python(
         "run = client.get_run(args[0])\n\
          logs = [f.path for f in client.list_artifacts(args[0], 'logs')]\n\
@@ -893,7 +900,13 @@ fn runctx_run_gives_a_python_mlflow_program_the_same_server_run() {
     assert_eq!(seen["status"], "FAILED", "{seen}");
     assert_eq!(seen["exit"], "4");
     assert_eq!(seen["experiment"], "runctx-run");
-    assert_eq!(seen["stdout"], format!("run {remote}\n"));
+    assert!(
+        seen["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("run {remote} {remote}\n")),
+        "{seen}"
+    );
     assert_eq!(seen["logs"], json!(["logs/stderr.txt", "logs/stdout.txt"]));
     let metrics: Vec<&str> = seen["metrics"]
         .as_array()
