@@ -17,10 +17,10 @@ use crate::types;
 const ATTR: &str = "#[aml_step]";
 const OPTIONS: [&str; 9] = [
     "name",
-    "system_metrics",
     "experiment",
     "description",
     "tags",
+    "system_metrics",
     "inputs",
     "outputs",
     "params",
