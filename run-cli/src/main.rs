@@ -15,6 +15,8 @@ mod delete;
 mod failure;
 mod format;
 mod gc;
+#[cfg(unix)]
+mod launch;
 mod list;
 mod metrics;
 mod models;
@@ -35,7 +37,7 @@ use crate::failure::Failure;
 use crate::output::Output;
 
 /// Look at the runs of a local runctx store: list them, show one, compare, plot, report, sync
-/// to a tracking server, delete.
+/// to a tracking server, delete; run any program as a run.
 #[derive(Debug, Parser)]
 #[command(
     name = "runctx",
@@ -43,7 +45,8 @@ use crate::output::Output;
     after_help = "A RUN is a run id, a unique prefix of one (with or without `OfflineRun_`), or \
                   a run name that only one run has.\n\nExit codes: 0 success, 1 failure \
                   (unreadable store, file error), 2 bad usage, 3 no such run or metric, 4 \
-                  declined at a confirmation prompt.\n\nDocumentation: docs/cli.md"
+                  declined at a confirmation prompt; `runctx run` exits with its command's code (128 + \
+                  the signal's number for a signal).\n\nDocumentation: docs/cli.md"
 )]
 struct Cli {
     /// The store of runs [default: $RUNCTX_HOME, else ./runs]
@@ -82,11 +85,18 @@ enum Command {
     Delete(delete::Args),
     /// Delete failed, killed and abandoned runs and the debris of crashed writers, after asking
     Gc(gc::Args),
+    /// Run any program as a run: `runctx run -- python train.py`. Its output is passed through
+    /// and kept as logs/stdout.txt and logs/stderr.txt, its exit code decides the status, and
+    /// runctx exits with that code
+    #[cfg(unix)]
+    Run(launch::Args),
 }
 
 impl Command {
-    fn run(self, store: &Store, out: &Output) -> Result<(), Failure> {
-        match self {
+    fn run(self, store: &Store, out: &Output) -> Result<ExitCode, Failure> {
+        let done = match self {
+            #[cfg(unix)]
+            Command::Run(args) => return launch::run(store, args),
             Command::List(args) => list::run(store, out, args),
             Command::Show(args) => show::run(store, out, args),
             Command::Metrics(args) => metrics::run(store, out, args),
@@ -97,7 +107,8 @@ impl Command {
             Command::Models(args) => models::run(store, out, args),
             Command::Delete(args) => delete::run(store, out, args),
             Command::Gc(args) => gc::run(store, out, args),
-        }
+        };
+        done.map(|()| ExitCode::SUCCESS)
     }
 }
 
@@ -106,7 +117,7 @@ fn main() -> ExitCode {
     let out = Output::for_stdout(cli.json);
     let result = store_root(cli.store).and_then(|root| cli.command.run(&Store::new(root), &out));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(failure) if failure.is_closed_pipe() => ExitCode::SUCCESS,
         Err(failure) => {
             failure.report(&out);

@@ -16,6 +16,9 @@ mod deleting;
 mod files;
 #[path = "cli/fixture.rs"]
 mod fixture;
+#[cfg(unix)]
+#[path = "cli/launching.rs"]
+mod launching;
 #[path = "cli/models.rs"]
 mod models;
 #[path = "cli/reading.rs"]

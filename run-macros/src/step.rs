@@ -15,11 +15,12 @@ use crate::keys::{key_problem, run_name_problem};
 use crate::types;
 
 const ATTR: &str = "#[aml_step]";
-const OPTIONS: [&str; 8] = [
+const OPTIONS: [&str; 9] = [
     "name",
     "experiment",
     "description",
     "tags",
+    "system_metrics",
     "inputs",
     "outputs",
     "params",
@@ -31,6 +32,8 @@ struct Options {
     experiment: Option<String>,
     description: Option<String>,
     tags: Vec<(String, String)>,
+    /// `system_metrics`: the sampling interval in milliseconds.
+    system_metrics: Option<u64>,
     declared: Vec<Declaration>,
     /// A declaration list could not be read (an unknown option, a malformed list): a
     /// parameter that looks undeclared may well be declared there, so it is not reported.
@@ -85,6 +88,7 @@ fn parse_options(attr: TokenStream, cx: &mut Ctxt) -> Options {
         experiment: None,
         description: None,
         tags: Vec::new(),
+        system_metrics: None,
         declared: Vec::new(),
         declarations_incomplete: false,
         krate: quote!(::run_runtime),
@@ -101,6 +105,7 @@ fn parse_options(attr: TokenStream, cx: &mut Ctxt) -> Options {
                 options.description = args::lit_str(&arg, "the description", cx).map(|l| l.value());
             }
             "tags" => options.tags = tags(&arg, cx),
+            "system_metrics" => options.system_metrics = system_metrics(&arg, cx),
             key @ ("inputs" | "outputs" | "params") => {
                 let kind = SlotKind::of_list(key).expect("a list option");
                 if !decl::read(
@@ -132,6 +137,36 @@ fn run_name(arg: &Arg, what: &str, cx: &mut Ctxt) -> Option<String> {
             cx.error_at(
                 &lit,
                 format!("{:?} cannot be a {what} name: {problem}", lit.value()),
+            );
+            None
+        }
+    }
+}
+
+/// `system_metrics` (every 10 s, MLflow's default) or `system_metrics = SECONDS`: the sampling
+/// interval in milliseconds, within the runtime's bounds (100 ms to a day).
+fn system_metrics(arg: &Arg, cx: &mut Ctxt) -> Option<u64> {
+    const HOW: &str = "`system_metrics` samples every 10 s; `system_metrics = 5` or \
+                       `system_metrics = 0.5` sets the interval in seconds, from 0.1 to 86400";
+    let tokens = match &arg.value {
+        Value::Flag => return Some(10_000),
+        Value::Eq(tokens) => tokens,
+        Value::List(_) => {
+            cx.error_at(arg.tokens(), HOW);
+            return None;
+        }
+    };
+    let seconds = match syn::parse2::<syn::Lit>(tokens.clone()) {
+        Ok(syn::Lit::Int(i)) => i.base10_parse::<f64>().ok(),
+        Ok(syn::Lit::Float(f)) => f.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match seconds.filter(|s| (0.1..=86_400.0).contains(s)) {
+        Some(s) => Some((s * 1000.0).round() as u64),
+        None => {
+            cx.error_at(
+                tokens,
+                format!("`{tokens}` is not a sampling interval: {HOW}"),
             );
             None
         }
@@ -748,6 +783,12 @@ impl<'a> Gen<'a> {
         };
         let (experiment, description) = (opt(&options.experiment), opt(&options.description));
         let tags = options.tags.iter().map(|(k, v)| quote!((#k, #v)));
+        let system_metrics = match options.system_metrics {
+            Some(ms) => {
+                quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let slots = |kind: SlotKind| {
             let entries = options.declared.iter().filter(|d| d.kind == kind).map(|d| {
                 let name = &d.name;
@@ -783,6 +824,7 @@ impl<'a> Gen<'a> {
                 experiment: #experiment,
                 description: #description,
                 tags: &[#(#tags),*],
+                system_metrics: #system_metrics,
                 inputs: #inputs,
                 outputs: #outputs,
                 params: #params,

@@ -13,6 +13,9 @@
 //! | `RUNCTX_EXIT_TIMEOUT` | seconds the end of the program waits for the server at most (30) |
 //! | `RUNCTX_STALL_TIMEOUT` | seconds any such wait goes on while the server acknowledges nothing (5) |
 //! | `RUNCTX_HANDLE_SIGNALS` | `0`: leave SIGINT and SIGTERM to the program (by default the runs end KILLED) |
+//! | `RUNCTX_LAUNCHER_ENDS_RUN` | `1` (set by `runctx run`): the run of `RUNCTX_RUN_ID` is ended by the launcher, from this process's exit status |
+//! | `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING` | `true`: the process's run logs system metrics |
+//! | `MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` | seconds between system metrics samples (10) |
 //!
 //! An empty variable counts as unset. Anything else that cannot be used is an error naming the
 //! variable, never a silent fallback to offline.
@@ -261,6 +264,12 @@ pub(crate) struct Settings {
     pub stall_timeout: Duration,
     /// `RUNCTX_HANDLE_SIGNALS`: end the runs KILLED on SIGINT and SIGTERM (default on).
     pub handle_signals: bool,
+    /// `RUNCTX_LAUNCHER_ENDS_RUN`: the process logs to the run of `RUNCTX_RUN_ID` but leaves
+    /// its end to the launcher (`runctx run`), which ends it from the exit status.
+    pub launcher_ends_run: bool,
+    /// `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`: the interval the process's run samples system
+    /// metrics at (`MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`, else 10 s); `None`: off.
+    pub system_metrics: Option<Duration>,
 }
 
 impl Settings {
@@ -379,6 +388,14 @@ impl Settings {
                 None => true,
                 Some(v) => parse_flag("RUNCTX_HANDLE_SIGNALS", &v)?,
             },
+            launcher_ends_run: match var("RUNCTX_LAUNCHER_ENDS_RUN") {
+                None => false,
+                Some(v) => parse_flag("RUNCTX_LAUNCHER_ENDS_RUN", &v)?,
+            },
+            system_metrics: system_metrics(
+                var("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"),
+                var("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"),
+            )?,
         })
     }
 
@@ -399,6 +416,8 @@ impl Settings {
             exit_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(5),
             handle_signals: true,
+            launcher_ends_run: false,
+            system_metrics: None,
         })
     }
 }
@@ -440,6 +459,38 @@ fn experiment_id(
              anyway",
         )),
     }
+}
+
+/// MLflow's switch and interval of system metrics, checked.
+fn system_metrics(enable: Option<String>, interval: Option<String>) -> Result<Option<Duration>> {
+    const INTERVAL: &str = "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL";
+    let on = match enable {
+        None => false,
+        Some(v) => parse_flag("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", &v)?,
+    };
+    let interval = match interval {
+        None => crate::system_metrics::DEFAULT_INTERVAL,
+        Some(v) => {
+            let bad = |reason: String| Error::Config {
+                var: INTERVAL,
+                value: v.clone(),
+                reason,
+            };
+            let seconds: f64 = v.trim().parse().map_err(|_| {
+                bad("use a number of seconds, such as 10 or 0.5 (MLflow's default is 10)".into())
+            })?;
+            let interval = Duration::try_from_secs_f64(seconds)
+                .map_err(|_| bad("use a positive number of seconds".into()))?;
+            crate::system_metrics::check_interval(INTERVAL, interval).map_err(|_| {
+                bad(
+                    "a sampling interval is from 100 ms to a day (0.1 to 86400 seconds); \
+                     MLflow's default is 10"
+                        .into(),
+                )
+            })?
+        }
+    };
+    Ok(on.then_some(interval))
 }
 
 fn parse_flag(var: &'static str, value: &str) -> Result<bool> {
@@ -607,6 +658,36 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn system_metrics_are_on_with_mlflows_switch_at_its_interval() {
+        let on = |vars: &[(&str, &str)]| settings(vars).map(|s| s.system_metrics);
+        assert_eq!(on(&[]).unwrap(), None);
+        assert_eq!(
+            on(&[("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")]).unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            on(&[
+                ("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true"),
+                ("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5"),
+            ])
+            .unwrap(),
+            Some(Duration::from_millis(500))
+        );
+        for bad in ["ten", "-1", "0", "1e9"] {
+            let e = on(&[
+                ("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "1"),
+                ("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", bad),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL") && e.contains(bad),
+                "{e}"
+            );
+        }
     }
 
     #[test]

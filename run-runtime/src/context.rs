@@ -77,7 +77,15 @@ pub(crate) fn process_run() -> Result<Run> {
     if let Some(run) = process().context_run_if_open() {
         return Ok(run.clone());
     }
-    process().context_run(open_process_run)
+    process().context_run(|settings| open_process_run(settings).and_then(|r| sample(settings, r)))
+}
+
+/// Starts the system metrics of the process's run when the environment asks for them.
+fn sample(settings: &Settings, run: Run) -> Result<Run> {
+    if let Some(interval) = settings.system_metrics {
+        run.log_system_metrics(interval)?;
+    }
+    Ok(run)
 }
 
 /// The process's run, as [`process_run`] opens it, except that a new one is started in
@@ -86,11 +94,12 @@ pub(crate) fn process_run() -> Result<Run> {
 pub(crate) fn process_run_in(experiment: &str, name: &str) -> Result<Run> {
     process().context_run(|settings| {
         let attached = settings.local_run_id.is_some() || settings.remote_run_id.is_some();
-        if attached || environment_names_experiment() {
+        let run = if attached || environment_names_experiment() {
             open_process_run(settings)
         } else {
             start_run(settings, experiment, None, name)
-        }
+        };
+        run.and_then(|r| sample(settings, r))
     })
 }
 
@@ -122,7 +131,8 @@ fn open_process_run(settings: &Settings) -> Result<Run> {
     let experiment = &settings.experiment;
     if let Some(id) = &settings.local_run_id {
         let online = online.map(|t| (t, settings.remote_run_id.clone()));
-        return Run::attach(&store, id, true, online, experiment).map_err(|e| match e {
+        let owner = !settings.launcher_ends_run;
+        return Run::attach(&store, id, owner, online, experiment).map_err(|e| match e {
             Error::RunNotFound { .. } => Error::Config {
                 var: "RUNCTX_RUN_ID",
                 value: id.clone(),
@@ -148,7 +158,9 @@ fn open_process_run(settings: &Settings) -> Result<Run> {
 
 /// The server an online context ships to; `None` offline.
 #[cfg(feature = "mlflow")]
-fn online_server(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Server>>> {
+pub(crate) fn online_server(
+    settings: &Settings,
+) -> Result<Option<std::sync::Arc<crate::online::Server>>> {
     match &settings.tracking {
         Tracking::Offline => Ok(None),
         Tracking::Online(uri) => crate::mlflow::server(settings, uri).map(Some),
@@ -156,7 +168,9 @@ fn online_server(settings: &Settings) -> Result<Option<std::sync::Arc<crate::onl
 }
 
 #[cfg(not(feature = "mlflow"))]
-fn online_server(settings: &Settings) -> Result<Option<std::sync::Arc<crate::online::Server>>> {
+pub(crate) fn online_server(
+    settings: &Settings,
+) -> Result<Option<std::sync::Arc<crate::online::Server>>> {
     match &settings.tracking {
         Tracking::Offline => Ok(None),
         Tracking::Online(uri) => Err(Error::Config {

@@ -239,6 +239,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// An argument of a call is out of its range.
+    #[error("{what} {value} is invalid: {reason}")]
+    InvalidArgument {
+        /// The argument (and the call it was given to).
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+
+    /// A command could not be run as a run (`runctx run`, [`crate::launch`]).
+    #[error("command {command}: {reason}")]
+    Command {
+        /// The command, as it would be typed.
+        command: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+
     /// A file operation failed.
     #[error("cannot {op} {path}: {source}")]
     Io {

@@ -37,6 +37,9 @@
 //! | `RUNCTX_RUN_ID` | attach to this run of the local store |
 //! | `RUNCTX_PARENT_RUN_ID` | set by the step launcher: the parent the run of `RUNCTX_RUN_ID` must have |
 //! | `RUNCTX_HANDLE_SIGNALS` | `0`: leave SIGINT and SIGTERM to the program (by default the runs end KILLED) |
+//! | `RUNCTX_LAUNCHER_ENDS_RUN` | set by `runctx run` ([`launch`]): log to the run of `RUNCTX_RUN_ID`, leave its end to the launcher |
+//! | `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING` | `true`: the process's run logs system metrics ([`Run::log_system_metrics`]) |
+//! | `MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` | seconds between two system metrics samples (default 10) |
 //! | `RUNCTX_FLUSH_TIMEOUT`, `RUNCTX_EXIT_TIMEOUT`, `RUNCTX_STALL_TIMEOUT` | how long the waits for a tracking server last (see `docs/mlflow.md`) |
 
 #![warn(missing_docs)]
@@ -54,6 +57,8 @@ mod doc_tests;
 mod durable;
 mod error;
 mod journal;
+#[cfg(unix)]
+pub mod launch;
 mod lifecycle;
 pub mod metrics;
 #[cfg(feature = "mlflow")]
@@ -69,6 +74,7 @@ mod run;
 mod source;
 pub mod step;
 mod store;
+pub mod system_metrics;
 mod tables;
 mod validate;
 mod value;

@@ -13,6 +13,9 @@
 //!   signal). A second signal while this happens ends the process at once. The program can opt
 //!   out with `RUNCTX_HANDLE_SIGNALS=0` (it handles the signals itself, e.g. to stop a training
 //!   loop gracefully and end the run).
+//! - While a command launched by [`crate::launch`] runs, SIGINT and SIGTERM go to its process
+//!   group instead, whatever `RUNCTX_HANDLE_SIGNALS` says: the command decides how it ends, and
+//!   its launcher ends its run from its exit status.
 //! - SIGKILL, a power cut or `panic = "abort"` run none of this: the journal keeps what the
 //!   writer had written (everything up to [`crate::journal::writer::TICK`] before the end),
 //!   and the run stays RUNNING. `docs/guide.md`, "What survives", has the details.
@@ -29,7 +32,9 @@ pub(crate) fn install_hooks(process: &'static Process) {
         // SAFETY: `at_exit` is a plain extern "C" function that never unwinds.
         unsafe { libc::atexit(at_exit) };
         #[cfg(unix)]
-        signals::install(process);
+        if process.handles_signals() {
+            signals::watch();
+        }
     });
 }
 
@@ -68,20 +73,56 @@ fn wait_for_shipping() {
 fn wait_for_shipping() {}
 
 #[cfg(unix)]
-mod signals {
-    //! SIGINT and SIGTERM: the runs end KILLED, then the signal's default action follows.
+pub(crate) mod signals {
+    //! SIGINT and SIGTERM: forwarded to the commands this process launched while any runs;
+    //! otherwise the runs end KILLED, then the signal's default action follows.
+
+    use std::sync::{Mutex, Once};
 
     use signal_hook::consts::{SIGINT, SIGTERM};
     use signal_hook::iterator::Signals;
     use signal_hook::low_level::{emulate_default_handler, signal_name};
 
     use crate::error::Status;
-    use crate::process::Process;
+    use crate::process::{lock, process};
 
-    pub(super) fn install(process: &'static Process) {
-        if !process.handles_signals() {
-            return;
+    /// The process groups of the running launched commands.
+    static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+    /// Sends SIGINT and SIGTERM to process group `group` while the guard lives.
+    pub(crate) fn forward_to(group: i32) -> Forwarding {
+        lock(&GROUPS).push(group);
+        watch();
+        Forwarding(group)
+    }
+
+    /// Forwards the signals to a process group; see [`forward_to`].
+    #[derive(Debug)]
+    pub(crate) struct Forwarding(i32);
+
+    impl Drop for Forwarding {
+        fn drop(&mut self) {
+            lock(&GROUPS).retain(|g| *g != self.0);
         }
+    }
+
+    /// Sends `signal` to every launched command; `false` when none runs.
+    fn forward(signal: i32) -> bool {
+        let groups = lock(&GROUPS);
+        for group in groups.iter() {
+            // SAFETY: kill only sends a signal, to a process group this process started.
+            unsafe { libc::kill(-group, signal) };
+        }
+        !groups.is_empty()
+    }
+
+    /// Starts the thread that receives SIGINT and SIGTERM, once.
+    pub(super) fn watch() {
+        static WATCHING: Once = Once::new();
+        WATCHING.call_once(start_watching);
+    }
+
+    fn start_watching() {
         let mut signals = match Signals::new([SIGINT, SIGTERM]) {
             Ok(s) => s,
             Err(e) => {
@@ -95,17 +136,24 @@ mod signals {
         let watcher = std::thread::Builder::new()
             .name("runctx-signals".into())
             .spawn(move || {
-                let mut arriving = signals.forever();
-                let Some(first) = arriving.next() else { return };
-                let ending = std::thread::Builder::new()
-                    .name("runctx-signal-end".into())
-                    .spawn(move || end_then_die(first));
-                if ending.is_err() {
-                    end_then_die(first);
-                }
-                // An impatient second Ctrl-C: do what the signal does by default, now.
-                if let Some(second) = arriving.next() {
-                    let _ = emulate_default_handler(second);
+                let mut ending = false;
+                for signal in signals.forever() {
+                    if forward(signal) {
+                        continue;
+                    }
+                    // Watching only for launched commands, or an impatient second Ctrl-C: do
+                    // what the signal does by default, now.
+                    if ending || !process().handles_signals() {
+                        let _ = emulate_default_handler(signal);
+                        continue;
+                    }
+                    ending = true;
+                    let end = std::thread::Builder::new()
+                        .name("runctx-signal-end".into())
+                        .spawn(move || end_then_die(signal));
+                    if end.is_err() {
+                        end_then_die(signal);
+                    }
                 }
             });
         if let Err(e) = watcher {

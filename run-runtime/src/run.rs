@@ -18,6 +18,7 @@ use crate::online::{Link, Server};
 use crate::panics::panic_message;
 use crate::process::process;
 use crate::store::{ARTIFACTS_DIR, JOURNAL_FILE, MetricPoint, RunData, RunEnd, RunMeta, Store};
+use crate::system_metrics::{self, Sampler};
 use crate::tables::{self, AccuracyTable, Cell, Predictions, Residuals, Table};
 use crate::validate::{check_name, check_run_name, check_value, key_rule};
 use crate::value::MetricValue;
@@ -70,6 +71,8 @@ pub(crate) struct RunInner {
     owned: AtomicBool,
     /// The shipping of an online run.
     link: Option<Arc<Link>>,
+    /// The system metrics sampler, while one samples into this run.
+    sampler: Mutex<Option<Sampler>>,
 }
 
 // A panic that unwinds through code holding a `Run` cannot leave it half-updated: every piece
@@ -167,6 +170,7 @@ impl Run {
             end: Mutex::new(None),
             owned: AtomicBool::new(true),
             link,
+            sampler: Mutex::default(),
         }))
     }
 
@@ -231,6 +235,7 @@ impl Run {
             end: Mutex::new(end),
             owned: AtomicBool::new(owner),
             link,
+            sampler: Mutex::default(),
         }))
     }
 
@@ -548,6 +553,13 @@ impl Run {
         })
     }
 
+    /// Records the file already written as artifact `name` in the run's artifact folder,
+    /// `size` bytes long (a launched command's captured output).
+    pub(crate) fn record_artifact(&self, name: &str, kind: ArtifactKind, size: u64) -> Result<()> {
+        artifacts::check_artifact_name(name)?;
+        self.inner.write_artifact(name, kind, |_, _| Ok(size))
+    }
+
     /// Copies the file at `path` into the run as the artifact `name` (a relative path such as
     /// `outputs/model.bin`).
     pub fn upload_file(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
@@ -765,6 +777,48 @@ impl Run {
         self.wait_for_server(process().flush_timeout())
     }
 
+    /// Ends the run as `status` with `error` (the end of a launched command), and flushes it.
+    pub(crate) fn end_as(&self, status: Status, error: Option<String>) -> Result<()> {
+        self.inner.finish(status, error)?;
+        self.wait_for_server(process().flush_timeout())
+    }
+
+    /// Logs the machine's system metrics to this run every `interval` (MLflow's default is
+    /// 10 s) from a background thread, under MLflow's names (`system/cpu_utilization_percentage`
+    /// and the rest of [`system_metrics`](crate::system_metrics)), until the run ends; a last
+    /// sample is taken as it ends. Called again, it changes the interval. A sample costs about
+    /// 1.5 ms of CPU: well under 1% of one core at the default interval (`docs/benchmarks.md`,
+    /// "System metrics sampler").
+    ///
+    /// `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true` does this for the process's run,
+    /// `#[aml_step(system_metrics)]` for a step's, `runctx run --system-metrics` for a command's.
+    ///
+    /// The interval is from 100 ms to a day; anything else is an error.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use run_runtime::{Store, system_metrics};
+    ///
+    /// let run = Store::new(dir.path()).start_run("Default", "train")?;
+    /// run.log_system_metrics(Duration::from_secs(10))?;
+    /// run.complete()?; // takes the last sample, then ends the run
+    /// assert!(run.get_metrics()?.contains_key(system_metrics::CPU_UTILIZATION));
+    /// # Ok::<(), run_runtime::Error>(())
+    /// ```
+    pub fn log_system_metrics(&self, interval: std::time::Duration) -> Result<()> {
+        let interval = system_metrics::check_interval("interval of log_system_metrics", interval)?;
+        if self.status().is_some() {
+            return Ok(());
+        }
+        let mut sampler = lock(&self.inner.sampler);
+        match &*sampler {
+            Some(running) => running.set_interval(interval),
+            None => *sampler = Some(Sampler::start(self.downgrade(), interval)?),
+        }
+        Ok(())
+    }
+
     /// How the run ended, or `None` while it runs.
     pub fn status(&self) -> Option<Status> {
         *lock(&self.inner.end)
@@ -854,6 +908,11 @@ impl RunInner {
     /// Records the end status (once: the same status again is fine, another is an error),
     /// flushes, then caches the status for listing.
     fn finish(&self, status: Status, error: Option<String>) -> Result<()> {
+        // The sampler's last sample goes before the status.
+        let sampler = lock(&self.sampler).take();
+        if let Some(sampler) = sampler {
+            sampler.stop();
+        }
         let mut end = lock(&self.end);
         if let Some(existing) = *end {
             if existing == status {

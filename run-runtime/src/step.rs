@@ -108,6 +108,9 @@ pub struct Step {
     pub description: Option<&'static str>,
     /// `tags(key = "value", ...)`, set on the step's run.
     pub tags: &'static [(&'static str, &'static str)],
+    /// `system_metrics` (or `system_metrics = SECONDS`): the interval the step's run samples
+    /// system metrics at ([`Run::log_system_metrics`]).
+    pub system_metrics: Option<std::time::Duration>,
     /// Data the step reads, in the order declared.
     pub inputs: &'static [Slot],
     /// Folders the step writes, in the order declared; they exist before the body runs.
@@ -398,6 +401,7 @@ pub(crate) mod fixture {
         experiment: None,
         description: None,
         tags: &[],
+        system_metrics: None,
         inputs: &[Slot {
             name: "irisdata",
             default: Some("data/iris.csv"),

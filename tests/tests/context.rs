@@ -147,3 +147,110 @@ fn the_context_run_ends_with_the_process() {
     assert_eq!(child.status, Status::Finished);
     assert_eq!(child.metrics["x"].len(), 1);
 }
+
+/// A Rust program launched on a run (as `runctx run` and a sweep's trials do) logs into that
+/// run, and its exit status, not its exit handler, decides how the run ends.
+#[cfg(unix)]
+#[test]
+fn a_launched_rust_program_logs_into_the_run_and_its_exit_code_decides_the_status() {
+    use run_runtime::launch::{Exit, Launch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let run = store.start_run("launched", "probe").unwrap();
+    let id = run.id().to_owned();
+    let outcome = Launch::new(PROBE)
+        .arg("context")
+        .echo(false)
+        .run(run)
+        .unwrap();
+    assert_eq!(
+        (outcome.status, outcome.exit),
+        (Status::Finished, Exit::Code(0))
+    );
+    let data = store.read(&id).unwrap();
+    assert_eq!(data.status, Status::Finished);
+    assert_eq!(
+        data.metrics["probe"].len(),
+        1,
+        "the program logged into the run"
+    );
+    let printed = last_json(
+        &std::fs::read(
+            store
+                .run_dir(&id)
+                .unwrap()
+                .join("artifacts/logs/stdout.txt"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(printed["id"], id.as_str());
+    assert_eq!(printed["experiment"], "launched");
+
+    // `probe exit exit3` logs, then calls `std::process::exit(3)`: its exit handler leaves the
+    // run to the launcher, which fails it.
+    let run = store.start_run("launched", "exit3").unwrap();
+    let id = run.id().to_owned();
+    let outcome = Launch::new(PROBE)
+        .args(["exit", "exit3"])
+        .echo(false)
+        .run(run)
+        .unwrap();
+    assert_eq!(
+        (outcome.status, outcome.exit),
+        (Status::Failed, Exit::Code(3))
+    );
+    let data = store.read(&id).unwrap();
+    assert_eq!(data.status, Status::Failed);
+    assert_eq!(
+        data.error.as_deref(),
+        Some("the command exited with code 3")
+    );
+    assert_eq!(data.metrics["before_exit"].len(), 1);
+}
+
+/// `MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true` (MLflow's switch) makes the process's run log
+/// system metrics under MLflow's names, at `MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`.
+#[test]
+fn mlflows_switch_turns_on_system_metrics_for_the_context_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, v, stderr) = probe(
+        dir.path(),
+        &["context"],
+        &[
+            ("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true"),
+            ("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let data = Store::new(dir.path())
+        .read(v["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data.status, Status::Finished);
+    for name in [
+        run_runtime::system_metrics::CPU_UTILIZATION,
+        run_runtime::system_metrics::MEMORY_USAGE_MB,
+        run_runtime::system_metrics::NETWORK_RECEIVE_MB,
+    ] {
+        assert!(
+            data.metrics.contains_key(name),
+            "{name}: {:?}",
+            data.metrics.keys()
+        );
+    }
+
+    let (ok, v, _) = probe(
+        dir.path(),
+        &["context"],
+        &[
+            ("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true"),
+            ("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0"),
+        ],
+    );
+    assert!(!ok);
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL") && error.contains("100 ms"),
+        "{error}"
+    );
+}

@@ -529,3 +529,39 @@ fn an_input_of_a_users_type_checks_its_path() {
          data.json is not a .csv file"
     );
 }
+
+#[aml_step(system_metrics = 0.5)]
+fn sampled(run: &Run) {
+    run.log("work", 1).unwrap();
+}
+
+#[aml_step(system_metrics)]
+fn sampled_by_default() {}
+
+const _: () = assert!(sampled_by_default::STEP.system_metrics.is_some());
+
+#[test]
+fn system_metrics_option_samples_the_steps_run_at_its_interval() {
+    use std::time::Duration;
+    assert_eq!(
+        sampled::STEP.system_metrics,
+        Some(Duration::from_millis(500))
+    );
+    assert_eq!(
+        sampled_by_default::STEP.system_metrics,
+        Some(Duration::from_secs(10)),
+        "MLflow's default interval"
+    );
+    let (_dir, store) = store();
+    let run = store.start_run("Default", "sampled").unwrap();
+    sampled::STEP.call(&run, &bindings(&[])).unwrap();
+    let data = run.details().unwrap();
+    assert_eq!(data.status, Status::Finished);
+    // The run ends with the step, and its last sample is taken then.
+    assert!(
+        data.metrics
+            .contains_key(run_runtime::system_metrics::CPU_UTILIZATION),
+        "{:?}",
+        data.metrics.keys()
+    );
+}

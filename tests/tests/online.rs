@@ -841,3 +841,88 @@ print(json.dumps({"run": run.info.run_id}))
         json!({"columns": ["epoch", "loss"], "rows": [[0, 1.0], [1, 0.5], [2, 0.3333333333]]})
     );
 }
+
+/// `runctx run` online: a Python program using `mlflow` logs into the run runctx made (the
+/// environment contract's `MLFLOW_TRACKING_URI` + `MLFLOW_RUN_ID`), and MLflow's own client
+/// reads back the program's metric, runctx's system metrics under MLflow's names, the captured
+/// output, and the status the exit code decided.
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn runctx_run_gives_a_python_mlflow_program_the_same_server_run() {
+    let server = MlflowServer::shared();
+    let dir = tempfile::tempdir().unwrap();
+    // The program ends its MLflow run (FINISHED), then exits 4: the exit code decides. MLflow
+    // consumes MLFLOW_RUN_ID as it starts the run, so it is read before.
+    let program = "import os, sys, mlflow\n\
+                   given = os.environ['MLFLOW_RUN_ID']\n\
+                   with mlflow.start_run() as run:\n    \
+                       mlflow.log_metric('py_loss', 0.5, step=1)\n\
+                   print('run', run.info.run_id, given)\n\
+                   sys.exit(4)\n";
+    let python = tests::venv::server_python();
+    let out = command(runctx(), dir.path())
+        .env("MLFLOW_TRACKING_URI", &server.uri)
+        .envs(server.client_env())
+        .args([
+            "run",
+            "--experiment",
+            "runctx-run",
+            "--system-metrics-interval",
+            "0.2",
+        ])
+        .arg("--")
+        .arg(&python)
+        .args(["-c", program])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run "))
+        .unwrap_or_else(|| panic!("no run id printed:\n{stdout}\n{stderr}"));
+    let (remote, given) = line.split_once(' ').unwrap();
+    assert_eq!(
+        remote, given,
+        "mlflow.start_run() took the run runctx gave it"
+    );
+    let seen = server.python(
+        "run = client.get_run(args[0])\n\
+         logs = [f.path for f in client.list_artifacts(args[0], 'logs')]\n\
+         stdout = open(mlflow.artifacts.download_artifacts(run_id=args[0], \
+             artifact_path='logs/stdout.txt')).read()\n\
+         print(json.dumps({'status': run.info.status, 'metrics': sorted(run.data.metrics),\n\
+             'exit': run.data.tags.get('runctx.exit_code'), 'logs': logs, 'stdout': stdout,\n\
+             'experiment': client.get_experiment(run.info.experiment_id).name}))",
+        &[remote],
+    );
+    assert_eq!(seen["status"], "FAILED", "{seen}");
+    assert_eq!(seen["exit"], "4");
+    assert_eq!(seen["experiment"], "runctx-run");
+    assert!(
+        seen["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("run {remote} {remote}\n")),
+        "{seen}"
+    );
+    assert_eq!(seen["logs"], json!(["logs/stderr.txt", "logs/stdout.txt"]));
+    let metrics: Vec<&str> = seen["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for name in [
+        "py_loss",
+        "system/cpu_utilization_percentage",
+        "system/system_memory_usage_megabytes",
+        "system/system_memory_usage_percentage",
+        "system/disk_usage_megabytes",
+        "system/network_receive_megabytes",
+        "system/network_transmit_megabytes",
+    ] {
+        assert!(metrics.contains(&name), "{name} missing: {metrics:?}");
+    }
+}

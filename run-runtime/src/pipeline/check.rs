@@ -1005,6 +1005,7 @@ mod tests {
             experiment: None,
             description: None,
             tags: &[],
+            system_metrics: None,
             inputs: &[],
             outputs: &[],
             params,

@@ -126,7 +126,13 @@ fn record_step(step: &Step, run: &Run) -> Result<(), StepError> {
     let tags = step.tags.iter().copied();
     let description = step.description.map(|d| ("mlflow.note.content", d));
     run.set_tags(tags.chain(description))
-        .map_err(|e| StepError::record(step, "record its tags", e))
+        .map_err(|e| StepError::record(step, "record its tags", e))?;
+    match step.system_metrics {
+        Some(interval) => run
+            .log_system_metrics(interval)
+            .map_err(|e| StepError::record(step, "sample its system metrics", e)),
+        None => Ok(()),
+    }
 }
 
 fn create_output(step: &Step, name: &str, path: &Path) -> Result<(), StepError> {
