@@ -658,6 +658,8 @@ impl Run {
     /// The whole config is checked before any of it is recorded: a key that breaks the naming
     /// rules, a value too long, or a value that differs from the one the run already has
     /// ([`Error::PropertyConflict`]) refuses the whole call, and nothing of it is recorded.
+    /// (Only a journal that cannot be written can cut a config in two: its records go in
+    /// 64 KiB pieces, and the pieces before the failure are kept, as for `log_list`.)
     ///
     /// ```
     /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
