@@ -71,6 +71,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A value given to a logging call cannot be recorded as it is (a config for
+    /// [`Run::log_params`](crate::Run::log_params) that is not a struct or map).
+    #[error("{what}: {reason}")]
+    InvalidValue {
+        /// The call that refused it.
+        what: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// An artifact name or source path is not acceptable.
     #[error("artifact {name:?}: {reason}")]
     InvalidArtifact {

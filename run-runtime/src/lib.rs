@@ -54,6 +54,7 @@ mod context;
 mod databricks;
 #[cfg(doctest)]
 mod doc_tests;
+mod documents;
 mod durable;
 mod error;
 mod journal;
@@ -66,6 +67,7 @@ mod mlflow;
 mod mlflow_tables;
 mod online;
 mod panics;
+mod params;
 pub mod pipeline;
 mod process;
 mod registry;

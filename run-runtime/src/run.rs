@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::artifacts;
 use crate::clock;
+use crate::documents;
 use crate::error::{Error, NameKind, Result, Shown, Status};
 use crate::journal::format::{
     AUTO_STEP, KIND_PROPERTY, KIND_TAG, cap_error, put_event, put_metric, put_pair,
@@ -16,6 +17,7 @@ use crate::journal::{ArtifactKind, Event, Journal, SYNC_WAIT, WRITER_STALL};
 use crate::mlflow_tables::{self, Added, LOGGED_ARTIFACTS_TAG, LoggedArtifacts, SplitTable};
 use crate::online::{Link, Server};
 use crate::panics::panic_message;
+use crate::params;
 use crate::process::process;
 use crate::store::{ARTIFACTS_DIR, JOURNAL_FILE, MetricPoint, RunData, RunEnd, RunMeta, Store};
 use crate::system_metrics::{self, Sampler};
@@ -569,6 +571,32 @@ impl Run {
         })
     }
 
+    /// Writes `value` as the artifact `name`, a JSON or YAML document chosen by the name's
+    /// extension: `.json` (indented, as MLflow's `log_dict` writes it), `.yaml` or `.yml`.
+    /// Another extension is an error that lists these.
+    ///
+    /// ```
+    /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
+    /// let labels = std::collections::BTreeMap::from([(0, "setosa"), (1, "versicolor")]);
+    /// run.log_dict("labels.json", &labels)?;
+    /// run.log_dict("config/labels.yaml", &labels)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_dict(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
+        artifacts::check_artifact_name(name)?;
+        let bytes = documents::encode(name, value)?;
+        self.write_artifact(name, ArtifactKind::File, |root, path| {
+            artifacts::write(root, path, &bytes)
+        })
+    }
+
+    /// Writes `text` as the artifact `name` (a relative path such as `notes/summary.md`).
+    pub fn log_text(&self, name: &str, text: &str) -> Result<()> {
+        self.write_artifact(name, ArtifactKind::File, |root, path| {
+            artifacts::write(root, path, text.as_bytes())
+        })
+    }
+
     /// Copies every file below `folder` into the run under the artifact folder `name`.
     pub fn upload_folder(&self, name: &str, folder: impl AsRef<Path>) -> Result<()> {
         self.copy_folder(name, folder.as_ref(), ArtifactKind::File)
@@ -616,21 +644,14 @@ impl Run {
         let value = value.to_string();
         check_pair(NameKind::Property, key, &value)?;
         let mut properties = lock(&self.inner.properties);
-        match properties.get(key) {
-            Some(existing) if *existing == value => Ok(()),
-            Some(existing) => Err(Error::PropertyConflict {
-                key: key.to_owned(),
-                existing: Shown::new(existing),
-                new: Shown::new(&value),
-            }),
-            None => {
-                self.inner
-                    .journal
-                    .append(|buf| put_pair(buf, KIND_PROPERTY, key, &value))?;
-                properties.insert(key.to_owned(), value);
-                Ok(())
-            }
+        if !is_new_property(properties.get(key).map(String::as_str), key, &value)? {
+            return Ok(());
         }
+        self.inner
+            .journal
+            .append(|buf| put_pair(buf, KIND_PROPERTY, key, &value))?;
+        properties.insert(key.to_owned(), value);
+        Ok(())
     }
 
     /// Adds several properties. Each valid one is recorded; the first error is returned.
@@ -639,6 +660,54 @@ impl Run {
         properties: impl IntoIterator<Item = (K, V)>,
     ) -> Result<()> {
         each(properties, |k, v| self.add_property(k, v))
+    }
+
+    /// Records a config object as properties: each field of `config` (a struct or a map) is a
+    /// property, a nested struct or map adds keys joined with `.` (`optimizer.lr`), as MLflow's
+    /// autologging names nested parameters. A string is its text; any other leaf (a number,
+    /// bool, `None`, a sequence, an empty struct or map) is its JSON text.
+    ///
+    /// The whole config is checked before any of it is recorded: a key that breaks the naming
+    /// rules, a value too long, or a value that differs from the one the run already has
+    /// ([`Error::PropertyConflict`]) refuses the whole call, and nothing of it is recorded.
+    /// (Only a journal that cannot be written can cut a config in two: its records go in
+    /// 64 KiB pieces, and the pieces before the failure are kept, as for `log_list`.)
+    ///
+    /// ```
+    /// # let run = run_runtime::Store::new(tempfile::tempdir()?.keep()).start_run("e", "r")?;
+    /// #[derive(serde::Serialize)]
+    /// struct Optimizer { name: &'static str, lr: f64 }
+    /// #[derive(serde::Serialize)]
+    /// struct Config { epochs: u32, optimizer: Optimizer, layers: Vec<u32> }
+    ///
+    /// let config = Config { epochs: 10, optimizer: Optimizer { name: "adam", lr: 0.001 }, layers: vec![64, 32] };
+    /// run.log_params(&config)?;
+    /// let properties = run.properties()?;
+    /// assert_eq!(properties["optimizer.lr"], "0.001");
+    /// assert_eq!(properties["layers"], "[64,32]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_params(&self, config: &impl serde::Serialize) -> Result<()> {
+        let pairs = params::flatten(config)?;
+        for (key, value) in &pairs {
+            check_pair(NameKind::Property, key, value)?;
+        }
+        let mut properties = lock(&self.inner.properties);
+        let mut new: BTreeMap<&str, &str> = BTreeMap::new();
+        for (key, value) in &pairs {
+            let known = properties.get(key.as_str()).map(String::as_str);
+            let earlier = new.get(key.as_str()).copied();
+            if is_new_property(known.or(earlier), key, value)? {
+                new.insert(key, value);
+            }
+        }
+        self.inner.journal.append_many(&new, |buf, (key, value)| {
+            put_pair(buf, KIND_PROPERTY, key, value);
+        })?;
+        for (key, value) in new {
+            properties.insert(key.to_owned(), value.to_owned());
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- parents and children
@@ -999,6 +1068,20 @@ fn each<K: AsRef<str>, V>(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Whether property `key` = `value` is still to be recorded, given the value the run already
+/// has (`None`: none): the same value is recorded already, a different one is a conflict.
+fn is_new_property(existing: Option<&str>, key: &str, value: &str) -> Result<bool> {
+    match existing {
+        None => Ok(true),
+        Some(existing) if existing == value => Ok(false),
+        Some(existing) => Err(Error::PropertyConflict {
+            key: key.to_owned(),
+            existing: Shown::new(existing),
+            new: Shown::new(value),
+        }),
+    }
 }
 
 fn check_pair(kind: NameKind, key: &str, value: &str) -> Result<()> {

@@ -597,3 +597,151 @@ fn a_run_can_be_attached_and_read_by_id_prefix() {
     let e = reopened.add_property("p", "y").unwrap_err();
     assert!(matches!(e, Error::PropertyConflict { .. }), "{e}");
 }
+
+#[derive(serde::Serialize)]
+struct Optimizer {
+    name: &'static str,
+    lr: f64,
+    betas: [f64; 2],
+}
+
+#[derive(serde::Serialize)]
+struct TrainConfig {
+    epochs: u32,
+    optimizer: Optimizer,
+    layers: BTreeMap<&'static str, u32>,
+    seed: Option<u64>,
+}
+
+fn train_config(lr: f64) -> TrainConfig {
+    TrainConfig {
+        epochs: 10,
+        optimizer: Optimizer {
+            name: "adam",
+            lr,
+            betas: [0.9, 0.999],
+        },
+        layers: [("hidden", 64), ("out", 3)].into(),
+        seed: None,
+    }
+}
+
+#[test]
+fn a_config_object_is_recorded_as_dotted_properties_all_or_nothing() {
+    let (_dir, store) = store();
+    let run = store.start_run("exp", "params").unwrap();
+    run.add_property("epochs", 10).unwrap();
+    run.log_params(&train_config(0.001)).unwrap();
+    run.log_params(&train_config(0.001)).unwrap(); // the same values again are fine
+    run.flush().unwrap();
+
+    let read = store.read(run.id()).unwrap().properties;
+    let want: BTreeMap<String, String> = [
+        ("epochs", "10"),
+        ("layers.hidden", "64"),
+        ("layers.out", "3"),
+        ("optimizer.betas", "[0.9,0.999]"),
+        ("optimizer.lr", "0.001"),
+        ("optimizer.name", "adam"),
+        ("seed", "null"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(read, want);
+
+    // A changed value is the property conflict, naming the key and both values.
+    let err = run.log_params(&train_config(0.01)).unwrap_err();
+    assert!(matches!(err, Error::PropertyConflict { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "property \"optimizer.lr\" is already \"0.001\"; properties cannot change, so \"0.01\""
+        ),
+        "{err}"
+    );
+
+    // One bad key, or one conflicting value, refuses the whole call: its good keys are not
+    // recorded either.
+    let bad_key = json!({"batch_size": 32, "weights": {"bad key!": 1}});
+    let err = run.log_params(&bad_key).unwrap_err().to_string();
+    assert!(
+        err.starts_with("invalid property name \"weights.bad key!\": character '!'"),
+        "{err}"
+    );
+    let conflict = json!({"batch_size": 32, "epochs": 11});
+    let err = run.log_params(&conflict).unwrap_err().to_string();
+    assert!(
+        err.starts_with("property \"epochs\" is already \"10\""),
+        "{err}"
+    );
+    // Two fields that flatten to one key with two values conflict within the call.
+    let twice = json!({"batch_size": 32, "a.b": 1, "a": {"b": 2}});
+    let err = run.log_params(&twice).unwrap_err().to_string();
+    assert!(
+        err.starts_with("property \"a.b\" is already \"2\"; properties cannot change, so \"1\""),
+        "{err}"
+    );
+    let err = run.log_params(&vec![1, 2]).unwrap_err().to_string();
+    assert!(err.contains("not a struct or map"), "{err}");
+
+    run.flush().unwrap();
+    assert_eq!(store.read(run.id()).unwrap().properties, want);
+    assert_eq!(run.properties().unwrap(), want);
+}
+
+#[test]
+fn dicts_and_text_are_artifacts_read_back_as_written() {
+    let (_dir, store) = store();
+    let run = store.start_run("exp", "dicts").unwrap();
+    let config = train_config(0.001);
+    run.log_dict("config.json", &config).unwrap();
+    run.log_dict("config/train.yaml", &config).unwrap();
+    run.log_dict("labels.YML", &["setosa", "versicolor"])
+        .unwrap();
+    run.log_text("notes/summary.md", "# Iris\naccuracy 0.97\n")
+        .unwrap();
+    run.flush().unwrap();
+
+    let data = store.read(run.id()).unwrap();
+    assert_eq!(
+        data.artifacts.keys().collect::<Vec<_>>(),
+        [
+            "config.json",
+            "config/train.yaml",
+            "labels.YML",
+            "notes/summary.md"
+        ]
+    );
+    let file =
+        |name: &str| fs::read_to_string(store.artifact_file(run.id(), name).unwrap()).unwrap();
+    let want = json!({
+        "epochs": 10,
+        "optimizer": {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999]},
+        "layers": {"hidden": 64, "out": 3},
+        "seed": null,
+    });
+    let from_json: serde_json::Value = serde_json::from_str(&file("config.json")).unwrap();
+    assert_eq!(from_json, want);
+    let from_yaml: serde_json::Value = serde_saphyr::from_str(&file("config/train.yaml")).unwrap();
+    assert_eq!(from_yaml, want);
+    let labels: Vec<String> = serde_saphyr::from_str(&file("labels.YML")).unwrap();
+    assert_eq!(labels, ["setosa", "versicolor"]);
+    assert_eq!(file("notes/summary.md"), "# Iris\naccuracy 0.97\n");
+
+    for (name, want) in [
+        (
+            "config.toml",
+            "artifact \"config.toml\": log_dict writes JSON or YAML, chosen by the extension; \
+             end the name with .json, .yaml or .yml",
+        ),
+        ("config", "end the name with .json, .yaml or .yml"),
+        ("../config.json", "the path component '..'"),
+    ] {
+        let err = run.log_dict(name, &config).unwrap_err().to_string();
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    let err = run.log_text("/etc/motd", "x").unwrap_err().to_string();
+    assert!(err.contains("an absolute path"), "{err}");
+    run.flush().unwrap();
+    assert_eq!(store.read(run.id()).unwrap().artifacts.len(), 4);
+}

@@ -88,6 +88,11 @@ fn every_kind_of_record_reaches_the_server() {
     run.upload_folder("model", &folder).unwrap();
     run.upload_file("notes with space.txt", folder.join("sub/config.json"))
         .unwrap();
+    run.log_params(&json!({"optimizer": {"name": "adam", "betas": [0.9, 0.999]}}))
+        .unwrap();
+    run.log_dict("config/train.yaml", &json!({"epochs": 3}))
+        .unwrap();
+    run.log_text("notes/summary.md", "# done\n").unwrap();
 
     let child = run.child_run("train").unwrap();
     child.log("acc", 0.75).unwrap();
@@ -124,10 +129,15 @@ fn every_kind_of_record_reaches_the_server() {
         remote["info"]
     );
     assert!(!tags.contains_key("long"));
-    assert_eq!(
-        params_of(&remote),
-        BTreeMap::from([("lr".to_string(), "0.01".to_string())])
-    );
+    let params: BTreeMap<String, String> = [
+        ("lr", "0.01"),
+        ("optimizer.betas", "[0.9,0.999]"),
+        ("optimizer.name", "adam"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(params_of(&remote), params);
 
     let cm: Value =
         serde_json::from_slice(&server.artifact(&id, "Confusion matrix.json").unwrap()).unwrap();
@@ -149,6 +159,13 @@ fn every_kind_of_record_reaches_the_server() {
         b"{}"
     );
     assert_eq!(server.artifact(&id, "notes with space.txt").unwrap(), b"{}");
+    let yaml = String::from_utf8(server.artifact(&id, "config/train.yaml").unwrap()).unwrap();
+    let yaml: Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(yaml, json!({"epochs": 3}));
+    assert_eq!(
+        server.artifact(&id, "notes/summary.md").unwrap(),
+        b"# done\n"
+    );
 
     let child_id = child.remote_id().unwrap();
     let c = server.run(&child_id);
