@@ -85,8 +85,22 @@ def raw_http(uri, n):
     return n / (time.time() - t)
 
 
-def rust(uri, n, down=False):
-    args = ["cargo", "bench", "-q", "-p", "run-runtime", "--bench", "ship_throughput", "--", uri, str(n)] + (["down"] if down else [])
+def build_rust():
+    """Builds this crate's side once and returns its executable: the rounds run that file, so
+    an edit of the workspace during a run neither rebuilds nor breaks it."""
+    out = subprocess.run(
+        ["cargo", "bench", "-q", "-p", "run-runtime", "--bench", "ship_throughput", "--no-run",
+         "--message-format=json"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "ship_throughput" \
+                and message.get("executable"):
+            return message["executable"]
+    sys.exit("cargo built no ship_throughput executable")
+
+
+def rust(program, uri, n, down=False):
+    args = [program, uri, str(n)] + (["down"] if down else [])
     with tempfile.TemporaryDirectory() as home:
         out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True, env=dict(os.environ, RUNCTX_HOME=home))
     return json.loads([l for l in out.stdout.splitlines() if l.startswith("{")][-1])
@@ -101,7 +115,7 @@ def main():
                    help="the server's backend store (default: sqlite in a temporary folder), "
                         "e.g. postgresql://mlflow@127.0.0.1:PORT/DB (psycopg in the venv)")
     a = p.parse_args()
-    subprocess.run(["cargo", "bench", "-q", "-p", "run-runtime", "--bench", "ship_throughput", "--no-run"], cwd=ROOT, check=True)
+    program = build_rust()
     data = tempfile.mkdtemp(prefix="bench-mlflow-")
     proc, uri = start_server(a.workers, data, a.backend_store_uri)
     rows = {"one": [], "batch": [], "raw": [], "rust": [], "rust_log_ns": []}
@@ -111,10 +125,10 @@ def main():
             rows["one"].append(one)
             rows["batch"].append(batch)
             rows["raw"].append(raw_http(uri, a.n))
-            r = rust(uri, a.n)
+            r = rust(program, uri, a.n)
             rows["rust"].append(r["per_s"])
             rows["rust_log_ns"].append(r["log_ns_median"])
-        down = rust(f"http://127.0.0.1:{free_port()}", a.n, down=True)
+        down = rust(program, f"http://127.0.0.1:{free_port()}", a.n, down=True)
     finally:
         os.killpg(proc.pid, 15)
     med = {k: statistics.median(v) for k, v in rows.items()}
