@@ -219,6 +219,12 @@ impl Link {
 
     /// Wakes the task to look at the journal now, and cuts a backoff short.
     pub(crate) fn poke(&self) {
+        // Every call backing off wakes (up to 4 batches are in flight, each in its own retry
+        // loop): with notify_one alone, a wait could see the others sleep out a 10 s backoff
+        // after the server came back, longer than the stall timeout it waits with
+        // (`an_outage_mid_run_loses_and_duplicates_nothing` failed so under load). The permit
+        // of notify_one is for a task not waiting yet.
+        self.wake.notify_waiters();
         self.wake.notify_one();
     }
 
