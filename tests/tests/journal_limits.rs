@@ -28,8 +28,9 @@ fn block_lengths(path: &Path) -> Vec<usize> {
 }
 
 #[test]
-fn ten_million_points_in_one_log_list_read_back_whole_and_survive_attaching() {
-    const N: usize = 10_000_000;
+fn three_million_points_in_one_log_list_read_back_whole_and_survive_attaching() {
+    // About 30 MB of journal: tens of blocks, each within the writer's bound.
+    const N: usize = 3_000_000;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
     let run = store.start_run("exp", "big list").unwrap();
@@ -60,7 +61,7 @@ fn ten_million_points_in_one_log_list_read_back_whole_and_survive_attaching() {
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), before);
 
     let lens = block_lengths(&journal);
-    assert!(lens.len() > 100, "{} blocks", lens.len());
+    assert!(lens.len() > 20, "{} blocks", lens.len());
     let largest = lens.iter().max().unwrap();
     assert!(*largest <= WRITER_BLOCK_BOUND, "a block of {largest} bytes");
     assert!(store.list().unwrap().runs[0].damage.is_empty());
