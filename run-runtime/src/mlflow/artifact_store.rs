@@ -371,7 +371,10 @@ pub(crate) enum UploadError {
 }
 
 /// Reads until `buffer` is full or the file ends; the bytes read.
-async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+pub(super) async fn read_full(
+    file: &mut tokio::fs::File,
+    buffer: &mut [u8],
+) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]).await? {

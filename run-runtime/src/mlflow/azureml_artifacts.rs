@@ -18,8 +18,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::artifact_store::UploadError;
+use super::client::encode_segment;
 use super::client::{CallError, Client};
-use super::job_token::encode_segment;
 use crate::config::Workspace;
 
 /// The artifacts of one Azure ML run.

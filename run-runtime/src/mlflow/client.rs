@@ -1155,9 +1155,19 @@ fn is_tls(mut e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Percent-encodes a `/`-separated path, keeping the slashes.
 fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+    percent_encode(path, b"-._~/")
+}
+
+/// Percent-encodes one path segment (`/` included).
+pub(crate) fn encode_segment(segment: &str) -> String {
+    percent_encode(segment, b"-._~")
+}
+
+/// `text` with every byte but ASCII letters, digits and `keep` percent-encoded.
+fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

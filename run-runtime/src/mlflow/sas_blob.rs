@@ -10,9 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
-use tokio::io::AsyncReadExt;
 
-use super::artifact_store::UploadError;
+use super::artifact_store::{UploadError, read_full};
 use super::client::CallError;
 
 /// How a service's client writes blobs.
@@ -230,18 +229,6 @@ fn block_list(ids: &[String]) -> String {
     }
     xml.push_str("</BlockList>");
     xml
-}
-
-/// Reads until `buffer` is full or the file ends; the bytes read.
-async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match file.read(&mut buffer[filled..]).await? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
