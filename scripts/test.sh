@@ -69,8 +69,16 @@ setup_pid=$!
 step "format"
 cargo fmt --all -- --check
 
-step "lints"
-cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+step "lints, while the tests are built"
+# clippy-driver, the compiler `cargo clippy` runs on the workspace's crates, compiles them here for
+# the tests too (cargo's RUSTC_WORKSPACE_WRAPPER; CLIPPY_ARGS are clippy's `-- ARGS`): the
+# dependencies are built once instead of once checked for clippy and once built for the tests,
+# which was a third of a clean run. Every later cargo command keeps these two variables, so none
+# rebuilds; tests-ui/tests/ui.rs drops them, its compile-fail cases expect rustc's messages alone.
+RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
+[ -x "$RUSTC_WORKSPACE_WRAPPER" ] || { echo "no clippy-driver in the toolchain: rustup component add clippy"; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS=-Dwarnings
+cargo test --workspace --all-targets --all-features --locked --no-run
 # Offline-only users build run-runtime without its default features (no tokio, no reqwest).
 cargo clippy -p run-runtime --no-default-features --locked -- -D warnings
 
@@ -85,7 +93,8 @@ step "build with the minimum supported Rust version, $msrv"
 msrv_toolchain=$(rustup toolchain list 2>/dev/null |
   awk -v v="$msrv" '!found && (index($1, v ".") == 1 || index($1, v "-") == 1) { print $1; found = 1 }') || true
 if [ -n "$msrv_toolchain" ]; then
-  cargo "+$msrv_toolchain" check --workspace --lib --bins --examples --all-features --locked
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+    cargo "+$msrv_toolchain" check --workspace --lib --bins --examples --all-features --locked
 else
   echo "skipped: no $msrv toolchain installed (rustup toolchain install $msrv), so the minimum supported version is not checked"
 fi
@@ -95,27 +104,33 @@ if ! wait "$setup_pid"; then cat "$setup_log"; echo "the set-up failed"; exit 1;
 cat "$setup_log"
 
 step "tests against real MLflow servers, and the runctx report in headless chromium"
-# The production-style servers' tests (tests/tests/production.rs: PostgreSQL, Azurite, S3, the
-# load test) mostly wait on their servers: they run beside the others.
+# Three lanes at once, as they mostly wait on their servers: the production-style servers' tests
+# (tests/tests/production.rs: PostgreSQL, Azurite, S3, the load test), the crates' own (unit
+# tests, and the runctx CLI's: sync, the report in chromium), and the rest of tests/tests in the
+# foreground. Every lane selects the whole workspace and names its test targets, so cargo
+# resolves the features the build above did and rebuilds nothing: a narrower selection (`-p
+# tests`, `--exclude tests`) unifies features differently, and its lane recompiled half the tree
+# while the others waited on the lock.
+server_test() { MLFLOW_VENV="$venv" cargo test --workspace --all-features --locked "$@"; }
 production_log=$(mktemp)
-MLFLOW_VENV="$venv" cargo test -p tests --all-features --locked --test production -- --ignored \
-  >"$production_log" 2>&1 &
+server_test --test production -- --ignored >"$production_log" 2>&1 &
 production_pid=$!
-# The other crates' server tests (the runctx CLI's: sync, the report in chromium) are a third lane.
 crates_log=$(mktemp)
-MLFLOW_VENV="$venv" cargo test --workspace --exclude tests --all-features --locked -- --ignored \
-  >"$crates_log" 2>&1 &
+server_test --lib --bins --test cli -- --ignored >"$crates_log" 2>&1 &
 crates_pid=$!
+others=()
+for file in tests/tests/*.rs; do
+  [ "$file" = tests/tests/production.rs ] || others+=(--test "$(basename "$file" .rs)")
+done
 others_ok=0
-MLFLOW_VENV="$venv" cargo test -p tests --all-features --locked -- --ignored \
-  --skip production_ --skip harness:: || others_ok=$?
+server_test "${others[@]}" -- --ignored || others_ok=$?
 crates_ok=0
 wait "$crates_pid" || crates_ok=$?
 production_ok=0
 wait "$production_pid" || production_ok=$?
 cat "$crates_log" "$production_log"
-[ "$others_ok" = 0 ] || { echo "server tests failed (above the other crates' and the production-style ones)"; exit 1; }
-[ "$crates_ok" = 0 ] || { echo "the server tests of run-runtime, run-macros, run-rules or runctx failed"; exit 1; }
+[ "$others_ok" = 0 ] || { echo "server tests failed (above the runctx CLI's and the production-style ones)"; exit 1; }
+[ "$crates_ok" = 0 ] || { echo "the server tests of runctx (run-cli/tests/cli) failed"; exit 1; }
 [ "$production_ok" = 0 ] || { echo "the production-style server tests failed"; exit 1; }
 
 step "done"
