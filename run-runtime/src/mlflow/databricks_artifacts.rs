@@ -8,6 +8,11 @@
 //!    `credential_infos` has, per path, a `signed_uri`, its `type` and `headers` to send;
 //! 2. the file to that URL: for `AZURE_SAS_URI` as Azure blocks ([`super::sas_blob::DATABRICKS`]),
 //!    for `AWS_PRESIGNED_URL` and `GCP_SIGNED_URL` in one `PUT` with the headers given.
+//!
+//! Reading is the same repository's: `GET <host>/api/2.0/mlflow/artifacts/list` (MLflow's own
+//! listing, with sizes, pages followed), and for each file `POST
+//! <host>/api/2.0/mlflow/artifacts/credentials-for-read` with the same body, whose signed URL is
+//! read with one `GET` and the headers given.
 
 use std::path::Path;
 
@@ -75,6 +80,37 @@ struct CredentialInfo {
     headers: Vec<Header>,
 }
 
+impl CredentialInfo {
+    /// The headers to send with the signed URL.
+    fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect()
+    }
+}
+
+/// Which signed URL: `credentials-for-read` or `credentials-for-write`.
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The error of a credential type this client does not use for `path`.
+fn unknown_type(kind: &str, path: &str) -> CallError {
+    CallError::Status {
+        status: 0,
+        code: Some(super::artifact_store::UNUSABLE.into()),
+        message: format!(
+            "Databricks handed out a {kind:?} credential for {path:?}; this client writes \
+             AZURE_SAS_URI, AWS_PRESIGNED_URL and GCP_SIGNED_URL ones, and reads those and \
+             AZURE_ADLS_GEN2_SAS_URI"
+        ),
+        retry_after: None,
+    }
+}
+
 #[derive(Deserialize)]
 struct Header {
     name: String,
@@ -91,33 +127,11 @@ impl Client {
         file: &Path,
     ) -> Result<(), UploadError> {
         let path = format!("{}{path}", run.prefix);
-        let body = json!({ "run_id": run.run_id, "path": [path] }).to_string();
-        let request = self
-            .http
-            .post(format!(
-                "{}/api/2.0/mlflow/artifacts/credentials-for-write",
-                self.base()
-            ))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        let answer = self.send(request).await.map_err(UploadError::Store)?;
-        let answer: Credentials = serde_json::from_slice(&answer).map_err(|e| {
-            UploadError::Store(CallError::Decode(format!("credentials-for-write: {e}")))
-        })?;
-        let info = answer
-            .credential_infos
-            .into_iter()
-            .find(|c| c.path.is_empty() || c.path == path)
-            .ok_or_else(|| {
-                UploadError::Store(CallError::Decode(format!(
-                    "credentials-for-write gave no signed URL for {path:?}"
-                )))
-            })?;
-        let headers: Vec<(String, String)> = info
-            .headers
-            .into_iter()
-            .map(|h| (h.name, h.value))
-            .collect();
+        let info = self
+            .credential(Access::Write, run, &path)
+            .await
+            .map_err(UploadError::Store)?;
+        let headers = info.header_pairs();
         match info.kind.as_str() {
             "AZURE_SAS_URI" => {
                 super::sas_blob::put_file(
@@ -132,16 +146,85 @@ impl Client {
             "AWS_PRESIGNED_URL" | "GCP_SIGNED_URL" => {
                 self.signed_put(&info.signed_uri, &headers, file).await
             }
-            other => Err(UploadError::Store(CallError::Status {
-                status: 0,
-                code: Some(super::artifact_store::UNUSABLE.into()),
-                message: format!(
-                    "Databricks handed out a {other:?} credential for {path:?}; this client \
-                     writes AZURE_SAS_URI, AWS_PRESIGNED_URL and GCP_SIGNED_URL ones"
-                ),
-                retry_after: None,
-            })),
+            other => Err(UploadError::Store(unknown_type(other, &path))),
         }
+    }
+
+    /// The artifacts of `run` below `folder` (of the URI's folder; `""`: all), as paths
+    /// relative to the URI's folder with their sizes, as `artifacts/list` gives them.
+    pub(crate) async fn databricks_list(
+        &self,
+        run: &DbfsRun,
+        folder: &str,
+    ) -> Result<Vec<(String, u64)>, CallError> {
+        let below = format!("{}{}", run.prefix, folder.trim_matches('/'));
+        let below = below.trim_end_matches('/');
+        let listed = self
+            .list_artifacts(&run.run_id, (!below.is_empty()).then_some(below))
+            .await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|(path, size)| Some((path.strip_prefix(&run.prefix)?.to_owned(), size)))
+            .collect())
+    }
+
+    /// Downloads artifact `path` (of the URI's folder) of `run`, `size` bytes, into `to`,
+    /// through the signed URL of `credentials-for-read`.
+    pub(crate) async fn databricks_download(
+        &self,
+        run: &DbfsRun,
+        path: &str,
+        size: u64,
+        to: &Path,
+    ) -> Result<(), CallError> {
+        let path = format!("{}{path}", run.prefix);
+        let info = self.credential(Access::Read, run, &path).await?;
+        match info.kind.as_str() {
+            "AZURE_SAS_URI"
+            | "AZURE_ADLS_GEN2_SAS_URI"
+            | "AWS_PRESIGNED_URL"
+            | "GCP_SIGNED_URL" => {
+                super::sas_blob::get_file(
+                    &self.http,
+                    &info.signed_uri,
+                    &info.header_pairs(),
+                    size,
+                    to,
+                )
+                .await
+            }
+            other => Err(unknown_type(other, &path)),
+        }
+    }
+
+    /// The signed URL to `access` artifact `path` (of the run's artifacts) of `run`.
+    async fn credential(
+        &self,
+        access: Access,
+        run: &DbfsRun,
+        path: &str,
+    ) -> Result<CredentialInfo, CallError> {
+        let endpoint = match access {
+            Access::Read => "credentials-for-read",
+            Access::Write => "credentials-for-write",
+        };
+        let body = json!({ "run_id": run.run_id, "path": [path] }).to_string();
+        let request = self
+            .http
+            .post(format!(
+                "{}/api/2.0/mlflow/artifacts/{endpoint}",
+                self.base()
+            ))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let answer = self.send(request).await?;
+        let answer: Credentials = serde_json::from_slice(&answer)
+            .map_err(|e| CallError::Decode(format!("{endpoint}: {e}")))?;
+        answer
+            .credential_infos
+            .into_iter()
+            .find(|c| c.path.is_empty() || c.path == path)
+            .ok_or_else(|| CallError::Decode(format!("{endpoint} gave no signed URL for {path:?}")))
     }
 
     /// One `PUT` of the file to a signed URL with `headers`, streamed from disk.

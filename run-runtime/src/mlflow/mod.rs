@@ -7,6 +7,7 @@
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
 pub(crate) mod artifact_store;
+mod azure_ad;
 mod azureml_artifacts;
 mod batch;
 mod client;

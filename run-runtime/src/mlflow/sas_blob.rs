@@ -1,6 +1,7 @@
-//! Writing a file to Azure Blob Storage through a signed URL (a SAS `contentUri` or
-//! `signed_uri`) that a tracking service hands out: Azure ML's artifact service and Databricks'
-//! `credentials-for-write`. The URL is the whole credential, so no `Authorization` is sent.
+//! Writing and reading a file through a signed URL (a SAS `contentUri` or `signed_uri`) that a
+//! tracking service hands out: Azure ML's artifact service and Databricks'
+//! `credentials-for-write` / `credentials-for-read`. The URL is the whole credential, so no
+//! `Authorization` is sent.
 //!
 //! Small files go up in one `Put Blob`; larger ones as `Put Block`s of a fixed size, read from
 //! disk one at a time, committed by one `Put Block List` (the blob appears whole, or not at
@@ -185,32 +186,131 @@ impl Blob<'_> {
         if (200..300).contains(&status) || (create_only && status == 409) {
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
-        let body = response.bytes().await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&body);
-        let code = text
-            .split_once("<Code>")
-            .and_then(|(_, rest)| rest.split_once("</Code>"))
-            .map(|(code, _)| code.trim().to_owned());
-        Err(CallError::Status {
-            status,
-            message: format!(
-                "blob storage {} answered {status}{}",
-                self.url.host_str().unwrap_or("?"),
-                match status {
-                    403 => ": the signed URL was refused (expired, or not for this blob)",
-                    _ => "",
-                }
-            ),
-            code,
-            retry_after,
-        })
+        Err(storage_error(&self.url, response).await)
     }
+}
+
+/// The error of a storage answer that is not a success: its status, the store's error code
+/// (`<Code>` of Azure's and S3's XML) and, for a 403, the likely reason.
+async fn storage_error(url: &reqwest::Url, response: reqwest::Response) -> CallError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs);
+    let body = response.bytes().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.trim().to_owned());
+    CallError::Status {
+        status,
+        message: format!(
+            "the store at {} answered {status}{}",
+            url.host_str().unwrap_or("?"),
+            match status {
+                403 => ": the signed URL was refused (expired, or not for this object)",
+                _ => "",
+            }
+        ),
+        code,
+        retry_after,
+    }
+}
+
+/// The size of the object at the signed `url` (checked), from a `HEAD` with `headers`; `None`
+/// when the store has no such object (404). Azure ML's service lists an artifact as soon as
+/// `batch/metadata` has named it, before its bytes are written: only the store knows whether
+/// they were.
+pub(crate) async fn object_size(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<Option<u64>, CallError> {
+    let url = check_signed_url(url)?;
+    let mut request = http.head(url.clone()).timeout(REQUEST_TIMEOUT);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| CallError::Transport(format!("storage: {}", e.without_url())))?;
+    match response.status().as_u16() {
+        404 => Ok(None),
+        200..=299 => response
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                CallError::Decode(format!(
+                    "the store at {} gave no Content-Length for the object",
+                    url.host_str().unwrap_or("?")
+                ))
+            }),
+        _ => Err(storage_error(&url, response).await),
+    }
+}
+
+/// Downloads the object at the signed `url` (checked), sent with `headers`, into the file
+/// `to`, streaming it: memory holds one chunk. It fails (as a transport error, so it is
+/// retried) when no byte comes for `REQUEST_TIMEOUT`, when the whole takes longer than
+/// `REQUEST_TIMEOUT` plus `size` at `FLOOR_BYTES_PER_SEC`, and when the bytes that came are not
+/// `size`.
+pub(crate) async fn get_file(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    size: u64,
+    to: &Path,
+) -> Result<(), CallError> {
+    use tokio::io::AsyncWriteExt;
+    let url = check_signed_url(url)?;
+    let ceiling = REQUEST_TIMEOUT + Duration::from_secs(size / FLOOR_BYTES_PER_SEC);
+    let mut request = http.get(url.clone()).timeout(ceiling);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let transport =
+        |e: reqwest::Error| CallError::Transport(format!("storage: {}", e.without_url()));
+    let mut response = request.send().await.map_err(transport)?;
+    if !response.status().is_success() {
+        return Err(storage_error(&url, response).await);
+    }
+    let local = |e: std::io::Error| CallError::Status {
+        status: 0,
+        code: Some("LOCAL_FILE".into()),
+        message: format!("cannot write {}: {e}", to.display()),
+        retry_after: None,
+    };
+    let mut out = tokio::fs::File::create(to).await.map_err(local)?;
+    let mut got = 0u64;
+    loop {
+        let chunk = tokio::time::timeout(REQUEST_TIMEOUT, response.chunk())
+            .await
+            .map_err(|_| {
+                CallError::Transport(format!(
+                    "nothing received from the store for {REQUEST_TIMEOUT:?} ({got} of {size} \
+                     bytes)"
+                ))
+            })?
+            .map_err(transport)?;
+        let Some(bytes) = chunk else { break };
+        got += bytes.len() as u64;
+        out.write_all(&bytes).await.map_err(local)?;
+    }
+    if got != size {
+        return Err(CallError::Transport(format!(
+            "the store at {} sent {got} bytes of an object listed with {size}",
+            url.host_str().unwrap_or("?")
+        )));
+    }
+    out.flush().await.map_err(local)
 }
 
 /// The id of block `index`: base64 of a fixed-width name (a blob's ids must all have one
