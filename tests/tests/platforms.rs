@@ -1078,3 +1078,136 @@ fn azureml_outside_a_job_gets_azure_ad_tokens_from_a_service_principal_the_metad
         "nothing reached the service"
     );
 }
+
+/// Databricks handing out an Azure signed URL that has expired for `notes.txt` (a new one when
+/// asked again) and an ADLS Gen2 one for `data/big.bin`, served by the fake itself, which
+/// records each request.
+struct RenewingFake {
+    own: OnceLock<String>,
+    blobs: String,
+    sas: String,
+    expired: String,
+    notes_asked: Mutex<usize>,
+}
+
+impl RenewingFake {
+    fn answer(&self, r: &Request) -> (u16, Value) {
+        if r.path().starts_with("/adls/") {
+            return (201, json!({}));
+        }
+        if bearer(r) != "Bearer dapi-token" {
+            return (401, json!({ "error_code": "UNAUTHENTICATED" }));
+        }
+        match r.path().strip_prefix("/api/2.0/mlflow/") {
+            Some("runs/get") => (
+                200,
+                json!({ "run": { "info": {
+                    "run_id": DBX_RUN, "experiment_id": "77", "status": "RUNNING",
+                    "artifact_uri": format!("dbfs:/databricks/mlflow-tracking/77/{DBX_RUN}/artifacts"),
+                }, "data": {} }}),
+            ),
+            Some("runs/log-batch" | "runs/update") => (200, json!({})),
+            Some("artifacts/credentials-for-write") => {
+                let p = r.json()["path"][0].as_str().unwrap().to_owned();
+                let info = if p == "notes.txt" {
+                    let mut asked = self.notes_asked.lock().unwrap();
+                    *asked += 1;
+                    let sas = if *asked == 1 {
+                        &self.expired
+                    } else {
+                        &self.sas
+                    };
+                    json!({ "path": p, "type": "AZURE_SAS_URI",
+                            "signed_uri": format!("{}/dbx/{DBX_RUN}/{p}?{sas}", self.blobs) })
+                } else {
+                    json!({ "path": p, "type": "AZURE_ADLS_GEN2_SAS_URI",
+                            "signed_uri": format!("{}/adls/{p}?sig=abc", self.own.get().unwrap()),
+                            "headers": [{ "name": "x-ms-encryption-scope", "value": "scope-1" }] })
+                };
+                (200, json!({ "credential_infos": [info] }))
+            }
+            _ => (404, json!({ "error_code": "ENDPOINT_NOT_FOUND" })),
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn databricks_renews_an_expired_signed_url_and_writes_adls_gen2_in_appends() {
+    let azurite = azurite();
+    let fake = std::sync::Arc::new(RenewingFake {
+        own: OnceLock::new(),
+        blobs: format!("{}/{CONTAINER}", azurite.endpoint()),
+        sas: azurite.container_sas(),
+        expired: azurite.container_sas_expiring_in(-600),
+        notes_asked: Mutex::new(0),
+    });
+    let answering = fake.clone();
+    let service = FakeService::start(move |r| answering.answer(r));
+    fake.own.set(service.uri.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Over one 10 MiB append: two appends and a flush.
+    let (notes, data) = inputs(dir.path(), 10 * MIB + 12_345);
+    probe(
+        dir.path(),
+        &[
+            ("MLFLOW_TRACKING_URI", "databricks"),
+            ("DATABRICKS_HOST", &service.uri),
+            ("DATABRICKS_TOKEN", "dapi-token"),
+            ("MLFLOW_RUN_ID", DBX_RUN),
+        ],
+    );
+    let requests = service.requests();
+    let mut asked: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.path() == "/api/2.0/mlflow/artifacts/credentials-for-write")
+        .map(|r| r.json())
+        .collect();
+    asked.sort_by_key(|v| v.to_string());
+    // notes.txt: its first URL was refused (expired), so it was asked for again.
+    assert_eq!(
+        asked,
+        [
+            json!({ "run_id": DBX_RUN, "path": ["data/big.bin"] }),
+            json!({ "run_id": DBX_RUN, "path": ["notes.txt"] }),
+            json!({ "run_id": DBX_RUN, "path": ["notes.txt"] }),
+        ]
+    );
+    assert_eq!(azurite.blob(&format!("dbx/{DBX_RUN}/notes.txt")), notes);
+
+    let adls: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.path().starts_with("/adls/"))
+        .collect();
+    let shape: Vec<(&str, &str, usize)> = adls
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str(), r.body.len()))
+        .collect();
+    let at = "/adls/data/big.bin?sig=abc";
+    assert_eq!(
+        shape,
+        [
+            ("PUT", format!("{at}&resource=file").as_str(), 0),
+            (
+                "PATCH",
+                format!("{at}&action=append&position=0").as_str(),
+                10 * MIB
+            ),
+            (
+                "PATCH",
+                format!("{at}&action=append&position={}", 10 * MIB).as_str(),
+                12_345
+            ),
+            (
+                "PATCH",
+                format!("{at}&action=flush&position={}", data.len()).as_str(),
+                0
+            ),
+        ]
+    );
+    for r in &adls {
+        assert_eq!(r.header("x-ms-encryption-scope"), Some("scope-1"));
+        assert_eq!(r.header("authorization"), None);
+    }
+    assert!(adls[1].body == data[..10 * MIB] && adls[2].body == data[10 * MIB..]);
+}

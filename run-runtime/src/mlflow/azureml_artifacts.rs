@@ -87,7 +87,16 @@ impl Client {
             .content_uri(run, &path)
             .await
             .map_err(UploadError::Store)?;
-        super::sas_blob::put_file(&self.http, &uri, &[], file, &super::sas_blob::AZUREML).await
+        let plan = &super::sas_blob::AZUREML;
+        super::sas_blob::put_file(
+            &self.http,
+            &uri,
+            &[],
+            file,
+            plan,
+            &super::sas_blob::no_renewal,
+        )
+        .await
     }
 
     /// The artifacts of `run` below `folder` (of the URI's folder; `""`: all), as paths

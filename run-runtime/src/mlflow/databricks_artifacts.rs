@@ -7,7 +7,9 @@
 //!    `{"run_id": <run>, "path": [<path>]}`, sent with the workspace token; the answer's
 //!    `credential_infos` has, per path, a `signed_uri`, its `type` and `headers` to send;
 //! 2. the file to that URL: for `AZURE_SAS_URI` as Azure blocks ([`super::sas_blob::DATABRICKS`]),
-//!    for `AWS_PRESIGNED_URL` and `GCP_SIGNED_URL` in one `PUT` with the headers given.
+//!    for `AZURE_ADLS_GEN2_SAS_URI` as ADLS Gen2 appends of the same size, for
+//!    `AWS_PRESIGNED_URL` and `GCP_SIGNED_URL` in one `PUT` with the headers given; an Azure
+//!    request refused with 403 (the URL expired during a long upload) asks for a new URL.
 //!
 //! Reading is the same repository's: `GET <host>/api/2.0/mlflow/artifacts/list` (MLflow's own
 //! listing, with sizes, pages followed), and for each file `POST
@@ -16,6 +18,7 @@
 
 use std::path::Path;
 
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -103,9 +106,8 @@ fn unknown_type(kind: &str, path: &str) -> CallError {
         status: 0,
         code: Some(super::artifact_store::UNUSABLE.into()),
         message: format!(
-            "Databricks handed out a {kind:?} credential for {path:?}; this client writes \
-             AZURE_SAS_URI, AWS_PRESIGNED_URL and GCP_SIGNED_URL ones, and reads those and \
-             AZURE_ADLS_GEN2_SAS_URI"
+            "Databricks handed out a {kind:?} credential for {path:?}; this client uses \
+             AZURE_SAS_URI, AZURE_ADLS_GEN2_SAS_URI, AWS_PRESIGNED_URL and GCP_SIGNED_URL ones"
         ),
         retry_after: None,
     }
@@ -132,6 +134,15 @@ impl Client {
             .await
             .map_err(UploadError::Store)?;
         let headers = info.header_pairs();
+        // A URL that expires during a long upload: storage answers 403, and a new one is asked
+        // for the same path (MLflow's client does so for Azure, not for presigned URLs).
+        let renew = || -> BoxFuture<'_, Result<Option<String>, CallError>> {
+            Box::pin(async {
+                let fresh = self.credential(Access::Write, run, &path).await?;
+                Ok(Some(fresh.signed_uri))
+            })
+        };
+        let plan = &super::sas_blob::DATABRICKS;
         match info.kind.as_str() {
             "AZURE_SAS_URI" => {
                 super::sas_blob::put_file(
@@ -139,9 +150,14 @@ impl Client {
                     &info.signed_uri,
                     &headers,
                     file,
-                    &super::sas_blob::DATABRICKS,
+                    plan,
+                    &renew,
                 )
                 .await
+            }
+            "AZURE_ADLS_GEN2_SAS_URI" => {
+                let url = &info.signed_uri;
+                super::sas_blob::put_adls_file(&self.http, url, &headers, file, plan, &renew).await
             }
             "AWS_PRESIGNED_URL" | "GCP_SIGNED_URL" => {
                 self.signed_put(&info.signed_uri, &headers, file).await

@@ -5,12 +5,16 @@
 //!
 //! Small files go up in one `Put Blob`; larger ones as `Put Block`s of a fixed size, read from
 //! disk one at a time, committed by one `Put Block List` (the blob appears whole, or not at
-//! all). The sizes and headers are each service's client's, in [`BlobPlan`].
+//! all). The sizes and headers are each service's client's, in [`BlobPlan`]. An ADLS Gen2 URL
+//! (Databricks) is written as a create, appends and a flush. A URL refused with 403 part way
+//! is renewed through the service when it can ([`Renew`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
+use futures_util::future::BoxFuture;
+use reqwest::Method;
 
 use super::artifact_store::{UploadError, read_full};
 use super::client::CallError;
@@ -71,30 +75,45 @@ pub(crate) fn check_signed_url(url: &str) -> Result<reqwest::Url, CallError> {
     }
 }
 
+/// How to get a new signed URL for the same object when storage refuses the one in hand with
+/// 403 (it expired during a long upload), as MLflow's Databricks client does; `Ok(None)`: the
+/// service hands out no new one.
+pub(crate) type Renew<'a> =
+    &'a (dyn Fn() -> BoxFuture<'a, Result<Option<String>, CallError>> + Send + Sync);
+
+/// A [`Renew`] that gets nothing: Azure ML's plugin asks for no new URL.
+pub(crate) fn no_renewal<'a>() -> BoxFuture<'a, Result<Option<String>, CallError>> {
+    Box::pin(async { Ok(None) })
+}
+
 /// Writes the file at `file` to the blob of `url` (a signed URL, checked), with the extra
-/// `headers` the service gave, as `plan` says.
+/// `headers` the service gave, as `plan` says. A block or block list refused with 403 is sent
+/// once more with the URL `renew` gets.
 pub(crate) async fn put_file(
     http: &reqwest::Client,
     url: &str,
     headers: &[(String, String)],
     file: &Path,
     plan: &BlobPlan,
+    renew: Renew<'_>,
 ) -> Result<(), UploadError> {
     let url = check_signed_url(url).map_err(UploadError::Store)?;
     let mut opened = tokio::fs::File::open(file)
         .await
         .map_err(UploadError::Gone)?;
     let size = opened.metadata().await.map_err(UploadError::Gone)?.len();
-    let blob = Blob {
+    let mut blob = Blob {
         http,
         url,
         headers,
         plan,
+        renew,
     };
     if plan.single_put_max.is_some_and(|max| size <= max) {
+        // Streamed from disk, so it cannot be sent twice: no renewal (Azure ML's plan only).
         let body = reqwest::Body::from(opened);
         let request = blob
-            .request(blob.url.clone(), size)
+            .request(Method::PUT, blob.url.clone(), size)
             .header("x-ms-blob-type", "BlockBlob")
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(body);
@@ -114,15 +133,16 @@ pub(crate) async fn put_file(
             break;
         }
         let id = block_id(ids.len());
-        let mut url = blob.url.clone();
-        url.query_pairs_mut()
-            .append_pair("comp", "block")
-            .append_pair("blockid", &id);
-        let request = blob
-            .request(url, read as u64)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body(buffer[..read].to_vec());
-        blob.send(request, false)
+        let chunk = &buffer[..read];
+        let block = |b: &Blob<'_, '_>, mut url: reqwest::Url| {
+            url.query_pairs_mut()
+                .append_pair("comp", "block")
+                .append_pair("blockid", &id);
+            b.request(Method::PUT, url, read as u64)
+                .header("x-ms-blob-type", "BlockBlob")
+                .body(chunk.to_vec())
+        };
+        blob.send_renewing(block, false)
             .await
             .map_err(UploadError::Store)?;
         ids.push(id);
@@ -131,32 +151,112 @@ pub(crate) async fn put_file(
         }
     }
     let list = block_list(&ids);
-    let mut url = blob.url.clone();
-    url.query_pairs_mut().append_pair("comp", "blocklist");
-    let request = blob
-        .request(url, list.len() as u64)
-        .header(reqwest::header::CONTENT_TYPE, "application/xml")
-        .body(list);
-    blob.send(request, plan.if_none_match)
+    let commit = |b: &Blob<'_, '_>, mut url: reqwest::Url| {
+        url.query_pairs_mut().append_pair("comp", "blocklist");
+        b.request(Method::PUT, url, list.len() as u64)
+            .header(reqwest::header::CONTENT_TYPE, "application/xml")
+            .body(list.clone())
+    };
+    blob.send_renewing(commit, plan.if_none_match)
         .await
         .map_err(UploadError::Store)
 }
 
-/// One blob being written.
-struct Blob<'a> {
+/// Writes the file at `file` to the ADLS Gen2 path of `url` (a signed URL, checked) as MLflow's
+/// Databricks client does (`mlflow/azure/client.py`): create it (`PUT ...&resource=file`),
+/// append `plan.block` bytes at a time (`PATCH ...&action=append&position=<offset>`, with
+/// `&flush=true` when one append holds the whole file), then, for several, flush (`PATCH
+/// ...&action=flush&position=<size>`). Each request refused with 403 is sent once more with the
+/// URL `renew` gets.
+pub(crate) async fn put_adls_file(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    file: &Path,
+    plan: &BlobPlan,
+    renew: Renew<'_>,
+) -> Result<(), UploadError> {
+    let url = check_signed_url(url).map_err(UploadError::Store)?;
+    let mut opened = tokio::fs::File::open(file)
+        .await
+        .map_err(UploadError::Gone)?;
+    let size = opened.metadata().await.map_err(UploadError::Gone)?.len();
+    let mut blob = Blob {
+        http,
+        url,
+        headers,
+        plan,
+        renew,
+    };
+    let create = |b: &Blob<'_, '_>, mut url: reqwest::Url| {
+        url.query_pairs_mut().append_pair("resource", "file");
+        b.request(Method::PUT, url, 0)
+    };
+    blob.send_renewing(create, false)
+        .await
+        .map_err(UploadError::Store)?;
+    let single = size > 0 && size <= plan.block as u64;
+    let mut buffer = vec![0; plan.block];
+    let mut position = 0u64;
+    loop {
+        let read = read_full(&mut opened, &mut buffer)
+            .await
+            .map_err(UploadError::Gone)?;
+        if read == 0 {
+            break;
+        }
+        let chunk = &buffer[..read];
+        let append = |b: &Blob<'_, '_>, mut url: reqwest::Url| {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("action", "append")
+                .append_pair("position", &position.to_string());
+            if single {
+                query.append_pair("flush", "true");
+            }
+            drop(query);
+            b.request(Method::PATCH, url, read as u64)
+                .body(chunk.to_vec())
+        };
+        blob.send_renewing(append, false)
+            .await
+            .map_err(UploadError::Store)?;
+        position += read as u64;
+        if read < plan.block {
+            break;
+        }
+    }
+    if single {
+        return Ok(());
+    }
+    let flush = |b: &Blob<'_, '_>, mut url: reqwest::Url| {
+        url.query_pairs_mut()
+            .append_pair("action", "flush")
+            .append_pair("position", &position.to_string());
+        b.request(Method::PATCH, url, 0)
+    };
+    blob.send_renewing(flush, false)
+        .await
+        .map_err(UploadError::Store)
+}
+
+/// One object being written.
+struct Blob<'a, 'r> {
     http: &'a reqwest::Client,
+    /// The signed URL in hand.
     url: reqwest::Url,
     headers: &'a [(String, String)],
     plan: &'a BlobPlan,
+    renew: Renew<'r>,
 }
 
-impl Blob<'_> {
-    /// A `PUT` of `length` bytes to `url` with the service's headers and the plan's version.
-    fn request(&self, url: reqwest::Url, length: u64) -> reqwest::RequestBuilder {
+impl Blob<'_, '_> {
+    /// A request of `length` bytes to `url` with the service's headers and the plan's version.
+    fn request(&self, method: Method, url: reqwest::Url, length: u64) -> reqwest::RequestBuilder {
         let ceiling = REQUEST_TIMEOUT + Duration::from_secs(length / FLOOR_BYTES_PER_SEC);
         let mut request = self
             .http
-            .put(url)
+            .request(method, url)
             .timeout(ceiling)
             .header(reqwest::header::CONTENT_LENGTH, length);
         if let Some(version) = self.plan.version {
@@ -166,6 +266,25 @@ impl Blob<'_> {
             request = request.header(name.as_str(), value.as_str());
         }
         request
+    }
+
+    /// Sends the request `build` makes of the URL in hand; when storage refuses it with 403,
+    /// gets a new URL through `renew` and sends it once more with that one (kept for the
+    /// requests after it).
+    async fn send_renewing(
+        &mut self,
+        build: impl Fn(&Self, reqwest::Url) -> reqwest::RequestBuilder,
+        create_only: bool,
+    ) -> Result<(), CallError> {
+        let refused = match self.send(build(self, self.url.clone()), create_only).await {
+            Err(e @ CallError::Status { status: 403, .. }) => e,
+            other => return other,
+        };
+        let Some(fresh) = (self.renew)().await? else {
+            return Err(refused);
+        };
+        self.url = check_signed_url(&fresh)?;
+        self.send(build(self, self.url.clone()), create_only).await
     }
 
     /// Sends `request` (with `If-None-Match: *` when `create_only`). A 409 to a create-only
@@ -181,7 +300,7 @@ impl Blob<'_> {
         let response = request
             .send()
             .await
-            .map_err(|e| CallError::Transport(format!("blob storage: {}", e.without_url())))?;
+            .map_err(|e| CallError::Transport(format!("storage: {}", e.without_url())))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) || (create_only && status == 409) {
             return Ok(());
