@@ -1211,3 +1211,169 @@ fn databricks_renews_an_expired_signed_url_and_writes_adls_gen2_in_appends() {
     }
     assert!(adls[1].body == data[..10 * MIB] && adls[2].body == data[10 * MIB..]);
 }
+
+/// Databricks on S3: presigned URLs (served by the fake itself, which records each request
+/// and answers a stored `PUT` with its ETag), a multipart upload whose second part's first URL
+/// has expired (403).
+struct MultipartFake {
+    own: OnceLock<String>,
+}
+
+impl MultipartFake {
+    fn answer(&self, r: &Request) -> (u16, Value) {
+        let own = self.own.get().unwrap();
+        let signed = |p: &str, query: &str| {
+            json!({ "run_id": DBX_RUN, "path": p, "type": "AWS_PRESIGNED_URL",
+                    "signed_uri": format!("{own}/s3/{p}?{query}"),
+                    "headers": [{ "name": "x-amz-server-side-encryption", "value": "AES256" }] })
+        };
+        if r.path().starts_with("/s3/") {
+            return match query(r, "X-Amz-Signature").as_deref() {
+                Some("expired") => (403, json!({})),
+                _ => (200, json!({})),
+            };
+        }
+        if bearer(r) != "Bearer dapi-token" {
+            return (401, json!({ "error_code": "UNAUTHENTICATED" }));
+        }
+        match r.path().strip_prefix("/api/2.0/mlflow/") {
+            Some("runs/get") => (
+                200,
+                json!({ "run": { "info": {
+                    "run_id": DBX_RUN, "experiment_id": "77", "status": "RUNNING",
+                    "artifact_uri": format!("dbfs:/databricks/mlflow-tracking/77/{DBX_RUN}/artifacts"),
+                }, "data": {} }}),
+            ),
+            Some("runs/log-batch" | "runs/update" | "artifacts/complete-multipart-upload") => {
+                (200, json!({}))
+            }
+            Some("artifacts/credentials-for-write") => {
+                let p = r.json()["path"][0].as_str().unwrap().to_owned();
+                let info = signed(&p, "X-Amz-Signature=single");
+                (200, json!({ "credential_infos": [info] }))
+            }
+            Some("artifacts/create-multipart-upload") => {
+                let body = r.json();
+                let p = body["path"].as_str().unwrap();
+                let parts: Vec<Value> = (1..=body["num_parts"].as_u64().unwrap())
+                    .map(|n| {
+                        let sig = if n == 2 { "expired" } else { "ok" };
+                        signed(
+                            p,
+                            &format!("partNumber={n}&uploadId=up-1&X-Amz-Signature={sig}"),
+                        )
+                    })
+                    .collect();
+                (
+                    200,
+                    json!({ "upload_id": "up-1", "upload_credential_infos": parts,
+                            "abort_credential_info": signed(p, "uploadId=up-1&X-Amz-Signature=abort") }),
+                )
+            }
+            Some("artifacts/get-presigned-upload-part-url") => {
+                let (p, n) = (query(r, "path").unwrap(), query(r, "part_number").unwrap());
+                let info = signed(
+                    &p,
+                    &format!("partNumber={n}&uploadId=up-1&X-Amz-Signature=renewed"),
+                );
+                (200, json!({ "upload_credential_info": info }))
+            }
+            _ => (404, json!({ "error_code": "ENDPOINT_NOT_FOUND" })),
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs MLflow; run via the README test command"]
+fn databricks_s3_above_the_multipart_size_goes_in_parts_and_an_expired_part_url_is_renewed() {
+    let fake = std::sync::Arc::new(MultipartFake {
+        own: OnceLock::new(),
+    });
+    let answering = fake.clone();
+    let service = FakeService::start(move |r| answering.answer(r));
+    fake.own.set(service.uri.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // MLflow's variables, made small: above 1 MiB in parts of 5 MiB (S3's least).
+    let (notes, data) = inputs(dir.path(), 10 * MIB + 12_345);
+    probe(
+        dir.path(),
+        &[
+            ("MLFLOW_TRACKING_URI", "databricks"),
+            ("DATABRICKS_HOST", &service.uri),
+            ("DATABRICKS_TOKEN", "dapi-token"),
+            ("MLFLOW_RUN_ID", DBX_RUN),
+            ("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1048576"),
+            ("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", "5242880"),
+        ],
+    );
+    let requests = service.requests();
+    let call = |name: &str| -> Vec<&Request> {
+        requests
+            .iter()
+            .filter(|r| r.path() == format!("/api/2.0/mlflow/artifacts/{name}"))
+            .collect()
+    };
+    let created: Vec<Value> = call("create-multipart-upload")
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(
+        created,
+        [json!({ "run_id": DBX_RUN, "path": "data/big.bin", "num_parts": 3 })]
+    );
+    let renewed: Vec<&str> = call("get-presigned-upload-part-url")
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, "GET");
+            r.target.as_str()
+        })
+        .collect();
+    assert_eq!(
+        renewed,
+        [
+            "/api/2.0/mlflow/artifacts/get-presigned-upload-part-url?run_id=0a1b2c3d4e\
+          &path=data%2Fbig.bin&upload_id=up-1&part_number=2"
+        ]
+    );
+    let part = |n: usize| &data[(n - 1) * 5 * MIB..(n * 5 * MIB).min(data.len())];
+    let puts: Vec<(String, &[u8])> = requests
+        .iter()
+        .filter(|r| r.path().starts_with("/s3/"))
+        .map(|r| {
+            assert_eq!(r.method, "PUT");
+            assert_eq!(r.header("x-amz-server-side-encryption"), Some("AES256"));
+            assert_eq!(r.header("authorization"), None);
+            (r.target.clone(), r.body.as_slice())
+        })
+        .collect();
+    let at = |n: usize, sig: &str| {
+        format!("/s3/data/big.bin?partNumber={n}&uploadId=up-1&X-Amz-Signature={sig}")
+    };
+    // The second part's URL had expired: sent again with the renewed one. No abort.
+    assert_eq!(
+        puts,
+        [
+            (
+                "/s3/notes.txt?X-Amz-Signature=single".to_owned(),
+                notes.as_slice()
+            ),
+            (at(1, "ok"), part(1)),
+            (at(2, "expired"), part(2)),
+            (at(2, "renewed"), part(2)),
+            (at(3, "ok"), part(3)),
+        ]
+    );
+    let completed: Vec<Value> = call("complete-multipart-upload")
+        .iter()
+        .map(|r| r.json())
+        .collect();
+    let etags: Vec<Value> = (1..=3)
+        .map(|n| json!({ "part_number": n, "etag": tests::fake_service::etag(part(n)) }))
+        .collect();
+    assert_eq!(
+        completed,
+        [
+            json!({ "run_id": DBX_RUN, "path": "data/big.bin", "upload_id": "up-1", "part_etags": etags })
+        ]
+    );
+}

@@ -8,7 +8,8 @@
 //!    `credential_infos` has, per path, a `signed_uri`, its `type` and `headers` to send;
 //! 2. the file to that URL: for `AZURE_SAS_URI` as Azure blocks ([`super::sas_blob::DATABRICKS`]),
 //!    for `AZURE_ADLS_GEN2_SAS_URI` as ADLS Gen2 appends of the same size, for
-//!    `AWS_PRESIGNED_URL` and `GCP_SIGNED_URL` in one `PUT` with the headers given; an Azure
+//!    `AWS_PRESIGNED_URL` and `GCP_SIGNED_URL` in one `PUT` with the headers given (a large S3
+//!    file in parts: [`super::databricks_multipart`]); an Azure
 //!    request refused with 403 (the URL expired during a long upload) asks for a new URL.
 //!
 //! Reading is the same repository's: `GET <host>/api/2.0/mlflow/artifacts/list` (MLflow's own
@@ -24,6 +25,7 @@ use serde_json::json;
 
 use super::artifact_store::UploadError;
 use super::client::{CallError, Client};
+use super::databricks_multipart::Multipart;
 
 /// The artifacts of one Databricks run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,11 @@ pub(crate) struct DbfsRun {
 }
 
 impl DbfsRun {
+    /// The run's id.
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     /// The run `artifact_uri` (`dbfs:/databricks/mlflow-tracking/<exp>/<run>/artifacts[/..]`)
     /// names.
     pub(crate) fn parse(artifact_uri: &str) -> Result<Self, String> {
@@ -159,9 +166,24 @@ impl Client {
                 let url = &info.signed_uri;
                 super::sas_blob::put_adls_file(&self.http, url, &headers, file, plan, &renew).await
             }
-            "AWS_PRESIGNED_URL" | "GCP_SIGNED_URL" => {
+            "AWS_PRESIGNED_URL" => {
+                let multipart = Multipart::from_lookup(|k| std::env::var(k).ok()).map_err(|m| {
+                    UploadError::Store(CallError::Status {
+                        status: 0,
+                        code: Some(super::artifact_store::UNUSABLE.into()),
+                        message: m,
+                        retry_after: None,
+                    })
+                })?;
+                let size = std::fs::metadata(file).map_err(UploadError::Gone)?.len();
+                if size > multipart.minimum {
+                    return self
+                        .databricks_multipart(run, &path, file, size, multipart)
+                        .await;
+                }
                 self.signed_put(&info.signed_uri, &headers, file).await
             }
+            "GCP_SIGNED_URL" => self.signed_put(&info.signed_uri, &headers, file).await,
             other => Err(UploadError::Store(unknown_type(other, &path))),
         }
     }

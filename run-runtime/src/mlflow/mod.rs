@@ -12,6 +12,7 @@ mod azureml_artifacts;
 mod batch;
 mod client;
 mod databricks_artifacts;
+mod databricks_multipart;
 mod error;
 mod experiment;
 mod follow;
