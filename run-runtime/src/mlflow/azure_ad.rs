@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::client::{CallError, Secret};
+use super::expiring::{Expiring, now};
 use super::token::check_token;
 use crate::error::{Error, Result};
 
@@ -36,8 +37,6 @@ use crate::error::{Error, Result};
 pub(crate) const RESOURCE: &str = "https://management.azure.com";
 /// A token with less than this left is renewed (Azure's SDKs renew 5 minutes before expiry).
 const RENEW_BEFORE_SECS: i64 = 300;
-/// After a failed renewal, a token still valid is used this long before the next try.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// How long the instance metadata service gets to answer before it counts as absent.
 const IMDS_PROBE: Duration = Duration::from_secs(2);
 /// How long `az` may take (the Azure SDKs wait 10 s).
@@ -76,16 +75,7 @@ pub(crate) struct AzureAd {
     sources: Vec<Source>,
     /// The index of the source that gave a token: used from then on.
     chosen: Mutex<Option<usize>>,
-    state: Mutex<Option<State>>,
-    /// Held by the one renewal in flight.
-    renewing: tokio::sync::Mutex<()>,
-}
-
-struct State {
-    token: Secret,
-    /// Seconds since the Unix epoch.
-    expires: i64,
-    failed_at: Option<Instant>,
+    token: Expiring,
 }
 
 impl std::fmt::Debug for AzureAd {
@@ -172,64 +162,24 @@ impl AzureAd {
         Ok(AzureAd {
             sources,
             chosen: Mutex::new(None),
-            state: Mutex::new(None),
-            renewing: tokio::sync::Mutex::new(()),
+            token: Expiring::new(RENEW_BEFORE_SECS, None),
         })
     }
 
     /// The token last got, if any.
     pub(crate) fn current(&self) -> Option<Secret> {
-        crate::process::lock(&self.state)
-            .as_ref()
-            .map(|s| s.token.clone())
+        self.token.current()
     }
 
     /// A token good for the next request: the one kept, or a new one when it has less than
-    /// [`RENEW_BEFORE_SECS`] left. A failed renewal keeps a token still valid (and tries again
-    /// after [`RETRY_AFTER_FAILURE`]). No source giving a token is a 401 whose message says
-    /// what each source said, so shipping stops with it; a source that did not answer is a
-    /// transport error, retried.
+    /// [`RENEW_BEFORE_SECS`] left (see [`Expiring::fresh`] for a failed renewal). No source
+    /// giving a token is a 401 whose message says what each source said, so shipping stops
+    /// with it; a source that did not answer is a transport error, retried.
     pub(crate) async fn fresh(
         &self,
         http: &reqwest::Client,
     ) -> std::result::Result<Secret, CallError> {
-        if let Some(token) = self.usable(now()) {
-            return Ok(token);
-        }
-        let _renewing = self.renewing.lock().await;
-        if let Some(token) = self.usable(now()) {
-            return Ok(token);
-        }
-        match self.get_token(http).await {
-            Ok((token, expires)) => {
-                *crate::process::lock(&self.state) = Some(State {
-                    token: token.clone(),
-                    expires,
-                    failed_at: None,
-                });
-                Ok(token)
-            }
-            Err(e) => {
-                let mut state = crate::process::lock(&self.state);
-                match state.as_mut() {
-                    Some(s) if s.expires > now() => {
-                        s.failed_at = Some(Instant::now());
-                        Ok(s.token.clone())
-                    }
-                    _ => Err(e),
-                }
-            }
-        }
-    }
-
-    fn usable(&self, now: i64) -> Option<Secret> {
-        let state = crate::process::lock(&self.state);
-        let state = state.as_ref()?;
-        let left = state.expires - now;
-        let backing_off = state
-            .failed_at
-            .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
-        (left > RENEW_BEFORE_SECS || (backing_off && left > 0)).then(|| state.token.clone())
+        self.token.fresh(|| self.get_token(http)).await
     }
 
     /// A new token and its expiry: from the source chosen before, else from the first source
@@ -572,12 +522,6 @@ fn checked_url(var: &'static str, value: &str) -> Result<String> {
 /// 169.254.0.0/16, where the instance metadata service is.
 fn is_link_local(ip: &std::net::IpAddr) -> bool {
     matches!(ip, std::net::IpAddr::V4(v4) if v4.is_link_local())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

@@ -408,7 +408,10 @@ impl Client {
             Credentials::None => request,
             Credentials::Bearer(Secret(token)) => request.bearer_auth(token),
             Credentials::BearerFile(file) => request.bearer_auth(&file.current().0),
-            Credentials::AzureMlJob(job) => request.bearer_auth(job.current().expose()),
+            Credentials::AzureMlJob(job) => match job.current() {
+                Some(token) => request.bearer_auth(token.expose()),
+                None => request,
+            },
             Credentials::AzureAd(ad) => match ad.current() {
                 Some(token) => request.bearer_auth(token.expose()),
                 None => request,

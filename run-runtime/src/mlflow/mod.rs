@@ -15,6 +15,7 @@ mod databricks_artifacts;
 mod databricks_multipart;
 mod error;
 mod experiment;
+mod expiring;
 mod follow;
 mod job_token;
 mod link;
