@@ -1,7 +1,8 @@
 //! A fake HTTP service on loopback for the services no test can reach (Azure ML's run history
 //! and artifact service, Databricks' credentials): it answers each request with what the test's
 //! handler returns, following the shapes recorded from the real services (docs/mlflow.md), and
-//! records every request, so the test checks exact paths, headers and bodies.
+//! records every request, so the test checks exact paths, headers and bodies. A `PUT` it
+//! answers with success gets an `ETag` of its body ([`etag`]), as an object store's does.
 //!
 //! HTTP/1.1 with kept-alive connections; request bodies must have a `Content-Length` (what this
 //! project's client sends).

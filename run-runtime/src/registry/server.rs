@@ -52,8 +52,9 @@ pub(super) struct NewVersion {
 /// The `source` of a version made of the run's artifact folder `artifact` (`remote` the run's
 /// id on the server): `runs:/<run>/<folder>` for MLflow, whose server resolves it; on Azure ML
 /// and Databricks, the folder's URI in the run's artifacts (`<artifact_uri>/<folder>`), which is
-/// what MLflow's Python client sends there (`mlflow.register_model` resolves `runs:/` itself
-/// before `model-versions/create`), and what their registries keep as the version's files.
+/// what MLflow's Python client sends there (3.17.2's `register_model` turns a `runs:/` URI
+/// whose folder holds an `MLmodel` into that before `model-versions/create`); whether their
+/// registries take `runs:/` is unproven.
 pub(super) fn version_source(link: &Link, remote: &str, artifact: &str) -> String {
     match (link.client().platform(), link.artifact_uri()) {
         (Platform::AzureMl(_) | Platform::Databricks { .. }, Some(root)) => {
