@@ -291,6 +291,92 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, Read as _, Write};
+    use std::sync::{Arc, Mutex};
+
+    /// A loopback Databricks and store: `create-multipart-upload` gives two part URLs and an
+    /// abort URL on itself; a part `PUT` is refused with 400. Keeps each request's first line.
+    fn service() -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (kept, own) = (seen.clone(), base.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let stream = stream.unwrap();
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let (mut first, mut line, mut length) = (String::new(), String::new(), 0);
+                reader.read_line(&mut first).unwrap();
+                while line != "\r\n" {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length: ") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let first = first.trim().to_owned();
+                kept.lock().unwrap().push(first.clone());
+                let signed = |q: &str| json!({ "signed_uri": format!("{own}/s3/x?{q}") });
+                let (status, answer) = if first.contains("create-multipart-upload") {
+                    let parts = [signed("partNumber=1"), signed("partNumber=2")];
+                    let abort = signed("abort=1");
+                    let created = json!({ "upload_id": "u", "upload_credential_infos": parts,
+                                          "abort_credential_info": abort });
+                    (200, created.to_string())
+                } else if first.starts_with("PUT") {
+                    (400, "<Error><Code>InvalidPart</Code></Error>".to_owned())
+                } else {
+                    (204, String::new())
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = (&stream).write_all(answer.as_bytes());
+            }
+        });
+        (base, seen)
+    }
+
+    #[test]
+    fn a_failed_part_aborts_the_upload_and_is_the_uploads_error() {
+        let (base, seen) = service();
+        let uri = crate::config::TrackingUri::parse("X", &base).unwrap();
+        let client = Client::new(&uri, crate::mlflow::Credentials::None, false).unwrap();
+        let run = DbfsRun::parse("dbfs:/databricks/mlflow-tracking/1/abc/artifacts").unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), vec![7u8; (5 << 20) + 1]).unwrap();
+        let multipart = Multipart {
+            minimum: 1,
+            chunk: 5 << 20,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let size = (5 << 20) + 1;
+        let e = rt
+            .block_on(client.databricks_multipart(&run, "m/w.bin", file.path(), size, multipart))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                UploadError::Store(CallError::Status { status: 400, .. })
+            ),
+            "{e:?}"
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                "POST /api/2.0/mlflow/artifacts/create-multipart-upload HTTP/1.1",
+                "PUT /s3/x?partNumber=1 HTTP/1.1",
+                "DELETE /s3/x?abort=1 HTTP/1.1",
+            ]
+        );
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {
