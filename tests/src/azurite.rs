@@ -126,18 +126,37 @@ impl Azurite {
         serde_json::from_value(listed).expect("a list of [name, size]")
     }
 
-    /// A shared access signature (the query of a SAS URL, without `?`) that reads, creates and
-    /// writes the blobs of [`CONTAINER`] for an hour: what a service hands out in its signed
-    /// URLs, made with `azure-storage-blob` as the services' own libraries make them.
+    /// A shared access signature (the query of a SAS URL, without `?`) that reads, creates,
+    /// writes and lists the blobs of [`CONTAINER`] for an hour: what a service hands out in its
+    /// signed URLs, made with `azure-storage-blob` as the services' own libraries make them.
     pub fn container_sas(&self) -> String {
+        self.container_sas_expiring_in(3600)
+    }
+
+    /// The same as [`Azurite::container_sas`], expiring `seconds` from now (in the past when
+    /// negative: a signed URL that has expired, which Azurite refuses with 403).
+    pub fn container_sas_expiring_in(&self, seconds: i64) -> String {
         let script = "import sys, json, datetime\n\
                       from azure.storage.blob import generate_container_sas, ContainerSasPermissions\n\
-                      expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)\n\
+                      expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=int(sys.argv[4]))\n\
                       sas = generate_container_sas(sys.argv[1], sys.argv[2], account_key=sys.argv[3], \
-                      permission=ContainerSasPermissions(read=True, write=True, create=True), expiry=expiry)\n\
+                      permission=ContainerSasPermissions(read=True, write=True, create=True, list=True), expiry=expiry)\n\
                       print(json.dumps(sas))";
-        let sas = python_json(script, &[ACCOUNT, CONTAINER, ACCOUNT_KEY], &[]);
+        let seconds = seconds.to_string();
+        let sas = python_json(script, &[ACCOUNT, CONTAINER, ACCOUNT_KEY, &seconds], &[]);
         sas.as_str().expect("a SAS").to_owned()
+    }
+
+    /// The sizes of the committed blocks of blob `name` of [`CONTAINER`], in order, read with
+    /// `azure-storage-blob` (empty for a blob written in one `Put Blob`).
+    pub fn committed_blocks(&self, name: &str) -> Vec<u64> {
+        let script = "import sys, json\n\
+                      from azure.storage.blob import BlobServiceClient\n\
+                      service = BlobServiceClient.from_connection_string(sys.argv[1])\n\
+                      committed, _ = service.get_blob_client(sys.argv[2], sys.argv[3]).get_block_list('committed')\n\
+                      print(json.dumps([b.size for b in committed]))";
+        let read = python_json(script, &[&self.connection_string(), CONTAINER, name], &[]);
+        serde_json::from_value(read).expect("a list of sizes")
     }
 
     /// The bytes of blob `name` of [`CONTAINER`], read with `azure-storage-blob`.

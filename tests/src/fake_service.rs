@@ -1,7 +1,8 @@
 //! A fake HTTP service on loopback for the services no test can reach (Azure ML's run history
 //! and artifact service, Databricks' credentials): it answers each request with what the test's
 //! handler returns, following the shapes recorded from the real services (docs/mlflow.md), and
-//! records every request, so the test checks exact paths, headers and bodies.
+//! records every request, so the test checks exact paths, headers and bodies. A `PUT` it
+//! answers with success gets an `ETag` of its body ([`etag`]), as an object store's does.
 //!
 //! HTTP/1.1 with kept-alive connections; request bodies must have a `Content-Length` (what this
 //! project's client sends).
@@ -86,6 +87,15 @@ impl FakeService {
     }
 }
 
+/// The `ETag` the service answers a `PUT` of `body` with: a quoted hash of the bytes (FNV-1a),
+/// so a test knows which ETag goes with which part.
+pub fn etag(body: &[u8]) -> String {
+    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("\"{hash:016x}\"")
+}
+
 fn serve(stream: TcpStream, recorded: &Mutex<Vec<Request>>, handler: &Handler) {
     // Bounded: a client that goes silent does not hold the thread for ever.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
@@ -95,8 +105,13 @@ fn serve(stream: TcpStream, recorded: &Mutex<Vec<Request>>, handler: &Handler) {
         recorded.lock().unwrap().push(request.clone());
         let (status, body) = handler(&request);
         let body = body.to_string();
+        // A stored PUT is answered with the ETag of what it stored, as object stores do.
+        let etag = match (request.method.as_str(), status) {
+            ("PUT", 200..=299) => format!("ETag: {}\r\n", etag(&request.body)),
+            _ => String::new(),
+        };
         let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{etag}Content-Length: {}\r\n\r\n",
             body.len()
         );
         if stream.write_all(head.as_bytes()).is_err() || stream.write_all(body.as_bytes()).is_err()

@@ -160,29 +160,8 @@ pub(crate) async fn stored_files(
     match ArtifactStore::open(artifact_uri, client.platform(), env)? {
         ArtifactStore::Proxy { .. } => client.list_artifacts(run_id, Some(folder)).await,
         ArtifactStore::Objects(objects) => objects.list(folder).await,
-        store @ (ArtifactStore::AzureMl(_) | ArtifactStore::Databricks(_)) => {
-            Err(store.cannot_read(artifact_uri))
-        }
-    }
-}
-
-impl ArtifactStore {
-    /// The error of a read (list, download) from a store this client only writes.
-    pub(crate) fn cannot_read(&self, artifact_uri: &str) -> CallError {
-        let service = match self {
-            ArtifactStore::AzureMl(_) => "Azure ML's artifact service",
-            _ => "Databricks' artifact service",
-        };
-        CallError::Status {
-            status: 0,
-            code: Some(UNUSABLE.into()),
-            message: format!(
-                "the files of {artifact_uri} are in {service}, which this client uploads to but \
-                 does not list or download from yet; read them with MLflow's Python client \
-                 (mlflow.artifacts.download_artifacts)"
-            ),
-            retry_after: None,
-        }
+        ArtifactStore::AzureMl(run) => client.azureml_list(&run, folder).await,
+        ArtifactStore::Databricks(run) => client.databricks_list(&run, folder).await,
     }
 }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::azure_ad::AzureAd;
 use super::job_token::JobToken;
 use super::token::{TOKEN_FILE_VAR, TokenFile, check_token};
 use super::wire::{
@@ -38,6 +39,10 @@ pub(crate) enum Credentials {
     /// `Authorization: Bearer <token>` with an Azure ML job's token, renewed before it
     /// expires.
     AzureMlJob(Arc<JobToken>),
+    /// `Authorization: Bearer <token>` with an Azure AD token for an Azure ML workspace outside
+    /// a job, from a service principal, a managed identity or the Azure CLI, renewed before it
+    /// expires.
+    AzureAd(Arc<AzureAd>),
     /// HTTP Basic (`MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD`).
     Basic {
         /// The user name.
@@ -54,6 +59,7 @@ impl fmt::Debug for Credentials {
             Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
             Credentials::BearerFile(file) => write!(f, "Bearer({file:?})"),
             Credentials::AzureMlJob(job) => write!(f, "Bearer({job:?})"),
+            Credentials::AzureAd(ad) => write!(f, "Bearer({ad:?})"),
             Credentials::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
         }
     }
@@ -101,6 +107,11 @@ impl Credentials {
                     && let Some(job) = JobToken::new(workspace, &token, &run, &experiment)
                 {
                     return Ok(Credentials::AzureMlJob(Arc::new(job)));
+                }
+                // Outside a job, without a token or a password of the user's: Azure AD.
+                let given = ["MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME"];
+                if given.iter().all(|k| var(k).is_none()) {
+                    return Ok(Credentials::AzureAd(Arc::new(AzureAd::from_env(&get)?)));
                 }
             }
             Platform::Mlflow => {}
@@ -397,7 +408,14 @@ impl Client {
             Credentials::None => request,
             Credentials::Bearer(Secret(token)) => request.bearer_auth(token),
             Credentials::BearerFile(file) => request.bearer_auth(&file.current().0),
-            Credentials::AzureMlJob(job) => request.bearer_auth(job.current().expose()),
+            Credentials::AzureMlJob(job) => match job.current() {
+                Some(token) => request.bearer_auth(token.expose()),
+                None => request,
+            },
+            Credentials::AzureAd(ad) => match ad.current() {
+                Some(token) => request.bearer_auth(token.expose()),
+                None => request,
+            },
             Credentials::Basic {
                 user,
                 password: Secret(p),
@@ -417,6 +435,10 @@ impl Client {
             Credentials::BearerFile(file) => file,
             Credentials::AzureMlJob(job) => {
                 let token = job.fresh(&self.http).await?;
+                return self.send_once(request.bearer_auth(token.expose())).await;
+            }
+            Credentials::AzureAd(ad) => {
+                let token = ad.fresh(&self.http).await?;
                 return self.send_once(request.bearer_auth(token.expose())).await;
             }
             _ => return self.send_once(self.authorize(request)).await,
@@ -738,17 +760,7 @@ impl Client {
         let mut out = Vec::new();
         let mut folders = vec![path.map(String::from)];
         while let Some(folder) = folders.pop() {
-            let mut query = vec![("run_id", run_id)];
-            if let Some(f) = &folder {
-                query.push(("path", f));
-            }
-            let reply: Value = self.get("artifacts/list", &query).await?;
-            for file in reply
-                .get("files")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for file in self.list_folder(run_id, folder.as_deref()).await? {
                 let Some(p) = file.get("path").and_then(Value::as_str) else {
                     continue;
                 };
@@ -763,15 +775,47 @@ impl Client {
                         folders.push(Some(p.to_owned()));
                     }
                 } else {
-                    out.push((
-                        p.to_owned(),
-                        file.get("file_size").and_then(Value::as_u64).unwrap_or(0),
-                    ));
+                    // A number, or a string as protobuf's JSON mapping writes an int64 (a server that
+                    // serializes its protos as they are).
+                    let size = file.get("file_size").and_then(|s| {
+                        s.as_u64()
+                            .or_else(|| s.as_str().and_then(|s| s.parse().ok()))
+                    });
+                    out.push((p.to_owned(), size.unwrap_or(0)));
                 }
             }
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The entries of one folder of a run's artifacts (`None`: the root), every page of
+    /// `artifacts/list` (Databricks pages it; MLflow's server answers in one).
+    async fn list_folder(
+        &self,
+        run_id: &str,
+        folder: Option<&str>,
+    ) -> Result<Vec<Value>, CallError> {
+        let mut files = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("run_id", run_id)];
+            if let Some(f) = folder {
+                query.push(("path", f));
+            }
+            if let Some(t) = &token {
+                query.push(("page_token", t));
+            }
+            let reply: Value = self.get("artifacts/list", &query).await?;
+            if let Some(page) = reply.get("files").and_then(Value::as_array) {
+                files.extend(page.iter().cloned());
+            }
+            let next = reply.get("next_page_token").and_then(Value::as_str);
+            match next_page(&token, next.map(String::from))? {
+                Some(t) => token = Some(t),
+                None => return Ok(files),
+            }
+        }
     }
 
     /// Creates registered model `name`, or finds it if it exists.
@@ -1070,7 +1114,10 @@ fn token_refused(answer: CallError, what: &str) -> CallError {
 
 /// The token of the next page, if there is one. A server that hands back the token it was
 /// given would make a paginated read loop forever: that is an unexpected answer.
-fn next_page(previous: &Option<String>, next: Option<String>) -> Result<Option<String>, CallError> {
+pub(super) fn next_page(
+    previous: &Option<String>,
+    next: Option<String>,
+) -> Result<Option<String>, CallError> {
     match next.filter(|t| !t.is_empty()) {
         Some(t) if previous.as_ref() == Some(&t) => Err(CallError::Decode(format!(
             "the server gave the same page token twice ({t}); the listing would never end"

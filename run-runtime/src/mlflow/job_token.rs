@@ -5,38 +5,24 @@
 //! (azureml-mlflow 1.62) renews it when less than 95 s are left, with
 //! `GET https://<host>/history/v1.0<workspace>/experimentids/<MLFLOW_EXPERIMENT_ID>/runs/<MLFLOW_RUN_ID>/token`
 //! sent with the current token, which answers `{"token", "expiryTimeUtc"}`. This client does
-//! the same, checked before each request rather than by a timer: an idle program asks for
-//! nothing.
-
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! the same, checked before each request ([`super::expiring`]).
 
 use base64::Engine;
 use serde_json::Value;
 
 use super::client::{CallError, Secret, encode_segment};
+use super::expiring::Expiring;
 use super::token::check_token;
 use crate::config::Workspace;
 
 /// A token with less than this left is renewed (the plugin's margin).
 const RENEW_BEFORE_SECS: i64 = 95;
-/// After a failed renewal, a token still valid is used this long before the next try.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// A job's token and how to renew it.
 pub(crate) struct JobToken {
     /// The renewal endpoint.
     url: String,
-    state: Mutex<State>,
-    /// Held by the one renewal in flight.
-    renewing: tokio::sync::Mutex<()>,
-}
-
-struct State {
-    token: Secret,
-    /// `exp`: seconds since the Unix epoch.
-    expires: i64,
-    failed_at: Option<Instant>,
+    token: Expiring,
 }
 
 impl std::fmt::Debug for JobToken {
@@ -64,59 +50,25 @@ impl JobToken {
         );
         Some(JobToken {
             url,
-            state: Mutex::new(State {
-                token: Secret::new(token),
-                expires,
-                failed_at: None,
-            }),
-            renewing: tokio::sync::Mutex::new(()),
+            token: Expiring::new(RENEW_BEFORE_SECS, Some((Secret::new(token), expires))),
         })
     }
 
     /// The token now, whatever its expiry.
-    pub(crate) fn current(&self) -> Secret {
-        crate::process::lock(&self.state).token.clone()
+    pub(crate) fn current(&self) -> Option<Secret> {
+        self.token.current()
     }
 
     /// A token good for the next request: the current one, or a renewed one when it has less
-    /// than [`RENEW_BEFORE_SECS`] left. A failed renewal keeps the current token while it is
-    /// valid (and tries again after [`RETRY_AFTER_FAILURE`]); once it has expired, the failure
-    /// is the request's (transient, so it is retried).
+    /// than [`RENEW_BEFORE_SECS`] left (see [`Expiring::fresh`] for a failed renewal).
     pub(crate) async fn fresh(&self, http: &reqwest::Client) -> Result<Secret, CallError> {
-        if let Some(token) = self.usable(now()) {
-            return Ok(token);
-        }
-        let _renewing = self.renewing.lock().await;
-        // Another request may have renewed it while this one waited.
-        if let Some(token) = self.usable(now()) {
-            return Ok(token);
-        }
-        match self.renew(http).await {
-            Ok(token) => Ok(token),
-            Err(e) => {
-                let mut state = crate::process::lock(&self.state);
-                state.failed_at = Some(Instant::now());
-                match state.expires > now() {
-                    true => Ok(state.token.clone()),
-                    false => Err(e),
-                }
-            }
-        }
+        self.token.fresh(|| self.renew(http)).await
     }
 
-    /// The current token if it need not be renewed at `now` (or a renewal failed a moment ago
-    /// and it is still valid).
-    fn usable(&self, now: i64) -> Option<Secret> {
-        let state = crate::process::lock(&self.state);
-        let left = state.expires - now;
-        let backing_off = state
-            .failed_at
-            .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
-        (left > RENEW_BEFORE_SECS || (backing_off && left > 0)).then(|| state.token.clone())
-    }
-
-    async fn renew(&self, http: &reqwest::Client) -> Result<Secret, CallError> {
-        let current = self.current();
+    async fn renew(&self, http: &reqwest::Client) -> Result<(Secret, i64), CallError> {
+        let current = self.current().ok_or_else(|| {
+            CallError::Decode("the job has no token to renew the token with".into())
+        })?;
         let response = http
             .get(&self.url)
             .bearer_auth(current.expose())
@@ -146,13 +98,7 @@ impl JobToken {
         let expires = jwt_expiry(&token).ok_or_else(|| {
             CallError::Decode("the job's renewed token is no JWT with an expiry (exp)".into())
         })?;
-        let token = Secret::new(&token);
-        *crate::process::lock(&self.state) = State {
-            token: token.clone(),
-            expires,
-            failed_at: None,
-        };
-        Ok(token)
+        Ok((Secret::new(&token), expires))
     }
 }
 
@@ -182,17 +128,12 @@ pub(crate) fn jwt_expiry(token: &str) -> Option<i64> {
     exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::expiring::now;
     use super::*;
     use std::io::{BufRead, Write};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     fn jwt(exp: i64) -> String {
         let part =

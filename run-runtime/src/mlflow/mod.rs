@@ -7,12 +7,15 @@
 //! [`batch`] the batching, [`retry`] the backoff, [`runtime`] the thread they run on.
 
 pub(crate) mod artifact_store;
+mod azure_ad;
 mod azureml_artifacts;
 mod batch;
 mod client;
 mod databricks_artifacts;
+mod databricks_multipart;
 mod error;
 mod experiment;
+mod expiring;
 mod follow;
 mod job_token;
 mod link;

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::server::{NewVersion, VERSION_KEY, ask, check_files, create_once, from_wire};
+use super::server::{
+    NewVersion, VERSION_KEY, ask, check_files, create_once, from_wire, version_source,
+};
 use super::{ModelVersion, local_models, local_versions};
 use crate::artifacts::files_below;
 use crate::durable::write_atomic;
@@ -115,7 +117,7 @@ fn publish_one(
         None => {
             let new = NewVersion {
                 name: v.name.clone(),
-                source: format!("runs:/{remote}/{artifact}"),
+                source: version_source(link, &remote, &artifact),
                 run_id: remote,
                 description: v.description.clone(),
                 tags: v.tags.clone().into_iter().collect(),

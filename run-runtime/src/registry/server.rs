@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::download::{create_parent, inside, into_place};
 use super::{ModelOptions, ModelVersion, RegisteredModel, Registry, version_uri};
+use crate::config::Platform;
 use crate::error::{Error, Result};
 use crate::mlflow::artifact_store::{ArtifactStore, stored_files};
 use crate::mlflow::wire::{self, KeyValue};
@@ -48,6 +49,21 @@ pub(super) struct NewVersion {
     pub(super) key: String,
 }
 
+/// The `source` of a version made of the run's artifact folder `artifact` (`remote` the run's
+/// id on the server): `runs:/<run>/<folder>` for MLflow, whose server resolves it; on Azure ML
+/// and Databricks, the folder's URI in the run's artifacts (`<artifact_uri>/<folder>`), which is
+/// what MLflow's Python client sends there (3.17.2's `register_model` turns a `runs:/` URI
+/// whose folder holds an `MLmodel` into that before `model-versions/create`); whether their
+/// registries take `runs:/` is unproven.
+pub(super) fn version_source(link: &Link, remote: &str, artifact: &str) -> String {
+    match (link.client().platform(), link.artifact_uri()) {
+        (Platform::AzureMl(_) | Platform::Databricks { .. }, Some(root)) => {
+            format!("{}/{artifact}", root.trim_end_matches('/'))
+        }
+        _ => format!("runs:/{remote}/{artifact}"),
+    }
+}
+
 /// Registers the run's artifact folder `artifact` as a new version of `name`, once the
 /// files are on the server.
 pub(super) fn register(
@@ -70,7 +86,7 @@ pub(super) fn register(
     check_files(link, run.id(), &remote, artifact, &local)?.map_or(Ok(()), |e| Err(failed(e)))?;
     let new = NewVersion {
         name: name.to_owned(),
-        source: format!("runs:/{remote}/{artifact}"),
+        source: version_source(link, &remote, artifact),
         run_id: remote,
         description: options.description.clone(),
         tags: options.tags.clone(),
@@ -400,7 +416,8 @@ fn locate(client: &Client, version: &ModelVersion) -> Result<Located> {
             let files = match &store {
                 ArtifactStore::Proxy { root } => c.list_proxy(root).await?,
                 ArtifactStore::Objects(objects) => objects.list("").await?,
-                other => return Err(other.cannot_read(&uri)),
+                ArtifactStore::AzureMl(run) => c.azureml_list(run, "").await?,
+                ArtifactStore::Databricks(run) => c.databricks_list(run, "").await?,
             };
             Ok(Located { uri, store, files })
         }
@@ -496,7 +513,14 @@ async fn fetch_one(
                 client.download_proxy(root, relative, size, target).await
             }
             ArtifactStore::Objects(objects) => objects.download(relative, target).await,
-            other => Err(other.cannot_read(relative)),
+            ArtifactStore::AzureMl(run) => {
+                client.azureml_download(run, relative, size, target).await
+            }
+            ArtifactStore::Databricks(run) => {
+                client
+                    .databricks_download(run, relative, size, target)
+                    .await
+            }
         };
         match fetched {
             Err(e) if e.is_transient() && backoff.failures + 1 < DOWNLOAD_ATTEMPTS => {

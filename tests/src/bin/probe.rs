@@ -17,6 +17,9 @@
 //!                            `probe-model`; complete it and print what happened
 //! probe upload DIR          get the context run, log `loss` at steps 0..3, upload DIR/notes.txt
 //!                            and DIR/big.bin (as data/big.bin), complete it, print what happened
+//! probe model DIR          get the context run, register the folder DIR/model as `probe-model`,
+//!                            download that version through the environment's registry into
+//!                            DIR/downloaded, complete the run, print what happened
 //! probe sync STORE URI       sync every run of STORE to URI (as `runctx sync`), print the report
 //! probe parent-rows N        append rows i = 1..=N to the table "rows" of the context run's
 //!                            parent, as a step does, then exit
@@ -44,6 +47,7 @@ fn main() {
         ["durable", file] => durable(file),
         ["artifacts", dir] => artifacts(std::path::Path::new(dir)),
         ["upload", dir] => upload(std::path::Path::new(dir)),
+        ["model", dir] => model(std::path::Path::new(dir)),
         ["sync", store, uri] => sync(store, uri),
         ["parent-rows", n] => parent_rows(n.parse().expect("a count")),
         ["tables"] => tables(),
@@ -152,6 +156,31 @@ fn upload(dir: &std::path::Path) {
         json!({
             "id": run.id(),
             "remote_id": run.remote_id(),
+            "error": completed.err().map(|e| e.to_string()),
+            "refused": run.refused_records(),
+        })
+    );
+}
+
+fn model(dir: &std::path::Path) {
+    use run_runtime::{ModelOptions, ModelRef, Registry};
+    let run = Run::get_context().unwrap();
+    let version = run.register_model("probe-model", dir.join("model"), &ModelOptions::new());
+    let downloaded = version.as_ref().ok().map(|v| {
+        ModelRef::version("probe-model", v.version)
+            .and_then(|r| Registry::from_env()?.download(&r, dir.join("downloaded")))
+    });
+    let completed = run.complete();
+    println!(
+        "{}",
+        json!({
+            "id": run.id(),
+            "remote_id": run.remote_id(),
+            "version": version.as_ref().ok().map(|v| v.version),
+            "source": version.as_ref().ok().map(|v| v.source.clone()),
+            "register_error": version.err().map(|e| e.to_string()),
+            "downloaded": downloaded.as_ref().and_then(|d| d.as_ref().ok()),
+            "download_error": downloaded.and_then(|d| d.err()).map(|e| e.to_string()),
             "error": completed.err().map(|e| e.to_string()),
             "refused": run.refused_records(),
         })
