@@ -104,33 +104,54 @@ if ! wait "$setup_pid"; then cat "$setup_log"; echo "the set-up failed"; exit 1;
 cat "$setup_log"
 
 step "tests against real MLflow servers, and the runctx report in headless chromium"
+# The server tests run the test executables built above directly, listed as "package folder,
+# target, path" lines: a `cargo test` naming fewer targets resolves the dev-dependencies' features
+# differently and recompiled half the tree while the other lanes waited on its lock.
+executables=$(mktemp)
+cargo test --workspace --all-features --locked --no-run --message-format=json | python3 -c '
+import json, os, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["profile"]["test"] and m.get("executable"):
+        print(os.path.dirname(m["manifest_path"]), m["target"]["name"], m["executable"], sep="\t")
+' >"$executables"
 # Three lanes at once, as they mostly wait on their servers: the production-style servers' tests
-# (tests/tests/production.rs: PostgreSQL, Azurite, S3, the load test), the crates' own (unit
-# tests, and the runctx CLI's: sync, the report in chromium), and the rest of tests/tests in the
-# foreground. Every lane selects the whole workspace and names its test targets, so cargo
-# resolves the features the build above did and rebuilds nothing: a narrower selection (`-p
-# tests`, `--exclude tests`) unifies features differently, and its lane recompiled half the tree
-# while the others waited on the lock.
-server_test() { MLFLOW_VENV="$venv" cargo test --workspace --all-features --locked "$@"; }
+# (tests/tests/production.rs: PostgreSQL, Azurite, S3, the load test), the other crates' (the
+# runctx CLI's: sync, the report in chromium), and the rest of the tests crate in the foreground.
+root=$(pwd -P) # as cargo writes the package folders
+in_lane() { # LANE PACKAGE-FOLDER TARGET
+  case $1 in
+    production) [ "$2" = "$root/tests" ] && [ "$3" = production ] ;;
+    crates) [ "$2" != "$root/tests" ] ;;
+    others) [ "$2" = "$root/tests" ] && [ "$3" != production ] ;;
+  esac
+}
+# lane LANE: the ignored tests of the lane's executables one after the other, each in its
+# package's folder as cargo runs them; every executable runs even after one fails.
+lane() {
+  local failed=0 dir name exe
+  while IFS=$'\t' read -r dir name exe; do
+    in_lane "$1" "$dir" "$name" || continue
+    printf '\n     Running %s (%s)\n' "$name" "$exe"
+    (cd "$dir" && MLFLOW_VENV="$venv" "$exe" --ignored) || failed=1
+  done <"$executables"
+  return "$failed"
+}
 production_log=$(mktemp)
-server_test --test production -- --ignored >"$production_log" 2>&1 &
+lane production >"$production_log" 2>&1 &
 production_pid=$!
 crates_log=$(mktemp)
-server_test --lib --bins --test cli -- --ignored >"$crates_log" 2>&1 &
+lane crates >"$crates_log" 2>&1 &
 crates_pid=$!
-others=()
-for file in tests/tests/*.rs; do
-  [ "$file" = tests/tests/production.rs ] || others+=(--test "$(basename "$file" .rs)")
-done
 others_ok=0
-server_test "${others[@]}" -- --ignored || others_ok=$?
+lane others || others_ok=$?
 crates_ok=0
 wait "$crates_pid" || crates_ok=$?
 production_ok=0
 wait "$production_pid" || production_ok=$?
 cat "$crates_log" "$production_log"
-[ "$others_ok" = 0 ] || { echo "server tests failed (above the runctx CLI's and the production-style ones)"; exit 1; }
-[ "$crates_ok" = 0 ] || { echo "the server tests of runctx (run-cli/tests/cli) failed"; exit 1; }
+[ "$others_ok" = 0 ] || { echo "server tests failed (above the other crates' and the production-style ones)"; exit 1; }
+[ "$crates_ok" = 0 ] || { echo "the server tests of run-runtime, run-macros, run-rules, runctx or tests-ui failed"; exit 1; }
 [ "$production_ok" = 0 ] || { echo "the production-style server tests failed"; exit 1; }
 
 step "done"
