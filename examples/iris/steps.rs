@@ -124,6 +124,8 @@ fn save_best(model: &Path, classifier: &Classifier, accuracy: &str) -> Result<()
 /// the decision either way.
 #[aml_step(
     description = "register the best model if it is accurate enough",
+    // Registering is a side effect: it happens at every run, never taken from an earlier one.
+    reuse = false,
     inputs(model),
     params(threshold = 0.9, model_name = "iris-classifier")
 )]
@@ -141,12 +143,14 @@ pub fn register(
     let parent = run
         .parent()
         .ok_or("the register step runs in a pipeline: its run has no parent")?;
-    let facts = parent.properties()?;
-    let accuracy: f64 = facts
-        .get("accuracy")
-        .ok_or("the pipeline's run has no property \"accuracy\"; the train step sets it")?
-        .parse()?;
-    let algorithm = facts.get("best_model").map_or("unknown", String::as_str);
+    // The facts come with the model, not from the pipeline's run: an input is what reuse
+    // sees, so a `train` reused from an earlier run still hands them over.
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("best/info.json"))?)?;
+    let accuracy = info["accuracy"]
+        .as_f64()
+        .ok_or("best/info.json has no number \"accuracy\"; the train step writes it")?;
+    let algorithm = info["algorithm"].as_str().unwrap_or("unknown");
     if accuracy < threshold {
         let decision =
             format!("not registered: accuracy {accuracy} is below the threshold {threshold}");

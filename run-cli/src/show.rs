@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use run_runtime::{ArtifactKind, Damage, MetricPoint, RemoteCopy, RunData, RunEnd, Source, Store};
+use run_runtime::{
+    ArtifactKind, Damage, DataInput, MetricPoint, RemoteCopy, RunData, RunEnd, Source, Store,
+};
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -61,6 +63,8 @@ struct ShowJson<'a> {
     tags: &'a BTreeMap<String, String>,
     properties: &'a BTreeMap<String, String>,
     artifacts: Vec<ArtifactJson<'a>>,
+    /// The data a step read, by input name: path, size and content digest (lineage).
+    inputs: &'a BTreeMap<String, DataInput>,
     children: Vec<RunJson>,
     damage: &'a [Damage],
     /// Its copies on tracking servers, by server: server run id and shipped journal position.
@@ -103,6 +107,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
                 size: a.size,
             })
             .collect(),
+        inputs: &data.inputs,
         children,
         damage: &data.damage,
         // A bad remote.json hides only the copies on servers, not the run.
@@ -140,6 +145,7 @@ fn human(
         ("Tags", pairs_table(json.tags)),
         ("Properties", pairs_table(json.properties)),
         ("Artifacts", artifacts_table(json)),
+        ("Inputs", inputs_table(json)),
         ("Children", children_table(catalog, &data.meta.id)),
     ];
     for (title, table) in sections {
@@ -201,6 +207,24 @@ fn artifacts_table(json: &ShowJson) -> Table {
             a.path.into(),
             kind_name(a.kind).into(),
             format::size(a.size).into(),
+        ]);
+    }
+    table
+}
+
+/// Each input with the first 12 hex digits of its digest, as git shortens a hash; `--json`
+/// has the whole digest.
+fn inputs_table(json: &ShowJson) -> Table {
+    let mut table = Table::new(["INPUT", "PATH", "SIZE", "DIGEST"])
+        .align(2, Align::Right)
+        .indent(2);
+    for (name, input) in json.inputs {
+        let short: String = input.digest.chars().take(12).collect();
+        table.push(vec![
+            name.as_str().into(),
+            one_line(&input.path).into(),
+            format::size(input.size).into(),
+            short.into(),
         ]);
     }
     table

@@ -47,7 +47,7 @@ use proc_macro::TokenStream;
 ///
 /// Options: `name`, `experiment`, `description`, `tags(key = "value", ...)`,
 /// `inputs(name [= "default path"], ...)`, `outputs(...)`, `params(name [= literal], ...)`,
-/// `system_metrics [= seconds]`, `crate = "path"`. See `docs/macros.md`.
+/// `system_metrics [= seconds]`, `reuse = false`, `crate = "path"`. See `docs/macros.md`.
 #[proc_macro_attribute]
 pub fn aml_step(attr: TokenStream, item: TokenStream) -> TokenStream {
     step::expand(attr.into(), item.into()).into()

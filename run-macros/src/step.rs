@@ -15,12 +15,13 @@ use crate::keys::{key_problem, run_name_problem};
 use crate::types;
 
 const ATTR: &str = "#[aml_step]";
-const OPTIONS: [&str; 9] = [
+const OPTIONS: [&str; 10] = [
     "name",
     "experiment",
     "description",
     "tags",
     "system_metrics",
+    "reuse",
     "inputs",
     "outputs",
     "params",
@@ -34,6 +35,8 @@ struct Options {
     tags: Vec<(String, String)>,
     /// `system_metrics`: the sampling interval in milliseconds.
     system_metrics: Option<u64>,
+    /// `reuse = false`: the step is never reused (it has side effects).
+    reuse: bool,
     declared: Vec<Declaration>,
     /// A declaration list could not be read (an unknown option, a malformed list): a
     /// parameter that looks undeclared may well be declared there, so it is not reported.
@@ -89,6 +92,7 @@ fn parse_options(attr: TokenStream, cx: &mut Ctxt) -> Options {
         description: None,
         tags: Vec::new(),
         system_metrics: None,
+        reuse: true,
         declared: Vec::new(),
         declarations_incomplete: false,
         krate: quote!(::run_runtime),
@@ -106,6 +110,7 @@ fn parse_options(attr: TokenStream, cx: &mut Ctxt) -> Options {
             }
             "tags" => options.tags = tags(&arg, cx),
             "system_metrics" => options.system_metrics = system_metrics(&arg, cx),
+            "reuse" => options.reuse = reuse(&arg, cx),
             key @ ("inputs" | "outputs" | "params") => {
                 let kind = SlotKind::of_list(key).expect("a list option");
                 if !decl::read(
@@ -169,6 +174,31 @@ fn system_metrics(arg: &Arg, cx: &mut Ctxt) -> Option<u64> {
                 format!("`{tokens}` is not a sampling interval: {HOW}"),
             );
             None
+        }
+    }
+}
+
+/// `reuse = false` (a step with side effects: it runs every time) or `reuse = true` (the
+/// default: an earlier run with the same program, params and input content stands in for it).
+fn reuse(arg: &Arg, cx: &mut Ctxt) -> bool {
+    const HOW: &str = "`reuse = false` makes the step run every time (for a step with side \
+                       effects); `reuse = true`, the default, lets an earlier identical run \
+                       stand in for it";
+    let tokens = match &arg.value {
+        Value::Eq(tokens) => tokens,
+        _ => {
+            cx.error_at(arg.tokens(), HOW);
+            return true;
+        }
+    };
+    match syn::parse2::<syn::LitBool>(tokens.clone()) {
+        Ok(b) => b.value,
+        Err(_) => {
+            cx.error_at(
+                tokens,
+                format!("`{tokens}` is not `true` or `false`: {HOW}"),
+            );
+            true
         }
     }
 }
@@ -789,6 +819,7 @@ impl<'a> Gen<'a> {
             }
             None => quote!(::core::option::Option::None),
         };
+        let reuse = options.reuse;
         let slots = |kind: SlotKind| {
             let entries = options.declared.iter().filter(|d| d.kind == kind).map(|d| {
                 let name = &d.name;
@@ -825,6 +856,7 @@ impl<'a> Gen<'a> {
                 description: #description,
                 tags: &[#(#tags),*],
                 system_metrics: #system_metrics,
+                reuse: #reuse,
                 inputs: #inputs,
                 outputs: #outputs,
                 params: #params,

@@ -52,6 +52,7 @@ mod clock;
 mod config;
 mod context;
 mod databricks;
+mod digest;
 #[cfg(doctest)]
 mod doc_tests;
 mod documents;
@@ -93,7 +94,8 @@ pub use remote::RemoteCopy;
 pub use run::Run;
 pub use source::Source;
 pub use store::{
-    ArtifactInfo, Listing, MetricPoint, RunData, RunEnd, RunMeta, RunSummary, Store, StoreProblem,
+    ArtifactInfo, DataInput, Listing, MetricPoint, RunData, RunEnd, RunMeta, RunSummary, Store,
+    StoreProblem,
 };
 pub use tables::{AccuracyTable, Cell, Predictions, Residuals};
 pub use value::MetricValue;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::artifacts;
 use crate::clock;
+use crate::digest::DataDigest;
 use crate::documents;
 use crate::error::{Error, NameKind, Result, Shown, Status};
 use crate::journal::format::{
@@ -560,6 +561,19 @@ impl Run {
     pub(crate) fn record_artifact(&self, name: &str, kind: ArtifactKind, size: u64) -> Result<()> {
         artifacts::check_artifact_name(name)?;
         self.inner.write_artifact(name, kind, |_, _| Ok(size))
+    }
+
+    /// Records that the step of this run read `path` as its input `name` (lineage): the
+    /// journal keeps it, `runctx show` lists it, and online it is a dataset input of the run.
+    pub(crate) fn record_input(&self, name: &str, path: &Path, data: &DataDigest) -> Result<()> {
+        check_name(NameKind::Tag, name)?;
+        let event = Event::Input {
+            name: name.to_owned(),
+            path: path.display().to_string(),
+            size: data.size,
+            digest: data.digest.clone(),
+        };
+        self.inner.journal.append(|buf| put_event(buf, &event))
     }
 
     /// Copies the file at `path` into the run as the artifact `name` (a relative path such as

@@ -76,7 +76,7 @@ mod entry;
 pub(crate) mod failure;
 mod model_input;
 pub(crate) mod registry;
-mod resolve;
+pub(crate) mod resolve;
 pub(crate) mod running;
 
 pub use entry::{dispatch, dispatch_args};
@@ -111,6 +111,9 @@ pub struct Step {
     /// `system_metrics` (or `system_metrics = SECONDS`): the interval the step's run samples
     /// system metrics at ([`Run::log_system_metrics`]).
     pub system_metrics: Option<std::time::Duration>,
+    /// `false` for `reuse = false`: the step runs every time, never standing in an earlier run
+    /// for it (a step with side effects). See [`crate::pipeline`], "Reuse".
+    pub reuse: bool,
     /// Data the step reads, in the order declared.
     pub inputs: &'static [Slot],
     /// Folders the step writes, in the order declared; they exist before the body runs.
@@ -402,6 +405,7 @@ pub(crate) mod fixture {
         description: None,
         tags: &[],
         system_metrics: None,
+        reuse: true,
         inputs: &[Slot {
             name: "irisdata",
             default: Some("data/iris.csv"),

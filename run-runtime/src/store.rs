@@ -204,6 +204,18 @@ pub struct ArtifactInfo {
     pub size: u64,
 }
 
+/// Data a step read: one of its inputs, as lineage records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataInput {
+    /// The file or folder, as the step got it.
+    pub path: String,
+    /// Its size in bytes (a folder's: the sum of its files').
+    pub size: u64,
+    /// SHA-256 of its content, 64 hex digits: a file's bytes, or a folder's files (each one's
+    /// path inside it and digest, in path order).
+    pub digest: String,
+}
+
 /// Everything recorded about a run, read back from its journal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunData {
@@ -223,6 +235,8 @@ pub struct RunData {
     pub properties: BTreeMap<String, String>,
     /// Artifacts by path inside `artifacts/`.
     pub artifacts: BTreeMap<String, ArtifactInfo>,
+    /// The data a step read, by input name (lineage).
+    pub inputs: BTreeMap<String, DataInput>,
     /// Parts of the journal that could not be read: a torn last block (a crash, or a write in
     /// progress), or damage in the middle (a bad disk, a file changed by hand), each stretch
     /// skipped up to the next intact block.
@@ -266,6 +280,7 @@ impl RunData {
             tags: BTreeMap::new(),
             properties: BTreeMap::new(),
             artifacts: BTreeMap::new(),
+            inputs: BTreeMap::new(),
             damage: Vec::new(),
         }
     }
@@ -313,6 +328,14 @@ impl RunData {
             }
             Record::Event(Event::Artifact { path, kind, size }) => {
                 self.artifacts.insert(path, ArtifactInfo { kind, size });
+            }
+            Record::Event(Event::Input {
+                name,
+                path,
+                size,
+                digest,
+            }) => {
+                self.inputs.insert(name, DataInput { path, size, digest });
             }
         }
     }

@@ -471,3 +471,44 @@ fn a_hand_edited_parent_cycle_does_not_hang() {
     let deleted = runctx(dir.path(), &["delete", "--yes", "--json", "b"]).json();
     assert_eq!(deleted["deleted"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn show_lists_the_inputs_a_step_read_with_their_size_and_digest() {
+    // The `tests` dev-dependency turns on run-runtime's macros.
+    #[run_runtime::aml_step(inputs(raw))]
+    fn prep(raw: &Path) {
+        let _ = raw;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.txt");
+    std::fs::write(&raw, "abc").unwrap();
+    let root = dir.path().join("runs");
+    let run = run_runtime::Store::new(&root)
+        .start_run("Default", "prep")
+        .unwrap();
+    let bindings = [("raw".to_owned(), raw.display().to_string())].into();
+    prep::STEP.call(&run, &bindings).unwrap();
+
+    let shown = runctx(&root, &["show", run.id()]);
+    // The tags list the input's path too: the line is the one under the heading.
+    let (_, inputs) = shown
+        .ok()
+        .split_once("\nInputs\n")
+        .expect("an Inputs section");
+    let line = inputs
+        .lines()
+        .find(|l| l.trim_start().starts_with("raw "))
+        .unwrap_or_else(|| panic!("no input line:\n{}", shown.ok()));
+    assert!(line.contains(&raw.display().to_string()), "{line}");
+    assert!(line.contains("3 B"), "{line}");
+    assert!(line.contains("ba7816bf8f01"), "{line}");
+    let json = runctx(&root, &["--json", "show", run.id()]).json();
+    assert_eq!(
+        json["inputs"]["raw"],
+        serde_json::json!({
+            "path": raw.display().to_string(),
+            "size": 3,
+            "digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        })
+    );
+}

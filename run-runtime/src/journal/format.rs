@@ -67,6 +67,17 @@ pub(crate) enum Event {
         /// Its size in bytes when it was written.
         size: u64,
     },
+    /// A step read data (lineage): its input `name`.
+    Input {
+        /// The input's name.
+        name: String,
+        /// The file or folder read, as the step got it.
+        path: String,
+        /// Its size in bytes (a folder's: the sum of its files').
+        size: u64,
+        /// SHA-256 of its content, in hex (see `digest.rs`).
+        digest: String,
+    },
 }
 
 /// The error text of a failed run as a status event keeps it: capped at [`MAX_ERROR_BYTES`],

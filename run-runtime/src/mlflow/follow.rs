@@ -20,7 +20,7 @@ use super::wire::{KeyValue, RunInfo};
 use crate::journal::{Event, OwnedRecord, read_tail};
 use crate::process::lock;
 use crate::remote::RemoteFile;
-use crate::store::ARTIFACTS_DIR;
+use crate::store::{ARTIFACTS_DIR, DataInput};
 
 /// Batches read from the journal at once: the unit of acknowledgement and of parallelism.
 const BATCHES_PER_CHUNK: usize = 16;
@@ -262,6 +262,7 @@ async fn ship_records(
 ) -> Result<(), ShipError> {
     let mut items = Vec::with_capacity(records.len());
     let mut artifacts = Vec::new();
+    let mut inputs = Vec::new();
     let mut status = None;
     for record in records {
         match record {
@@ -279,6 +280,12 @@ async fn ship_records(
             OwnedRecord::Property { key, value } => items.push(Item::Param { key, value }),
             OwnedRecord::Tag { key, value } => items.push(Item::Tag { key, value }),
             OwnedRecord::Event(Event::Artifact { path, .. }) => artifacts.push(path),
+            OwnedRecord::Event(Event::Input {
+                name,
+                path,
+                size,
+                digest,
+            }) => inputs.push((name, DataInput { path, size, digest })),
             OwnedRecord::Event(Event::Status {
                 status: s,
                 time,
@@ -301,6 +308,14 @@ async fn ship_records(
     send_batches(link, &remote.run_id, items).await?;
     for path in dedupe_artifacts(artifacts) {
         upload(link, remote, &path).await?;
+    }
+    if !inputs.is_empty() {
+        let client = &link.server.client;
+        retry(link, "record the run's dataset inputs", || {
+            client.log_inputs(&remote.run_id, &inputs)
+        })
+        .await
+        .map_err(|e| inactive_run(link, &remote.run_id, e))?;
     }
     // The job's own run is left for Azure ML to end, with the job.
     let status = status.filter(|_| !link.server.is_job_run(&remote.run_id));

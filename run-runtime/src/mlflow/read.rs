@@ -70,6 +70,9 @@ pub(crate) async fn read_run(
             .map(|t| (t.key, t.value))
             .collect(),
         artifacts,
+        // A server run's dataset inputs are the server's to show: this reads what the local
+        // store would list.
+        inputs: BTreeMap::new(),
         damage: Vec::new(),
     })
 }

@@ -1006,6 +1006,7 @@ mod tests {
             description: None,
             tags: &[],
             system_metrics: None,
+            reuse: true,
             inputs: &[],
             outputs: &[],
             params,

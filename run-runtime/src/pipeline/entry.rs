@@ -21,6 +21,7 @@ enum Command {
         values: BTreeMap<String, String>,
         processes: bool,
         max_parallel: Option<NonZeroUsize>,
+        no_reuse: bool,
     },
     Step {
         name: String,
@@ -50,6 +51,7 @@ impl PipelineDef {
     /// iris                                run the pipeline, each step in this process
     /// iris --processes                    each step in a process of its own
     /// iris --max-parallel 2               at most 2 steps at once (default: the cores)
+    /// iris --no-reuse                     run every step, even where an earlier run matches
     /// iris --threshold 0.95               override a pipeline input or param (--NAME VALUE)
     /// iris --step train [--NAME VALUE]    run one step, as an engine does
     /// iris --list                         the steps, with their inputs, outputs and params
@@ -105,7 +107,8 @@ impl Pipeline {
                 values,
                 processes,
                 max_parallel,
-            } => self.run_all(values, processes, max_parallel),
+                no_reuse,
+            } => self.run_all(values, processes, max_parallel, no_reuse),
         }
     }
 
@@ -136,7 +139,7 @@ impl Pipeline {
         }
         let mut values = BTreeMap::new();
         let mut modes: Vec<&str> = Vec::new();
-        let (mut processes, mut dot) = (false, false);
+        let (mut processes, mut dot, mut no_reuse) = (false, false, false);
         let mut max_parallel = None;
         let (mut out, mut compute, mut environment, mut step) = (None, None, None, None);
         let mut rest = args.iter();
@@ -165,6 +168,7 @@ impl Pipeline {
                 "step" => return Err("--step comes first: --step NAME [--NAME VALUE]...".into()),
                 "list" => modes.push("--list"),
                 "processes" => processes = true,
+                "no-reuse" | "no_reuse" => no_reuse = true,
                 "max-parallel" | "max_parallel" => {
                     max_parallel = Some(parse_max_parallel(&value("N", &mut rest)?)?);
                 }
@@ -224,6 +228,7 @@ impl Pipeline {
         let running = [
             ("--processes", processes),
             ("--max-parallel", max_parallel.is_some()),
+            ("--no-reuse", no_reuse),
         ];
         if let (Some((option, _)), Some(mode)) =
             (running.iter().find(|(_, given)| *given), modes.first())
@@ -246,6 +251,7 @@ impl Pipeline {
                 values,
                 processes,
                 max_parallel,
+                no_reuse,
             },
         })
     }
@@ -267,6 +273,7 @@ impl Pipeline {
                 "export",
                 "processes",
                 "max-parallel",
+                "no-reuse",
                 "help",
             ]
             .map(String::from),
@@ -359,6 +366,7 @@ impl Pipeline {
         values: BTreeMap<String, String>,
         processes: bool,
         max_parallel: Option<NonZeroUsize>,
+        no_reuse: bool,
     ) -> ExitCode {
         let mode = match processes {
             false => Mode::InProcess,
@@ -375,6 +383,7 @@ impl Pipeline {
             mode,
             progress: true,
             max_parallel,
+            no_reuse,
         };
         let started = Instant::now();
         match self.run(&options) {
@@ -577,6 +586,7 @@ mod tests {
                 values: BTreeMap::new(),
                 processes: false,
                 max_parallel: None,
+                no_reuse: false,
             }
         );
         assert_eq!(
@@ -585,6 +595,16 @@ mod tests {
                 values: BTreeMap::from([("threshold".into(), "0.5".into())]),
                 processes: true,
                 max_parallel: NonZeroUsize::new(3),
+                no_reuse: false,
+            }
+        );
+        assert_eq!(
+            parse(&["--no-reuse"]).unwrap(),
+            Command::Run {
+                values: BTreeMap::new(),
+                processes: false,
+                max_parallel: None,
+                no_reuse: true,
             }
         );
         assert_eq!(

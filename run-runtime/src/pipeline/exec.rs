@@ -14,6 +14,8 @@ use crate::step::{Bindings, SlotKind, Step};
 
 use super::Pipeline;
 use super::parallel::Work;
+use super::reuse;
+use crate::step::running::Prepared;
 
 /// The folder under the pipeline run's folder that holds the outputs of its steps.
 pub(crate) const DATA_DIR: &str = "data";
@@ -38,6 +40,9 @@ pub struct RunOptions {
     /// ([`std::thread::available_parallelism`]). A step starts as soon as the steps it reads
     /// from have finished and fewer than this many run.
     pub max_parallel: Option<NonZeroUsize>,
+    /// `--no-reuse`: run every step, even one an earlier run could stand in for (see
+    /// [`crate::pipeline`], "Reuse"). The runs still record their identity, for later runs.
+    pub no_reuse: bool,
 }
 
 impl RunOptions {
@@ -95,6 +100,8 @@ pub struct StepRun {
     pub error: Option<String>,
     /// For a skipped step: the failed step it depends on.
     pub skipped_because: Option<&'static str>,
+    /// For a reused step: the earlier run whose outputs it took (its tag `runctx.reused_from`).
+    pub reused_from: Option<String>,
     /// How long it ran.
     pub duration: Duration,
 }
@@ -191,10 +198,14 @@ impl Pipeline {
             );
         }
         let count = self.steps().len();
+        let reuse = Reuse {
+            program: self.program_digest(run, &options.mode),
+            enabled: !options.no_reuse,
+        };
         let work = Work {
             start: &|step| {
                 let bindings = self.bindings(step, &data, &options.values);
-                run_step(run, step, &bindings, &options.mode)
+                run_step(run, step, &bindings, &options.mode, &reuse)
             },
             skip: &|step, failed| skip(run, step, failed),
             ended: &mut |number, outcome| {
@@ -208,6 +219,31 @@ impl Pipeline {
             run: run.clone(),
             steps,
         })
+    }
+
+    /// The digest of the program that runs the steps, when some step may be reused: part of
+    /// their identity. A program that cannot be read reuses nothing, and says so.
+    fn program_digest(&self, run: &Run, mode: &Mode) -> Option<String> {
+        if !self.steps().iter().any(|s| s.reuse) {
+            return None;
+        }
+        let program = match mode {
+            Mode::InProcess => {
+                std::env::current_exe().map_err(|e| Error::io("find", "the running program", e))
+            }
+            Mode::Processes { program } => Ok(program.clone()),
+        };
+        match program.and_then(|p| crate::digest::of_path(run.store().root(), &p)) {
+            Ok(data) => Some(data.digest),
+            Err(e) => {
+                eprintln!(
+                    "run-runtime: pipeline {}: no step is reused, the program's digest is \
+                     unknown: {e}",
+                    self.name()
+                );
+                None
+            }
+        }
     }
 
     /// The values of the pipeline recorded on its run: params as properties, inputs as tags
@@ -287,20 +323,77 @@ impl Pipeline {
     }
 }
 
-/// Runs one step as a child run of `parent`.
+/// What reuse needs while a pipeline runs.
+struct Reuse {
+    /// The digest of the program that runs the steps; `None`: no step is reused.
+    program: Option<String>,
+    /// `false` for `--no-reuse`.
+    enabled: bool,
+}
+
+/// Runs one step as a child run of `parent`, or reuses an earlier run of it.
 fn run_step(
     parent: &Run,
     step: &'static Step,
     bindings: &Bindings,
     mode: &Mode,
+    reuse: &Reuse,
 ) -> Result<StepRun> {
-    let child = parent.child_run(step.name)?;
     let started = Instant::now();
+    let store = parent.store();
+    let key = reuse
+        .program
+        .as_deref()
+        .and_then(|program| reuse::identity(store, step, program, bindings, parent.is_offline()));
+    if let Some(key) = key.as_deref().filter(|_| reuse.enabled)
+        && let Some(earlier) = reuse::find(store, step, key)
+        && reuse::take_outputs(&earlier, bindings).is_ok()
+    {
+        return reuse_earlier(parent, step, bindings, key, earlier.run_id, started);
+    }
+    let child = parent.child_run(step.name)?;
+    if let Some(key) = &key {
+        child.tag(reuse::REUSE_KEY_TAG, key)?;
+    }
     let (status, error) = match mode {
         Mode::InProcess => in_process(&child, step, bindings),
         Mode::Processes { program } => {
             super::launcher::launch(program, parent, child.clone(), step, bindings)?
         }
+    };
+    if let (Some(key), Status::Finished) = (&key, status) {
+        reuse::remember(store, key, child.id());
+    }
+    Ok(StepRun {
+        step: step.name,
+        run_id: child.id().to_owned(),
+        status,
+        error,
+        skipped_because: None,
+        reused_from: None,
+        duration: started.elapsed(),
+    })
+}
+
+/// Records a run of `step` that took the outputs of `earlier` (already in place): its values
+/// and inputs as a run of the step records them, the identity, the earlier run; FINISHED.
+fn reuse_earlier(
+    parent: &Run,
+    step: &'static Step,
+    bindings: &Bindings,
+    key: &str,
+    earlier: String,
+    started: Instant,
+) -> Result<StepRun> {
+    let child = parent.child_run(step.name)?;
+    child.set_tags([
+        (reuse::REUSE_KEY_TAG, key),
+        (reuse::REUSED_FROM_TAG, earlier.as_str()),
+    ])?;
+    let (status, error) = match Prepared::new(step, &child, bindings) {
+        Ok(_) => (child.complete().map(|()| Status::Finished)?, None),
+        // The run records the failure: it is this step's, like one of its body.
+        Err(e) => (Status::Failed, Some(e.message().to_owned())),
     };
     Ok(StepRun {
         step: step.name,
@@ -308,6 +401,7 @@ fn run_step(
         status,
         error,
         skipped_because: None,
+        reused_from: Some(earlier),
         duration: started.elapsed(),
     })
 }
@@ -335,15 +429,17 @@ fn skip(parent: &Run, step: &'static Step, failed: &'static str) -> Result<StepR
         status: Status::Killed,
         error: None,
         skipped_because: Some(failed),
+        reused_from: None,
         duration: Duration::ZERO,
     })
 }
 
 /// The line of a step that ended: `number` of `count` to end.
 fn print_progress(number: usize, count: usize, outcome: &StepRun) {
-    let status = match outcome.skipped_because {
-        Some(_) => "SKIPPED",
-        None => outcome.status.as_str(),
+    let status = match (outcome.skipped_because, &outcome.reused_from) {
+        (Some(_), _) => "SKIPPED",
+        (None, Some(_)) => "REUSED",
+        (None, None) => outcome.status.as_str(),
     };
     let mut line = format!(
         "[{number}/{count}] {:<12} {status:<8} {:>8.2} s  run {}",
@@ -353,6 +449,9 @@ fn print_progress(number: usize, count: usize, outcome: &StepRun) {
     );
     if let Some(cause) = outcome.skipped_because {
         line.push_str(&format!("\n      not run: step {cause:?} failed"));
+    }
+    if let Some(earlier) = &outcome.reused_from {
+        line.push_str(&format!("\n      outputs of run {earlier}"));
     }
     if let Some(error) = &outcome.error {
         line.push_str(&format!("\n      error: {error}"));

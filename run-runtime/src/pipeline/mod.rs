@@ -58,6 +58,7 @@ mod entry;
 mod exec;
 mod launcher;
 mod parallel;
+mod reuse;
 mod show;
 mod values;
 

@@ -7,7 +7,7 @@ use crate::store::closest;
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Origin {
+pub(crate) enum Origin {
     Given,
     Env(String),
     Default,
@@ -24,18 +24,18 @@ impl Display for Origin {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Resolved {
-    pub(super) kind: SlotKind,
-    pub(super) name: &'static str,
-    pub(super) text: String,
-    pub(super) origin: Origin,
+pub(crate) struct Resolved {
+    pub(crate) kind: SlotKind,
+    pub(crate) name: &'static str,
+    pub(crate) text: String,
+    pub(crate) origin: Origin,
 }
 
 /// Each slot's value, first match wins: `given`, the environment (through `env`), then the
 /// default: a param's always (a default is a value of the program), an input's or output's only
 /// when `offline` (a local path means nothing to a remote engine). Every problem is reported at
 /// once.
-pub(super) fn resolve(
+pub(crate) fn resolve(
     step: &Step,
     given: &Bindings,
     offline: bool,

@@ -39,7 +39,25 @@ impl<'a> Prepared<'a> {
         // After recording: the run's tag keeps the reference as given, the body gets the folder.
         let models = super::model_input::localize(step, run, &mut prepared.values);
         fail_on_error(run, models)?;
+        fail_on_error(run, prepared.record_lineage())?;
         Ok(prepared)
+    }
+
+    /// Records each input that is a local file or folder with its size and content digest.
+    /// An input that is not (a URI the step resolves itself) has no content here to hash.
+    fn record_lineage(&self) -> Result<(), StepError> {
+        let store = self.run.store().root();
+        for v in self.values.iter().filter(|v| v.kind == SlotKind::Input) {
+            let path = Path::new(&v.text);
+            if !path.exists() {
+                continue;
+            }
+            let what = format!("record the content of input {}", v.name);
+            crate::digest::of_path(store, path)
+                .and_then(|data| self.run.record_input(v.name, path, &data))
+                .map_err(|e| StepError::record(self.step, &what, e))?;
+        }
+        Ok(())
     }
 
     fn record(&self) -> Result<(), StepError> {

@@ -104,9 +104,10 @@ impl AzureMlOptions {
         }
     }
 
-    /// Whether Azure ML may reuse `step`'s earlier result.
-    fn reuses(&self, step: &str) -> bool {
-        self.reuse.get(step).copied().unwrap_or(true)
+    /// Whether Azure ML may reuse `step`'s earlier result: never for a step marked
+    /// `reuse = false`, else as [`AzureMlOptions::reuse`] says.
+    fn reuses(&self, step: &Step) -> bool {
+        step.reuse && self.reuse.get(step.name).copied().unwrap_or(true)
     }
 
     /// The problems of the options themselves, for `pipeline`.
@@ -361,7 +362,7 @@ impl Pipeline {
             outputs: outputs(step),
             component: CommandComponent {
                 kind: JobKind::Command,
-                is_deterministic: options.reuses(step.name),
+                is_deterministic: options.reuses(step),
                 command: command(step, program, options),
                 inputs: Entries(specs),
                 outputs: outputs(step),
