@@ -64,6 +64,7 @@ pub use termination::{Monitor, Policy, Stop};
 pub use trials::{
     BEST_TRIAL, DIR_PROPERTY, INTERRUPTED_TAG, KILL_AFTER, PARAMS_PROPERTY, SPEC_ARTIFACT,
     STOP_REASON_TAG, STOPPED_BY_TAG, SweepOutcome, TRIAL_PROPERTY, TrialOutcome, resume,
+    resume_reporting,
 };
 
 /// A sweep, with the fields of an Azure ML sweep job file (unknown fields are refused, so that a

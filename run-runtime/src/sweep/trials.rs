@@ -81,6 +81,16 @@ impl SweepSpec {
     /// [module](super) documentation. Returns when every trial has ended (or, interrupted, when
     /// the running ones have).
     pub fn run(&self, store: &Store, dir: &Path) -> Result<SweepOutcome> {
+        self.run_reporting(store, dir, &mut |_| {})
+    }
+
+    /// [`SweepSpec::run`], calling `report` with each trial as it ends (in end order).
+    pub fn run_reporting(
+        &self,
+        store: &Store,
+        dir: &Path,
+        report: &mut dyn FnMut(&TrialOutcome),
+    ) -> Result<SweepOutcome> {
         self.check()?;
         let name = self.display_name.as_deref().unwrap_or("sweep");
         let parent = crate::launch::new_run(store, self.experiment_name.as_deref(), name)?;
@@ -90,12 +100,26 @@ impl SweepSpec {
         if let Some(d) = &self.description {
             parent.tag("mlflow.note.content", d)?;
         }
-        Engine::new(self, parent, dir, Vec::new(), VecDeque::new(), 0).run()
+        let survey = Survey {
+            done: Vec::new(),
+            pending: VecDeque::new(),
+            next: 0,
+        };
+        Engine::new(self, parent, dir, survey, report).run()
     }
 }
 
 /// Goes on with the interrupted sweep `id` of `store`; see the [module](super) documentation.
 pub fn resume(store: &Store, id: &str) -> Result<SweepOutcome> {
+    resume_reporting(store, id, &mut |_| {})
+}
+
+/// [`resume`], calling `report` with each trial as it ends (in end order).
+pub fn resume_reporting(
+    store: &Store,
+    id: &str,
+    report: &mut dyn FnMut(&TrialOutcome),
+) -> Result<SweepOutcome> {
     let id = store.resolve(id)?;
     let data = store.read(&id)?;
     let not_a_sweep = |why: &str| invalid("--resume".into(), id.clone(), why);
@@ -117,12 +141,8 @@ pub fn resume(store: &Store, id: &str) -> Result<SweepOutcome> {
     if let Some(before) = data.tags.get(INTERRUPTED_TAG) {
         parent.tag(INTERRUPTED_TAG, format!("{before}; resumed"))?;
     }
-    let Survey {
-        done,
-        pending,
-        next,
-    } = survey(store, &id, &spec)?;
-    Engine::new(&spec, parent, PathBuf::from(dir), done, pending, next).run()
+    let survey = survey(store, &id, &spec)?;
+    Engine::new(&spec, parent, PathBuf::from(dir), survey, report).run()
 }
 
 /// The trials of a sweep so far, as [`survey`] finds them.
@@ -242,6 +262,7 @@ struct Engine<'a> {
     exhausted: bool,
     started: Instant,
     read_at: Instant,
+    report: &'a mut dyn FnMut(&TrialOutcome),
 }
 
 impl<'a> Engine<'a> {
@@ -249,10 +270,14 @@ impl<'a> Engine<'a> {
         spec: &'a SweepSpec,
         parent: Run,
         dir: PathBuf,
-        done: Vec<TrialOutcome>,
-        pending: VecDeque<(usize, Params)>,
-        next: usize,
+        survey: Survey,
+        report: &'a mut dyn FnMut(&TrialOutcome),
     ) -> Engine<'a> {
+        let Survey {
+            done,
+            pending,
+            next,
+        } = survey;
         let monitor = Monitor::new(spec.early_termination.clone(), spec.objective.goal);
         let now = Instant::now();
         Engine {
@@ -268,6 +293,7 @@ impl<'a> Engine<'a> {
             exhausted: false,
             started: now,
             read_at: now,
+            report,
         }
     }
 
@@ -482,6 +508,9 @@ impl<'a> Engine<'a> {
                 value,
                 stopped: a.stop.map(|(s, _, _)| s),
             });
+            if let Some(t) = self.done.last() {
+                (self.report)(t);
+            }
         }
         Ok(())
     }
