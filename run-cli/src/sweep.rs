@@ -27,9 +27,18 @@ pub struct Args {
     /// Go on with the interrupted sweep RUN: finished trials are kept, cut-off ones run again
     #[arg(long, value_name = "RUN")]
     resume: Option<String>,
+
+    /// Run nothing; print the sweep as an Azure ML sweep job file (az ml job create --file)
+    #[arg(long, value_name = "TARGET", value_parser = ["azureml"], conflicts_with = "resume")]
+    export: Option<String>,
 }
 
 pub fn run(store: &Store, out: &Output, args: Args) -> Result<ExitCode, Failure> {
+    if let (Some(file), Some(_)) = (&args.file, &args.export) {
+        let job = read(file)?.0.to_azureml()?;
+        out.print(&job)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut report = |t: &TrialOutcome| output::eprint(&trial_line(t));
     let outcome = match (&args.file, &args.resume) {
         (_, Some(run)) => {

@@ -99,3 +99,26 @@ fn a_bad_sweep_file_is_refused_naming_the_setting_the_value_and_the_rule() {
         not_a_sweep.stderr
     );
 }
+
+#[test]
+fn export_azureml_prints_the_sweep_job_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sweep.yml");
+    std::fs::write(&file, SWEEP).unwrap();
+    let ran = runctx_or_hang(
+        dir.path(),
+        &["sweep", file.to_str().unwrap(), "--export", "azureml"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains("$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json\ntype: sweep\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("compute: azureml:serverless\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(Store::new(dir.path()).runs().unwrap_or_default().is_empty());
+}

@@ -385,6 +385,51 @@ impl SweepSpec {
         line
     }
 
+    /// The sweep as an Azure ML sweep job file, for `az ml job create --file`: the compute
+    /// (`compute`, else serverless) and the trials' environment (`trial.environment`, else Azure
+    /// ML's Ubuntu base image) filled in, `trial.code` `.` unless given, and `tpe` written as
+    /// `bayesian`, Azure ML's adaptive sampler.
+    pub fn to_azureml(&self) -> Result<String> {
+        use crate::pipeline::azureml::job::{
+            Command, Environment, Job, SamplingAlgorithm, SweepJob,
+        };
+        use crate::pipeline::azureml::{DEFAULT_IMAGE, SERVERLESS};
+        self.check()?;
+        let (kind, seed) = match self.sampling_algorithm {
+            Sampling::Grid => ("grid", None),
+            Sampling::Random { seed } => ("random", Some(seed)),
+            Sampling::Tpe { .. } => ("bayesian", None),
+        };
+        let compute = match &self.compute {
+            None => SERVERLESS.to_owned(),
+            Some(c) if c.starts_with("azureml:") => c.clone(),
+            Some(c) => format!("azureml:{c}"),
+        };
+        let environment = self.trial.environment.as_deref().unwrap_or(DEFAULT_IMAGE);
+        let job = Job::Sweep(SweepJob {
+            display_name: self.display_name.clone().unwrap_or_else(|| "sweep".into()),
+            experiment_name: self
+                .experiment_name
+                .clone()
+                .unwrap_or_else(|| "Default".into()),
+            description: self.description.clone(),
+            compute,
+            trial: Command {
+                code: self.trial.code.clone().unwrap_or_else(|| ".".into()),
+                command: self.trial.command.clone(),
+                environment: Environment::parse(environment),
+            },
+            sampling_algorithm: SamplingAlgorithm { kind, seed },
+            search_space: self.search_space.clone(),
+            objective: self.objective.clone(),
+            limits: self.limits.clone(),
+            early_termination: self.early_termination.clone(),
+        });
+        job.to_yaml(
+            "An Azure ML sweep job, written by runctx (docs/sweeps.md).\nSubmit it with: az ml job create --file THIS_FILE",
+        )
+    }
+
     /// The sweep's timeout.
     pub fn timeout(&self) -> Option<Duration> {
         self.limits.timeout.map(Duration::from_secs)
@@ -497,6 +542,16 @@ early_termination: {type: bandit, slack_factor: 0.1, delay_evaluation: 5}
             "{}",
             error(&inputs)
         );
+        let tpe = SWEEP.replace(
+            "sampling_algorithm: random",
+            "sampling_algorithm: {type: tpe, seed: 3}",
+        );
+        let job = SweepSpec::from_yaml(&tpe).unwrap().to_azureml().unwrap();
+        assert!(
+            job.contains("sampling_algorithm:\n  type: bayesian\n"),
+            "{job}"
+        );
+        assert!(job.contains("compute: azureml:serverless\n"), "{job}");
         let misspelt = SWEEP.replace("max_total_trials", "max_trials");
         assert!(
             error(&misspelt).contains("max_trials"),
