@@ -38,10 +38,11 @@
 //! Azure ML's adaptive sampler is Bayesian optimization with a Gaussian process; the one here is
 //! TPE (Bergstra et al. 2011, the default of hyperopt and Optuna). Both use the results so far;
 //! TPE was chosen because it handles every distribution here (a Gaussian process needs a kernel
-//! for categories, and Azure ML's refuses `randint` and `loguniform`), scores a candidate in time
-//! linear in the finished trials where a Gaussian process solves an n×n system, and is short enough to read: about
-//! a hundred lines. It draws at random until [`TPE_STARTUP`] trials
-//! have finished. The Azure ML export writes it as `bayesian`, Azure ML's adaptive sampler.
+//! for categories, and Azure ML's refuses `randint` and `loguniform`), scores a candidate in
+//! time linear in the finished trials where a Gaussian process solves an n×n system, and is
+//! short enough to read: about a hundred lines. It draws at random until [`TPE_STARTUP`]
+//! trials have finished. The Azure ML export writes it as `bayesian`, Azure ML's adaptive
+//! sampler.
 
 mod objective;
 mod sampling;
