@@ -25,6 +25,8 @@ mod plot;
 mod report;
 mod runs;
 mod show;
+#[cfg(unix)]
+mod sweep;
 mod sync;
 
 use std::path::PathBuf;
@@ -46,7 +48,7 @@ use crate::output::Output;
                   a run name that only one run has.\n\nExit codes: 0 success, 1 failure \
                   (unreadable store, file error), 2 bad usage, 3 no such run or metric, 4 \
                   declined at a confirmation prompt; `runctx run` exits with its command's code (128 + \
-                  the signal's number for a signal).\n\nDocumentation: docs/cli.md"
+                  the signal's number for a signal); `runctx sweep` exits 130 when interrupted.\n\nDocumentation: docs/cli.md"
 )]
 struct Cli {
     /// The store of runs [default: $RUNCTX_HOME, else ./runs]
@@ -90,6 +92,11 @@ enum Command {
     /// runctx exits with that code
     #[cfg(unix)]
     Run(launch::Args),
+    /// A hyperparameter sweep from an Azure ML sweep file (type: sweep): a parent run with a
+    /// child run per trial, early termination, the best trial recorded; --resume RUN goes on
+    /// with an interrupted one
+    #[cfg(unix)]
+    Sweep(sweep::Args),
 }
 
 impl Command {
@@ -97,6 +104,8 @@ impl Command {
         let done = match self {
             #[cfg(unix)]
             Command::Run(args) => return launch::run(store, args),
+            #[cfg(unix)]
+            Command::Sweep(args) => return sweep::run(store, out, args),
             Command::List(args) => list::run(store, out, args),
             Command::Show(args) => show::run(store, out, args),
             Command::Metrics(args) => metrics::run(store, out, args),

@@ -23,6 +23,9 @@ mod launching;
 mod models;
 #[path = "cli/reading.rs"]
 mod reading;
+#[cfg(unix)]
+#[path = "cli/sweeping.rs"]
+mod sweeping;
 #[path = "cli/untrusted.rs"]
 mod untrusted;
 

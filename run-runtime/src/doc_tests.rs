@@ -29,3 +29,7 @@ struct Pipelines;
 #[cfg(feature = "mlflow")]
 #[doc = include_str!("../../docs/mlflow.md")]
 struct Mlflow;
+
+#[cfg(unix)]
+#[doc = include_str!("../../docs/sweeps.md")]
+struct Sweeps;

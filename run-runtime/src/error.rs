@@ -260,6 +260,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A sweep's specification has a bad setting; nothing ran.
+    #[error("sweep: {key} = {value}: {reason}")]
+    Sweep {
+        /// The setting, as a path in the sweep's YAML (`search_space.lr.min_value`).
+        key: String,
+        /// The value given.
+        value: String,
+        /// The rule it breaks and what to do.
+        reason: String,
+    },
+
     /// A command could not be run as a run (`runctx run`, [`crate::launch`]).
     #[error("command {command}: {reason}")]
     Command {

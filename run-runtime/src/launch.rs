@@ -61,6 +61,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -116,6 +117,8 @@ pub struct Launch {
     env: Vec<(OsString, OsString)>,
     system_metrics: Option<Duration>,
     echo: bool,
+    dir: Option<PathBuf>,
+    die_with_launcher: bool,
 }
 
 impl Launch {
@@ -127,6 +130,8 @@ impl Launch {
             env: Vec::new(),
             system_metrics: None,
             echo: true,
+            dir: None,
+            die_with_launcher: false,
         }
     }
 
@@ -160,6 +165,21 @@ impl Launch {
     /// default); it is captured either way.
     pub fn echo(mut self, on: bool) -> Launch {
         self.echo = on;
+        self
+    }
+
+    /// Runs the command in folder `dir` (by default, this process's current folder).
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Launch {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Has the command killed (SIGKILL) when this process dies, however it dies, on Linux
+    /// (`PR_SET_PDEATHSIG`; elsewhere this does nothing). The signal goes when the *thread*
+    /// that spawned the command ends, so spawn from a thread that lives as long as the command
+    /// should. It reaches the command's own process only, not processes it started.
+    pub fn die_with_launcher(mut self) -> Launch {
+        self.die_with_launcher = true;
         self
     }
 
@@ -214,18 +234,27 @@ impl Launch {
             .stdin(Stdio::inherit())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
         contract(&mut command, run, interval.is_some())?;
         if let Some(interval) = interval {
             run.log_system_metrics(interval)?;
         }
         let terminal = has_terminal();
-        // SAFETY: setpgid, getpid, tcsetpgrp and pthread_sigmask are async-signal-safe; the
-        // child leads a process group of its own, which the signals are forwarded to, and
-        // takes the terminal if this process had it.
+        let die_with = self.die_with_launcher;
+        // SAFETY: getpid only reads this process's id.
+        let launcher = unsafe { libc::getpid() };
+        // SAFETY: setpgid, getpid, getppid, prctl, tcsetpgrp and pthread_sigmask are
+        // async-signal-safe; the child leads a process group of its own, which the signals are
+        // forwarded to, and takes the terminal if this process had it.
         unsafe {
             command.pre_exec(move || {
                 if libc::setpgid(0, 0) != 0 {
                     return Err(io::Error::last_os_error());
+                }
+                if die_with {
+                    die_with_parent(launcher)?;
                 }
                 match terminal {
                     true => give_terminal(libc::getpid()),
@@ -413,6 +442,29 @@ impl Launched {
     }
 }
 
+/// In the child before exec: SIGKILL when the launcher dies. The launcher may have died before
+/// the call, leaving the child to a new parent: then the child does not start.
+#[cfg(target_os = "linux")]
+fn die_with_parent(launcher: libc::pid_t) -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid only set and read this process's state.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::getppid() != launcher {
+            return Err(io::Error::other(
+                "the launcher ended before the command started",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_launcher: libc::pid_t) -> io::Result<()> {
+    Ok(())
+}
+
 /// Whether this process is in the foreground of a terminal on its standard input.
 fn has_terminal() -> bool {
     // SAFETY: both only query the terminal of standard input, if it is one.
@@ -598,7 +650,7 @@ fn pump(from: Option<impl Output>, echo: Option<Echo>, sink: &Arc<Sink>) -> Opti
 }
 
 /// `arg` as a POSIX shell reads it back: bare when it is plain, else in single quotes.
-fn quote(arg: &OsStr) -> String {
+pub(crate) fn quote(arg: &OsStr) -> String {
     let text = arg.to_string_lossy();
     let plain = !text.is_empty()
         && text

@@ -77,6 +77,8 @@ mod run;
 mod source;
 pub mod step;
 mod store;
+#[cfg(unix)]
+pub mod sweep;
 pub mod system_metrics;
 mod tables;
 mod validate;

@@ -453,3 +453,77 @@ fn azure_ml_refuses_a_pipeline_job_without_compute() {
         verdicts[1].errors
     );
 }
+
+#[test]
+#[ignore = "needs azure-ai-ml (the venv); run via the README test command"]
+fn azure_ml_validates_a_sweep_export() {
+    use run_runtime::sweep::SweepSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = "\
+type: sweep
+display_name: lr-sweep
+compute: cpu-cluster
+trial:
+  command: ./train --lr ${{search_space.lr}} --epochs ${{search_space.epochs}} --layers ${{search_space.layers}} --dropout ${{search_space.dropout}} --width ${{search_space.width}}
+  environment: azureml:rust-runtime@latest
+search_space:
+  lr: {type: loguniform, min_value: -6.9, max_value: -0.7}
+  epochs: {type: choice, values: [100, 200]}
+  layers: {type: randint, upper: 4}
+  dropout: {type: uniform, min_value: 0, max_value: 0.5}
+  width: {type: quniform, min_value: 8, max_value: 128, q: 8}
+sampling_algorithm: {type: random, seed: 7}
+objective: {goal: minimize, primary_metric: loss}
+limits: {max_total_trials: 20, max_concurrent_trials: 4, timeout: 3600, trial_timeout: 600}
+early_termination: {type: bandit, slack_factor: 0.1, delay_evaluation: 5}
+";
+    let median = sweep
+        .replace("{type: random, seed: 7}", "grid")
+        .replace(
+            "{type: loguniform, min_value: -6.9, max_value: -0.7}",
+            "{type: choice, values: [0.01, 0.1]}",
+        )
+        .replace(
+            "{type: randint, upper: 4}",
+            "{type: choice, values: [1, 2]}",
+        )
+        .replace(
+            "{type: uniform, min_value: 0, max_value: 0.5}",
+            "{type: choice, values: [0.0, 0.5]}",
+        )
+        .replace(
+            "{type: quniform, min_value: 8, max_value: 128, q: 8}",
+            "{type: choice, values: [8, 16]}",
+        )
+        .replace(
+            "{type: bandit, slack_factor: 0.1, delay_evaluation: 5}",
+            "{type: median_stopping, evaluation_interval: 2}",
+        )
+        .replace("compute: cpu-cluster\n", "");
+    let truncation = sweep.replace(
+        "{type: bandit, slack_factor: 0.1, delay_evaluation: 5}",
+        "{type: truncation_selection, truncation_percentage: 20}",
+    );
+    let tpe = sweep.replace("{type: random, seed: 7}", "tpe").replace(
+        "early_termination: {type: bandit, slack_factor: 0.1, delay_evaluation: 5}\n",
+        "",
+    );
+    let mut files = Vec::new();
+    for (name, text) in [
+        ("bandit", sweep.to_owned()),
+        ("median", median),
+        ("truncation", truncation),
+        ("tpe", tpe),
+    ] {
+        let job = SweepSpec::from_yaml(&text).unwrap().to_azureml().unwrap();
+        let file = dir.path().join(format!("sweep-{name}.yml"));
+        std::fs::write(&file, &job).unwrap();
+        files.push(file);
+    }
+    let tpe_job: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&files[3]).unwrap()).unwrap();
+    assert_eq!(tpe_job["type"], "sweep");
+    assert_eq!(tpe_job["sampling_algorithm"]["type"], "bayesian");
+    assert_eq!(tpe_job["compute"], "azureml:cpu-cluster");
+    assert_valid(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+}

@@ -51,7 +51,7 @@
 //! started the way an engine starts a step: the same program with `--step NAME`, and the
 //! environment of the step (see `docs/pipelines.md`, "The environment contract").
 
-mod azureml;
+pub(crate) mod azureml;
 mod builder;
 pub(crate) mod check;
 mod entry;

@@ -17,6 +17,9 @@ pub(crate) enum Job {
     Pipeline(PipelineJob),
     /// `type: command`: one program run.
     Command(CommandJob),
+    /// `type: sweep`: a hyperparameter sweep, each trial a command.
+    #[cfg(unix)]
+    Sweep(SweepJob),
 }
 
 impl Job {
@@ -27,6 +30,8 @@ impl Job {
                 "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
             }
             Job::Command(_) => "https://azuremlschemas.azureedge.net/latest/commandJob.schema.json",
+            #[cfg(unix)]
+            Job::Sweep(_) => "https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json",
         }
     }
 
@@ -134,6 +139,36 @@ pub(crate) struct CommandJob {
     pub inputs: Entries<JobInput>,
     #[serde(skip_serializing_if = "Entries::is_empty")]
     pub outputs: Entries<Output>,
+}
+
+/// `type: sweep`: the fields of a sweep file ([`crate::sweep::SweepSpec`]) as Azure ML reads
+/// them, with the compute and environment filled in.
+#[cfg(unix)]
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct SweepJob {
+    pub display_name: String,
+    pub experiment_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `azureml:serverless` or `azureml:<name>`.
+    pub compute: String,
+    pub trial: Command,
+    pub sampling_algorithm: SamplingAlgorithm,
+    pub search_space: crate::sweep::SearchSpace,
+    pub objective: crate::sweep::Objective,
+    pub limits: crate::sweep::Limits,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_termination: Option<crate::sweep::Policy>,
+}
+
+/// A sweep job's `sampling_algorithm`: `grid`, `random` or `bayesian`, and a random one's seed.
+#[cfg(unix)]
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct SamplingAlgorithm {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// What a job runs: the folder uploaded as its working directory, the shell command, the

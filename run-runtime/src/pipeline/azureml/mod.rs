@@ -14,7 +14,7 @@
 //! Azure ML sets `MLFLOW_TRACKING_URI` and `MLFLOW_RUN_ID` in each job, so each step logs to
 //! its job's run, whose parent is the pipeline job's.
 
-mod job;
+pub(crate) mod job;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ use job::{
 pub(crate) const DEFAULT_IMAGE: &str = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest";
 
 /// The compute of a job when none is named: Azure ML's serverless compute.
-const SERVERLESS: &str = "azureml:serverless";
+pub(crate) const SERVERLESS: &str = "azureml:serverless";
 
 /// The folder of the jobs' working directory, beside the job files.
 const CODE: &str = "code";
