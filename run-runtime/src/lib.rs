@@ -52,6 +52,7 @@ mod clock;
 mod config;
 mod context;
 mod databricks;
+mod digest;
 #[cfg(doctest)]
 mod doc_tests;
 mod documents;
@@ -73,6 +74,7 @@ mod process;
 mod registry;
 mod remote;
 mod run;
+pub mod search;
 mod source;
 pub mod step;
 mod store;
@@ -82,6 +84,7 @@ mod validate;
 mod value;
 
 pub use context::{ContextGuard, current_step, enter};
+pub use digest::{MetricDigest, RunDigest};
 pub use error::{Error, NameKind, NameRule, Result, Shown, Status};
 pub use journal::{ArtifactKind, Damage, JournalPosition};
 pub use metrics::Metrics;
