@@ -3,8 +3,9 @@
 //!
 //! Offline results follow what an MLflow 3.17.2 server on its SQL store answers for the same
 //! runs (docs/search.md lists the rules, and `tests/tests/online.rs` compares the two):
-//! - a metric is its latest point (highest step, then timestamp, then value); NaN compares as
-//!   0 and the infinities as the greatest and least finite values, as the server stores them;
+//! - a metric is its latest point (highest step, then timestamp, then value); a NaN satisfies only
+//!   `!=` (IEEE 754), and the infinities compare as the greatest and least finite values, as the
+//!   server stores them;
 //! - a clause on a key a run does not have never matches, `!=` included (`IS NULL` is how to ask
 //!   for a missing param or tag);
 //! - `LIKE` is case-sensitive, `ILIKE` ignores ASCII case, `%` is any text and `_` one
@@ -14,10 +15,14 @@
 //!   it), then the run id.
 
 mod grammar;
+#[cfg(feature = "mlflow")]
+mod server;
 
 pub use grammar::{
     Clause, Compare, Filter, OrderBy, SortKey, TextAttribute, TextTest, TimeAttribute,
 };
+#[cfg(feature = "mlflow")]
+pub use server::{ServerPage, ServerRun, ServerRuns};
 
 use std::cmp::Ordering;
 
@@ -133,6 +138,8 @@ pub fn matches(filter: &Filter, run: &RunDigest) -> bool {
 
 fn holds(clause: &Clause, run: &RunDigest) -> bool {
     match clause {
+        // A NaN compares as IEEE 754 says on the server (found by tests/tests/online.rs):
+        // only `!=` holds, as here.
         Clause::Metric { key, op, value } => run
             .metrics
             .get(key)
@@ -152,12 +159,10 @@ fn holds(clause: &Clause, run: &RunDigest) -> bool {
     }
 }
 
-/// A metric value as MLflow's SQL store keeps it: NaN as 0 (with a flag), the infinities as
-/// the greatest and least finite values.
+/// A metric value as MLflow's SQL store keeps it: the infinities as the greatest and least
+/// finite values.
 fn stored(v: f64) -> f64 {
-    if v.is_nan() {
-        0.0
-    } else if v.is_infinite() {
+    if v.is_infinite() {
         f64::MAX.copysign(v)
     } else {
         v
