@@ -82,18 +82,7 @@ impl Store {
         let order = OrderBy::parse_all(order_by)?;
         check_max_results(max_results)?;
         let offset = page_token.map(parse_page_token).transpose()?.unwrap_or(0);
-        let mut problems = Vec::new();
-        let mut runs = Vec::new();
-        for id in self.ids()? {
-            match self.digest(&id) {
-                Ok(digest) if matches(&filter, &digest) => runs.push(digest),
-                Ok(_) => {}
-                Err(e) => problems.push(StoreProblem {
-                    path: self.root().join(&id),
-                    reason: format!("{e}; the run is left out of the search"),
-                }),
-            }
-        }
+        let (mut runs, problems) = self.matching(&filter)?;
         runs.sort_by(|a, b| compare(&order, a, b));
         let total = runs.len();
         let runs: Vec<RunDigest> = runs.into_iter().skip(offset).take(max_results).collect();
@@ -103,6 +92,50 @@ impl Store {
             next_page_token: (end < total).then(|| end.to_string()),
             problems,
         })
+    }
+}
+
+impl Store {
+    /// The digests of the runs matching `filter`, and the runs that could not be read. The
+    /// digests are read on as many threads as there are cores: reading and parsing them is
+    /// the whole cost of a search of a large store.
+    fn matching(&self, filter: &Filter) -> Result<(Vec<RunDigest>, Vec<StoreProblem>)> {
+        let ids = self.ids()?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = ids.len().div_ceil(threads).max(1);
+        let parts: Vec<(Vec<RunDigest>, Vec<StoreProblem>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|ids| scope.spawn(move || self.matching_of(ids, filter)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a search thread does not panic"))
+                .collect()
+        });
+        let mut runs = Vec::new();
+        let mut problems = Vec::new();
+        for (r, p) in parts {
+            runs.extend(r);
+            problems.extend(p);
+        }
+        Ok((runs, problems))
+    }
+
+    fn matching_of(&self, ids: &[String], filter: &Filter) -> (Vec<RunDigest>, Vec<StoreProblem>) {
+        let mut runs = Vec::new();
+        let mut problems = Vec::new();
+        for id in ids {
+            match self.digest(id) {
+                Ok(digest) if matches(filter, &digest) => runs.push(digest),
+                Ok(_) => {}
+                Err(e) => problems.push(StoreProblem {
+                    path: self.root().join(id),
+                    reason: format!("{e}; the run is left out of the search"),
+                }),
+            }
+        }
+        (runs, problems)
     }
 }
 
@@ -305,6 +338,52 @@ fn compare(order: &[OrderBy], a: &RunDigest, b: &RunDigest) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::like;
+    use crate::Store;
+
+    /// The names `store.search` gives.
+    fn names(store: &Store, filter: &str, order: &[&str]) -> Vec<String> {
+        let page = store.search(filter, order, 100, None).unwrap();
+        page.runs.into_iter().map(|r| r.meta.name).collect()
+    }
+
+    #[test]
+    fn nan_and_missing_keys_follow_the_servers_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        for (name, acc) in [("nan", Some(f64::NAN)), ("none", None), ("low", Some(0.1))] {
+            let run = store.start_run("Default", name).unwrap();
+            if let Some(acc) = acc {
+                run.log("acc", acc).unwrap();
+            }
+            run.complete().unwrap();
+        }
+        assert_eq!(names(&store, "metrics.acc >= 0", &[]), ["low"]);
+        let mut ne = names(&store, "metrics.acc != 0.5", &[]);
+        ne.sort();
+        assert_eq!(
+            ne,
+            ["low", "nan"],
+            "NaN != x holds; a missing key never matches"
+        );
+        for order in ["metrics.acc", "metrics.acc DESC"] {
+            assert_eq!(
+                names(&store, "", &[order]),
+                ["low", "nan", "none"],
+                "{order}"
+            );
+        }
+        let page = store.search("", &["metrics.acc"], 2, None).unwrap();
+        let token = page.next_page_token.unwrap();
+        let rest = store.search("", &["metrics.acc"], 2, Some(&token)).unwrap();
+        assert_eq!(rest.runs[0].meta.name, "none");
+        assert!(rest.next_page_token.is_none());
+        let bad = store
+            .search("", &["metrics.acc"], 2, Some("x"))
+            .unwrap_err();
+        assert!(bad.to_string().contains("page_token"), "{bad}");
+        let zero = store.search("", &["metrics.acc"], 0, None).unwrap_err();
+        assert!(zero.to_string().contains("max_results"), "{zero}");
+    }
 
     #[test]
     fn like_follows_sql() {
