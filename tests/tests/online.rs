@@ -1001,6 +1001,9 @@ fn searchable_runs(store: &Store) -> Vec<String> {
     ids
 }
 
+/// The names of one page of runs, and the next page's token.
+type Page = (Vec<String>, Option<String>);
+
 #[test]
 #[ignore = "needs MLflow; run via the README test command"]
 fn the_same_search_gives_the_same_runs_in_the_same_order_offline_and_on_the_server() {
@@ -1086,7 +1089,7 @@ fn the_same_search_gives_the_same_runs_in_the_same_order_offline_and_on_the_serv
         }
     }
     // A filter the server answers with a non-trivial page: paging agrees too.
-    let pages = |next: &dyn Fn(Option<&str>) -> (Vec<String>, Option<String>)| {
+    let pages = |next: &dyn Fn(Option<&str>) -> Page| {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
