@@ -99,11 +99,12 @@ fn list_searches_with_mlflows_filter_and_order() {
         ["lr=0.01", "lr=0.1"],
         "without --order-by, MLflow's order: the latest start first"
     );
-    // The failed run's latest loss is NaN: it sorts after every number, in either direction.
+    // The failed run's latest loss is NaN: only != holds for it (as on the server), and it
+    // sorts after every number, in either direction.
     assert_eq!(
         listed_names(&[
             "--filter",
-            "metrics.loss >= 0",
+            "metrics.loss != 0.5",
             "--order-by",
             "metrics.loss DESC"
         ]),
