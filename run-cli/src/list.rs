@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use run_runtime::search::MAX_RESULTS_LIMIT;
-use run_runtime::{RunDigest, RunEnd, RunSummary, Store};
+use run_runtime::{RunEnd, RunOverview, RunSummary, Store};
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -60,7 +60,7 @@ impl Args {
 struct Listed<'a> {
     summary: &'a RunSummary,
     end: Option<RunEnd>,
-    data: Option<RunDigest>,
+    data: Option<RunOverview>,
 }
 
 impl Listed<'_> {
@@ -126,7 +126,7 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     out.print(&text)
 }
 
-/// The runs that pass the filters, with their digests read (a run whose digest cannot be
+/// The runs that pass the filters, with their overviews read (a run whose overview cannot be
 /// read is reported, and listed without metrics or tags), in start order or the search's.
 fn select<'a>(
     store: &Store,
@@ -138,7 +138,7 @@ fn select<'a>(
         .iter()
         .map(|t| parse_tag_filter(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let candidates: Vec<(&RunSummary, Option<RunDigest>)> = if args.searches() {
+    let candidates: Vec<(&RunSummary, Option<RunOverview>)> = if args.searches() {
         searched(store, args)?
             .into_iter()
             .filter_map(|d| Some((catalog.get(&d.meta.id)?, Some(d))))
@@ -149,7 +149,7 @@ fn select<'a>(
             .iter()
             .map(|summary| {
                 let data = store
-                    .digest(&summary.meta.id)
+                    .overview(&summary.meta.id)
                     .inspect_err(|e| output::warn(&format!("run {}: {e}", summary.meta.id)))
                     .ok();
                 (summary, data)
@@ -165,7 +165,7 @@ fn select<'a>(
         let end = summary
             .end
             .clone()
-            .or_else(|| data.as_ref().and_then(RunDigest::end));
+            .or_else(|| data.as_ref().and_then(RunOverview::end));
         let run = Listed { summary, end, data };
         let tags_match = tag_filters.iter().all(|(k, v)| {
             let tag = run.data.as_ref().and_then(|d| d.tags.get(*k));
@@ -180,7 +180,7 @@ fn select<'a>(
 
 /// The runs `--filter`, `--order-by` and `--max-results` choose, in order: every page up to
 /// `--max-results` (all matching runs without it).
-fn searched(store: &Store, args: &Args) -> Result<Vec<RunDigest>, Failure> {
+fn searched(store: &Store, args: &Args) -> Result<Vec<RunOverview>, Failure> {
     let filter = args.filter.as_deref().unwrap_or_default();
     let wanted = args.max_results.unwrap_or(usize::MAX);
     let mut runs = Vec::new();
@@ -321,7 +321,7 @@ fn table(catalog: &Catalog, listed: &[Listed], rows: &[Row], keys: &[String]) ->
         let last = run
             .data
             .as_ref()
-            .map(RunDigest::latest_values)
+            .map(RunOverview::latest_values)
             .unwrap_or_default();
         let mut row: Vec<Cell> = vec![
             format!("{prefix}{}", catalog.short_id(&meta.id)).into(),

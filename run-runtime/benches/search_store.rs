@@ -5,8 +5,8 @@
 //!
 //! The store in DIR is built first if it does not hold RUNS runs yet (default 100,000), each
 //! with 10 metrics (one point each), 5 tags and 2 properties, through the public API. The first
-//! search builds every run's digest from its journal; the figures are the searches after it
-//! (median of 5), which read digests only. `runctx list --store DIR` and the MLflow side of
+//! search builds every run's overview from its journal; the figures are the searches after it
+//! (median of 5), which read overviews only. `runctx list --store DIR` and the MLflow side of
 //! the comparison are run by hand (docs/benchmarks.md).
 
 use std::path::Path;
@@ -38,7 +38,7 @@ fn main() {
             .len()
     });
     println!(
-        "first search (digests built where missing): {:.3} s",
+        "first search (overviews built where missing): {:.3} s",
         cold.0
     );
     let mut cases = Vec::new();

@@ -52,7 +52,6 @@ mod clock;
 mod config;
 mod context;
 mod databricks;
-mod digest;
 #[cfg(doctest)]
 mod doc_tests;
 mod documents;
@@ -67,6 +66,7 @@ pub mod metrics;
 mod mlflow;
 mod mlflow_tables;
 mod online;
+mod overview;
 mod panics;
 mod params;
 pub mod pipeline;
@@ -84,12 +84,12 @@ mod validate;
 mod value;
 
 pub use context::{ContextGuard, current_step, enter};
-pub use digest::{MetricDigest, RunDigest};
 pub use error::{Error, NameKind, NameRule, Result, Shown, Status};
 pub use journal::{ArtifactKind, Damage, JournalPosition};
 pub use metrics::Metrics;
 #[cfg(feature = "mlflow")]
 pub use mlflow::sync;
+pub use overview::{MetricOverview, RunOverview};
 pub use process::{set_exit_timeout, set_flush_timeout, set_stall_timeout};
 pub use registry::{ModelOptions, ModelRef, ModelVersion, RegisteredModel, Registry, Selector};
 pub use remote::RemoteCopy;

@@ -26,8 +26,8 @@ pub use server::{ServerPage, ServerRun, ServerRuns};
 
 use std::cmp::Ordering;
 
-use crate::digest::RunDigest;
 use crate::error::{Error, Result};
+use crate::overview::RunOverview;
 use crate::store::{Store, StoreProblem};
 
 /// The most runs one page may hold (MLflow's `SEARCH_MAX_RESULTS_THRESHOLD`).
@@ -37,7 +37,7 @@ pub const MAX_RESULTS_LIMIT: usize = 50_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage {
     /// The runs, in order.
-    pub runs: Vec<RunDigest>,
+    pub runs: Vec<RunOverview>,
     /// The token of the next page, when there are more runs.
     pub next_page_token: Option<String>,
     /// Runs that could not be read (left out), each with why.
@@ -49,8 +49,8 @@ impl Store {
     /// `metrics.accuracy DESC`), at most `max_results` of them (1 to 50,000), from the page
     /// that `page_token` names (`None` for the first).
     ///
-    /// Runs are read from their digests ([`Store::digest`]): journals are replayed only for
-    /// runs whose digest is missing or stale.
+    /// Runs are read from their overviews ([`Store::overview`]): journals are replayed only for
+    /// runs whose overview is missing or stale.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -85,7 +85,7 @@ impl Store {
         let (mut runs, problems) = self.matching(&filter)?;
         runs.sort_by(|a, b| compare(&order, a, b));
         let total = runs.len();
-        let runs: Vec<RunDigest> = runs.into_iter().skip(offset).take(max_results).collect();
+        let runs: Vec<RunOverview> = runs.into_iter().skip(offset).take(max_results).collect();
         let end = offset + runs.len();
         Ok(SearchPage {
             runs,
@@ -96,14 +96,14 @@ impl Store {
 }
 
 impl Store {
-    /// The digests of the runs matching `filter`, and the runs that could not be read. The
-    /// digests are read on as many threads as there are cores: reading and parsing them is
+    /// The overviews of the runs matching `filter`, and the runs that could not be read. The
+    /// overviews are read on as many threads as there are cores: reading and parsing them is
     /// the whole cost of a search of a large store.
-    fn matching(&self, filter: &Filter) -> Result<(Vec<RunDigest>, Vec<StoreProblem>)> {
+    fn matching(&self, filter: &Filter) -> Result<(Vec<RunOverview>, Vec<StoreProblem>)> {
         let ids = self.ids()?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = ids.len().div_ceil(threads).max(1);
-        let parts: Vec<(Vec<RunDigest>, Vec<StoreProblem>)> = std::thread::scope(|scope| {
+        let parts: Vec<(Vec<RunOverview>, Vec<StoreProblem>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|ids| scope.spawn(move || self.matching_of(ids, filter)))
@@ -122,12 +122,16 @@ impl Store {
         Ok((runs, problems))
     }
 
-    fn matching_of(&self, ids: &[String], filter: &Filter) -> (Vec<RunDigest>, Vec<StoreProblem>) {
+    fn matching_of(
+        &self,
+        ids: &[String],
+        filter: &Filter,
+    ) -> (Vec<RunOverview>, Vec<StoreProblem>) {
         let mut runs = Vec::new();
         let mut problems = Vec::new();
         for id in ids {
-            match self.digest(id) {
-                Ok(digest) if matches(filter, &digest) => runs.push(digest),
+            match self.overview(id) {
+                Ok(overview) if matches(filter, &overview) => runs.push(overview),
                 Ok(_) => {}
                 Err(e) => problems.push(StoreProblem {
                     path: self.root().join(id),
@@ -165,11 +169,11 @@ fn parse_page_token(token: &str) -> Result<usize> {
 }
 
 /// `true` when every clause of `filter` holds for the run.
-pub fn matches(filter: &Filter, run: &RunDigest) -> bool {
+pub fn matches(filter: &Filter, run: &RunOverview) -> bool {
     filter.clauses().iter().all(|c| holds(c, run))
 }
 
-fn holds(clause: &Clause, run: &RunDigest) -> bool {
+fn holds(clause: &Clause, run: &RunOverview) -> bool {
     match clause {
         // A NaN compares as IEEE 754 says on the server (found by tests/tests/online.rs):
         // only `!=` holds, as here.
@@ -258,7 +262,7 @@ fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
     p[pi..].iter().all(|&c| c == '%')
 }
 
-fn text_attribute(run: &RunDigest, attribute: TextAttribute) -> String {
+fn text_attribute(run: &RunOverview, attribute: TextAttribute) -> String {
     match attribute {
         TextAttribute::Status => run.status.as_str().to_owned(),
         TextAttribute::RunName => run.meta.name.clone(),
@@ -268,7 +272,7 @@ fn text_attribute(run: &RunDigest, attribute: TextAttribute) -> String {
     }
 }
 
-fn time_attribute(run: &RunDigest, attribute: TimeAttribute) -> Option<i64> {
+fn time_attribute(run: &RunOverview, attribute: TimeAttribute) -> Option<i64> {
     match attribute {
         TimeAttribute::StartTime => Some(run.meta.start_time),
         TimeAttribute::EndTime => run.end_time,
@@ -282,7 +286,7 @@ enum SortValue {
     Text(String),
 }
 
-fn sort_value(run: &RunDigest, key: &SortKey) -> (u8, Option<SortValue>) {
+fn sort_value(run: &RunOverview, key: &SortKey) -> (u8, Option<SortValue>) {
     let text = |v: Option<&String>| match v {
         Some(v) => (0, Some(SortValue::Text(v.clone()))),
         None => (1, None),
@@ -305,7 +309,7 @@ fn sort_value(run: &RunDigest, key: &SortKey) -> (u8, Option<SortValue>) {
 
 /// The server's order: each key (present first, then by value in its direction), then the
 /// start time (latest first) unless a key ordered by it, then the run id.
-fn compare(order: &[OrderBy], a: &RunDigest, b: &RunDigest) -> Ordering {
+fn compare(order: &[OrderBy], a: &RunOverview, b: &RunOverview) -> Ordering {
     for o in order {
         let (ca, va) = sort_value(a, &o.key);
         let (cb, vb) = sort_value(b, &o.key);

@@ -1,11 +1,11 @@
 //! The per-run summary that listing and searching read instead of replaying journals: each
 //! metric's latest value, minimum, maximum and count, the tags, properties and status, cached
-//! in the run's `digest.json`.
+//! in the run's `overview.json`.
 //!
 //! The cache is checked against the journal it was built from (its length: the journal is
-//! append-only, so a longer one has records the digest lacks). A digest that is missing,
+//! append-only, so a longer one has records the overview lacks). An overview that is missing,
 //! unreadable, of another format or built from a shorter journal is rebuilt from the journal
-//! and written again: the journal is the record, the digest never outranks it.
+//! and written again: the journal is the record, the overview never outranks it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,15 +19,15 @@ use crate::error::{Result, Status};
 use crate::journal::Damage;
 use crate::store::{JOURNAL_FILE, MetricPoint, RunData, RunEnd, RunMeta, Store};
 
-/// The file holding a run's digest.
-pub(crate) const DIGEST_FILE: &str = "digest.json";
+/// The file holding a run's overview.
+pub(crate) const OVERVIEW_FILE: &str = "overview.json";
 
-/// Version of `digest.json` written by this build; another is rebuilt.
-const DIGEST_FORMAT: u32 = 1;
+/// Version of `overview.json` written by this build; another is rebuilt.
+const OVERVIEW_FORMAT: u32 = 1;
 
 /// What listing and searching need to know about a run, without its metric series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunDigest {
+pub struct RunOverview {
     /// Version of this layout.
     pub format: u32,
     /// Its description.
@@ -39,12 +39,12 @@ pub struct RunDigest {
     /// The error of a failed run.
     pub error: Option<String>,
     /// Each metric's summary, by key.
-    pub metrics: BTreeMap<String, MetricDigest>,
+    pub metrics: BTreeMap<String, MetricOverview>,
     /// Tags, the last value of each.
     pub tags: BTreeMap<String, String>,
     /// Properties (MLflow's params).
     pub properties: BTreeMap<String, String>,
-    /// Damage found in the journal when the digest was built.
+    /// Damage found in the journal when the overview was built.
     pub damage: Vec<Damage>,
     /// The length of the journal it was built from, in bytes.
     pub journal_len: u64,
@@ -52,7 +52,7 @@ pub struct RunDigest {
 
 /// The summary of one metric series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MetricDigest {
+pub struct MetricOverview {
     /// MLflow's latest point: the one with the highest step, then the latest timestamp, then
     /// the highest value (what MLflow's `latest_metrics` keeps and its searches compare).
     pub latest: MetricPoint,
@@ -66,19 +66,19 @@ pub struct MetricDigest {
     pub count: u64,
 }
 
-impl MetricDigest {
-    fn of(series: &[MetricPoint]) -> Option<MetricDigest> {
+impl MetricOverview {
+    fn of(series: &[MetricPoint]) -> Option<MetricOverview> {
         let first = *series.first()?;
-        let mut digest = MetricDigest {
+        let mut overview = MetricOverview {
             latest: first,
             min: first.value,
             max: first.value,
             count: 0,
         };
         for point in series {
-            digest.add(*point);
+            overview.add(*point);
         }
-        Some(digest)
+        Some(overview)
     }
 
     fn add(&mut self, point: MetricPoint) {
@@ -100,16 +100,16 @@ fn newer(a: &MetricPoint, b: &MetricPoint) -> bool {
         || ((a.step, a.timestamp) == (b.step, b.timestamp) && stored(a.value) > stored(b.value))
 }
 
-impl RunDigest {
-    /// The digest of a run read back from `journal_len` bytes of its journal.
-    pub(crate) fn of(data: RunData, journal_len: u64) -> RunDigest {
+impl RunOverview {
+    /// The overview of a run read back from `journal_len` bytes of its journal.
+    pub(crate) fn of(data: RunData, journal_len: u64) -> RunOverview {
         let metrics = data
             .metrics
             .iter()
-            .filter_map(|(k, s)| Some((k.clone(), MetricDigest::of(s)?)))
+            .filter_map(|(k, s)| Some((k.clone(), MetricOverview::of(s)?)))
             .collect();
-        RunDigest {
-            format: DIGEST_FORMAT,
+        RunOverview {
+            format: OVERVIEW_FORMAT,
             meta: data.meta,
             status: data.status,
             end_time: data.end_time,
@@ -141,46 +141,48 @@ impl RunDigest {
 }
 
 impl Store {
-    /// The digest of run `id`: from its `digest.json` when that matches the journal, else
+    /// The overview of run `id`: from its `overview.json` when that matches the journal, else
     /// rebuilt from the journal (and the cache written again when the store can be written).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// let store = run_runtime::Store::new(dir.path());
-    /// let run = store.start_run("Default", "digest")?;
+    /// let run = store.start_run("Default", "overview")?;
     /// run.log_list("loss", [0.5, 0.25, 0.375])?;
     /// run.complete()?;
-    /// let loss = store.digest(run.id())?.metrics["loss"];
+    /// let loss = store.overview(run.id())?.metrics["loss"];
     /// assert_eq!((loss.latest.value, loss.min, loss.max, loss.count), (0.375, 0.25, 0.5, 3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn digest(&self, id: &str) -> Result<RunDigest> {
+    pub fn overview(&self, id: &str) -> Result<RunOverview> {
         let dir = self.run_dir(id)?;
         let journal_len = fs::metadata(dir.join(JOURNAL_FILE)).map_or(0, |m| m.len());
         if let Some(cached) = cached(&dir, id, journal_len) {
             return Ok(cached);
         }
-        let digest = RunDigest::of(self.read(id)?, journal_len);
+        let overview = RunOverview::of(self.read(id)?, journal_len);
         // A cache that cannot be written (a read-only store) only costs the next reader a
         // replay.
-        let _ = write_cache(&dir, &digest);
-        Ok(digest)
+        let _ = write_cache(&dir, &overview);
+        Ok(overview)
     }
 }
 
-/// The cached digest, if it was built from this journal length by this format for this run.
-fn cached(dir: &Path, id: &str, journal_len: u64) -> Option<RunDigest> {
-    let bytes = fs::read(dir.join(DIGEST_FILE)).ok()?;
-    let digest: RunDigest = serde_json::from_slice(&bytes).ok()?;
-    (digest.format == DIGEST_FORMAT && digest.journal_len == journal_len && digest.meta.id == id)
-        .then_some(digest)
+/// The cached overview, if it was built from this journal length by this format for this run.
+fn cached(dir: &Path, id: &str, journal_len: u64) -> Option<RunOverview> {
+    let bytes = fs::read(dir.join(OVERVIEW_FILE)).ok()?;
+    let overview: RunOverview = serde_json::from_slice(&bytes).ok()?;
+    (overview.format == OVERVIEW_FORMAT
+        && overview.journal_len == journal_len
+        && overview.meta.id == id)
+        .then_some(overview)
 }
 
-/// Replaces the cache by rename, without syncing: a digest lost in a crash is rebuilt.
-fn write_cache(dir: &Path, digest: &RunDigest) -> std::io::Result<()> {
-    let path = dir.join(DIGEST_FILE);
+/// Replaces the cache by rename, without syncing: an overview lost in a crash is rebuilt.
+fn write_cache(dir: &Path, overview: &RunOverview) -> std::io::Result<()> {
+    let path = dir.join(OVERVIEW_FILE);
     let tmp = durable::temporary(&path, "tmp");
-    let bytes = serde_json::to_vec(digest).map_err(std::io::Error::other)?;
+    let bytes = serde_json::to_vec(overview).map_err(std::io::Error::other)?;
     let written = fs::File::create(&tmp).and_then(|mut f| f.write_all(&bytes));
     match written.and_then(|()| fs::rename(&tmp, &path)) {
         Ok(()) => Ok(()),
@@ -206,13 +208,13 @@ mod tests {
     #[test]
     fn latest_is_mlflows_highest_step_then_time_then_value() {
         let series = [point(1.0, 5, 2), point(2.0, 9, 1), point(3.0, 4, 2)];
-        let d = MetricDigest::of(&series).unwrap();
+        let d = MetricOverview::of(&series).unwrap();
         assert_eq!(d.latest, point(1.0, 5, 2), "step 2, later timestamp wins");
         let tie = [point(0.5, 1, 0), point(0.25, 1, 0)];
-        assert_eq!(MetricDigest::of(&tie).unwrap().latest.value, 0.5);
+        assert_eq!(MetricOverview::of(&tie).unwrap().latest.value, 0.5);
         let nan = [point(f64::NAN, 1, 0), point(-1.0, 1, 0)];
         assert!(
-            MetricDigest::of(&nan).unwrap().latest.value.is_nan(),
+            MetricOverview::of(&nan).unwrap().latest.value.is_nan(),
             "NaN counts as 0"
         );
     }
@@ -220,33 +222,33 @@ mod tests {
     #[test]
     fn min_and_max_leave_nan_out() {
         let series = [point(f64::NAN, 1, 0), point(2.0, 2, 1), point(-1.0, 3, 2)];
-        let d = MetricDigest::of(&series).unwrap();
+        let d = MetricOverview::of(&series).unwrap();
         assert_eq!((d.min, d.max, d.count), (-1.0, 2.0, 3));
-        let all_nan = MetricDigest::of(&[point(f64::NAN, 1, 0)]).unwrap();
+        let all_nan = MetricOverview::of(&[point(f64::NAN, 1, 0)]).unwrap();
         assert!(all_nan.min.is_nan() && all_nan.max.is_nan());
     }
 
     #[test]
-    fn a_stale_or_broken_digest_is_rebuilt_from_the_journal() {
+    fn a_stale_or_broken_overview_is_rebuilt_from_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let run = store.start_run("Default", "stale").unwrap();
         run.log("acc", 0.5).unwrap();
         run.flush().unwrap();
-        assert_eq!(store.digest(run.id()).unwrap().metrics["acc"].count, 1);
+        assert_eq!(store.overview(run.id()).unwrap().metrics["acc"].count, 1);
         run.log("acc", 0.75).unwrap();
         run.complete().unwrap();
-        let fresh = store.digest(run.id()).unwrap();
+        let fresh = store.overview(run.id()).unwrap();
         assert_eq!(fresh.metrics["acc"].latest.value, 0.75, "the journal grew");
         assert_eq!(fresh.status, Status::Finished);
 
-        let file = dir.path().join(run.id()).join(DIGEST_FILE);
-        // A digest edited to claim another value, with the journal's length, is trusted only
+        let file = dir.path().join(run.id()).join(OVERVIEW_FILE);
+        // An overview edited to claim another value, with the journal's length, is trusted only
         // as far as the length check goes; one that no longer parses is rebuilt.
         fs::write(&file, b"{not json").unwrap();
-        assert_eq!(store.digest(run.id()).unwrap(), fresh);
+        assert_eq!(store.overview(run.id()).unwrap(), fresh);
         fs::remove_file(&file).unwrap();
-        assert_eq!(store.digest(run.id()).unwrap(), fresh);
+        assert_eq!(store.overview(run.id()).unwrap(), fresh);
         assert!(file.is_file(), "the cache is written again");
     }
 }
