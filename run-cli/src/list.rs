@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use run_runtime::{RunData, RunEnd, RunSummary, Store};
+use run_runtime::search::MAX_RESULTS_LIMIT;
+use run_runtime::{RunEnd, RunOverview, RunSummary, Store};
 use serde::Serialize;
 
 use crate::failure::Failure;
@@ -32,13 +33,34 @@ pub struct Args {
     /// metrics most runs of each experiment have]
     #[arg(long = "metric", short, value_name = "KEY")]
     metrics: Vec<String>,
+
+    /// Only runs matching this MLflow search filter, such as "metrics.accuracy > 0.9 and
+    /// params.model = 'knn'" (docs/search.md)
+    #[arg(long, short = 'f', value_name = "FILTER")]
+    filter: Option<String>,
+
+    /// Order runs by this key, such as "metrics.accuracy DESC" (repeat for ties) [default:
+    /// start time]
+    #[arg(long = "order-by", short = 'o', value_name = "KEY [ASC|DESC]")]
+    order_by: Vec<String>,
+
+    /// Show at most this many runs (1 to 50000), the first in the order
+    #[arg(long, short = 'n', value_name = "N")]
+    max_results: Option<usize>,
+}
+
+impl Args {
+    /// `true` when the runs come from a search rather than the catalog's order.
+    fn searches(&self) -> bool {
+        self.filter.is_some() || !self.order_by.is_empty() || self.max_results.is_some()
+    }
 }
 
 /// A run as listed.
 struct Listed<'a> {
     summary: &'a RunSummary,
     end: Option<RunEnd>,
-    data: Option<RunData>,
+    data: Option<RunOverview>,
 }
 
 impl Listed<'_> {
@@ -61,7 +83,7 @@ struct RunRow {
     /// Depth in the listed tree: 0 for a top-level run.
     depth: usize,
     tags: BTreeMap<String, String>,
-    /// The last value of every metric.
+    /// The latest value of every metric (MLflow's: highest step, then latest time).
     metrics: BTreeMap<String, Num>,
     /// Stretches of its journal a reader found damaged (`runctx show` lists them).
     damaged_bytes: u64,
@@ -104,8 +126,8 @@ pub fn run(store: &Store, out: &Output, args: Args) -> Result<(), Failure> {
     out.print(&text)
 }
 
-/// The runs that pass the filters, with their journals read (a journal that cannot be read
-/// is reported, and its run listed without metrics or tags).
+/// The runs that pass the filters, with their overviews read (a run whose overview cannot be
+/// read is reported, and listed without metrics or tags), in start order or the search's.
 fn select<'a>(
     store: &Store,
     catalog: &'a Catalog,
@@ -116,17 +138,34 @@ fn select<'a>(
         .iter()
         .map(|t| parse_tag_filter(t))
         .collect::<Result<Vec<_>, _>>()?;
+    let candidates: Vec<(&RunSummary, Option<RunOverview>)> = if args.searches() {
+        searched(store, args)?
+            .into_iter()
+            .filter_map(|d| Some((catalog.get(&d.meta.id)?, Some(d))))
+            .collect()
+    } else {
+        catalog
+            .all()
+            .iter()
+            .map(|summary| {
+                let data = store
+                    .overview(&summary.meta.id)
+                    .inspect_err(|e| output::warn(&format!("run {}: {e}", summary.meta.id)))
+                    .ok();
+                (summary, data)
+            })
+            .collect()
+    };
     let mut listed = Vec::new();
-    for summary in catalog.all() {
+    for (summary, data) in candidates {
         let meta = &summary.meta;
         if !args.experiment.is_empty() && !args.experiment.contains(&meta.experiment) {
             continue;
         }
-        let data = store
-            .read(&meta.id)
-            .inspect_err(|e| output::warn(&format!("run {}: {e}", meta.id)))
-            .ok();
-        let end = runs::end_of(summary, data.as_ref());
+        let end = summary
+            .end
+            .clone()
+            .or_else(|| data.as_ref().and_then(RunOverview::end));
         let run = Listed { summary, end, data };
         let tags_match = tag_filters.iter().all(|(k, v)| {
             let tag = run.data.as_ref().and_then(|d| d.tags.get(*k));
@@ -137,6 +176,39 @@ fn select<'a>(
         }
     }
     Ok(listed)
+}
+
+/// The runs `--filter`, `--order-by` and `--max-results` choose, in order: every page up to
+/// `--max-results` (all matching runs without it).
+fn searched(store: &Store, args: &Args) -> Result<Vec<RunOverview>, Failure> {
+    let filter = args.filter.as_deref().unwrap_or_default();
+    let wanted = args.max_results.unwrap_or(usize::MAX);
+    let mut runs = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page_size = (wanted - runs.len()).min(MAX_RESULTS_LIMIT);
+        let page = store
+            .search(filter, &args.order_by, page_size, token.as_deref())
+            .map_err(search_failure)?;
+        for problem in &page.problems {
+            output::warn(&format!("warning: {problem}"));
+        }
+        runs.extend(page.runs);
+        token = page.next_page_token;
+        if token.is_none() || runs.len() >= wanted {
+            return Ok(runs);
+        }
+    }
+}
+
+/// A bad filter, order or count is the user's to fix: a usage error.
+fn search_failure(e: run_runtime::Error) -> Failure {
+    match e {
+        run_runtime::Error::InvalidSearch { .. } | run_runtime::Error::InvalidArgument { .. } => {
+            Failure::usage(e.to_string())
+        }
+        other => other.into(),
+    }
 }
 
 /// A row of a group: the index in `listed` and the tree prefix drawn before its id.
@@ -249,7 +321,7 @@ fn table(catalog: &Catalog, listed: &[Listed], rows: &[Row], keys: &[String]) ->
         let last = run
             .data
             .as_ref()
-            .map(RunData::last_values)
+            .map(RunOverview::latest_values)
             .unwrap_or_default();
         let mut row: Vec<Cell> = vec![
             format!("{prefix}{}", catalog.short_id(&meta.id)).into(),
@@ -300,7 +372,7 @@ fn to_json(
                 tags: data.map(|d| d.tags.clone()).unwrap_or_default(),
                 metrics: data
                     .map(|d| {
-                        d.last_values()
+                        d.latest_values()
                             .into_iter()
                             .map(|(k, v)| (k.to_owned(), Num(v)))
                             .collect()

@@ -17,6 +17,9 @@ struct Cli;
 #[doc = include_str!("../../docs/benchmarks.md")]
 struct Benchmarks;
 
+#[doc = include_str!("../../docs/search.md")]
+struct Search;
+
 // The examples of these use the attributes and `pipeline!`.
 #[cfg(feature = "macros")]
 #[doc = include_str!("../../docs/macros.md")]

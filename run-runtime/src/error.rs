@@ -249,6 +249,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A search filter or `order_by` that does not follow MLflow's grammar: the column (in
+    /// characters, from 1) and a copy of the text with a caret under it.
+    #[error("invalid search {what} at column {column}: {message}\n{pointer}")]
+    InvalidSearch {
+        /// `filter` or `order_by`.
+        what: &'static str,
+        /// Where, in characters from 1.
+        column: usize,
+        /// What was expected there.
+        message: String,
+        /// The text, and a caret line under it.
+        pointer: String,
+    },
+
     /// An argument of a call is out of its range.
     #[error("{what} {value} is invalid: {reason}")]
     InvalidArgument {

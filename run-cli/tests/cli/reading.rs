@@ -90,6 +90,64 @@ fn list_filters_by_experiment_status_and_tag() {
 }
 
 #[test]
+fn list_searches_with_mlflows_filter_and_order() {
+    assert_eq!(
+        listed_names(&[
+            "--filter",
+            "params.learning_rate LIKE '0.%' and tags.model = 'mlp'"
+        ]),
+        ["lr=0.01", "lr=0.1"],
+        "without --order-by, MLflow's order: the latest start first"
+    );
+    // The failed run's latest loss is NaN: only != holds for it (as on the server), and it
+    // sorts after every number, in either direction.
+    assert_eq!(
+        listed_names(&[
+            "--filter",
+            "metrics.loss != 0.5",
+            "--order-by",
+            "metrics.loss DESC"
+        ]),
+        ["killed", "cancelled", "lr=0.01", "lr=0.1", "lr=1.0"]
+    );
+    assert_eq!(
+        listed_names(&["--order-by", "metrics.loss", "--max-results", "2"]),
+        ["lr=0.1", "lr=0.01"]
+    );
+    assert_eq!(
+        listed_names(&[
+            "--filter",
+            "attributes.status = 'FAILED' and run_name ILIKE 'LR=%'"
+        ]),
+        ["lr=1.0"]
+    );
+    assert_eq!(
+        listed_names(&["--filter", "params.alpha IS NOT NULL"]),
+        ["regression"]
+    );
+
+    let bad = runctx(
+        shared_store(),
+        &["list", "--filter", "metrics.loss < 'low'"],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("column 16")
+            && bad.stderr.contains("metrics.loss < 'low'\n")
+            && bad.stderr.contains("               ^"),
+        "{}",
+        bad.stderr
+    );
+    let order = runctx(shared_store(), &["list", "--order-by", "metrics.loss UP"]);
+    assert_eq!(order.code, 2, "{}", order.stderr);
+    assert!(
+        order.stderr.contains("expected ASC, DESC"),
+        "{}",
+        order.stderr
+    );
+}
+
+#[test]
 fn list_json_has_every_run_with_its_parent_status_and_last_metrics() {
     let json = runctx(shared_store(), &["list", "--json"]).json();
     let runs = json["runs"].as_array().unwrap();

@@ -704,6 +704,28 @@ impl Client {
         }
     }
 
+    /// One page of `runs/search`: the runs of `experiment_ids` matching `filter` in the order
+    /// of `order_by`.
+    pub(crate) async fn search_runs_page(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        order_by: &[String],
+        max_results: usize,
+        page_token: Option<&str>,
+    ) -> Result<SearchRunsReply, CallError> {
+        let mut body = json!({
+            "experiment_ids": experiment_ids,
+            "filter": filter,
+            "order_by": order_by,
+            "max_results": max_results,
+        });
+        if let Some(t) = page_token {
+            body["page_token"] = json!(t);
+        }
+        self.post("runs/search", &body).await
+    }
+
     /// Uploads `file` as artifact `path` below `root` of the server's artifact proxy (the path
     /// of an `mlflow-artifacts:` root), streaming it from disk.
     ///

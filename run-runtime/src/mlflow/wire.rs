@@ -127,6 +127,12 @@ pub(crate) struct RunInfo {
     /// Where its artifacts are, such as `mlflow-artifacts:/2/<run>/artifacts`.
     #[serde(default)]
     pub artifact_uri: String,
+    /// Its name.
+    #[serde(default)]
+    pub run_name: String,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub start_time: Option<i64>,
 }
 
 /// A run's latest data.
