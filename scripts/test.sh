@@ -104,6 +104,10 @@ if ! wait "$setup_pid"; then cat "$setup_log"; echo "the set-up failed"; exit 1;
 cat "$setup_log"
 
 step "tests against real MLflow servers, and the runctx report in headless chromium"
+# MLflow's usage telemetry, in every Python process below (the harness turns it off in those it
+# starts; this reaches those a tested program starts): with no network its client fails in a
+# thread that edits os.environ while a request reads it, and the request fails.
+export MLFLOW_DISABLE_TELEMETRY=true
 # The server tests run the test executables built above directly, listed as "package folder,
 # target, path" lines: a `cargo test` naming fewer targets resolves the dev-dependencies' features
 # differently and recompiled half the tree while the other lanes waited on its lock.

@@ -23,6 +23,7 @@ pub struct Verdict {
 /// Azure ML's verdict on each of `files`, in order.
 pub fn validate(files: &[&Path]) -> Vec<Verdict> {
     let out = Command::new(server_python())
+        .env(crate::venv::NO_TELEMETRY.0, crate::venv::NO_TELEMETRY.1)
         .arg(workspace().join("scripts/azureml-validate.py"))
         .args(files)
         .output()

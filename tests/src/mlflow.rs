@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::production::Stores;
 pub use crate::venv::{MLFLOW_VERSION, mlflow_executable};
-use crate::venv::{python_json, run};
+use crate::venv::{NO_TELEMETRY, python_json, run};
 use crate::watchdog::{Stop, Watched};
 
 /// A running MLflow server.
@@ -125,7 +125,7 @@ impl MlflowServer {
 
     fn launch(&mut self) {
         let mut command = Command::new(mlflow_executable());
-        command.arg("server");
+        command.arg("server").env(NO_TELEMETRY.0, NO_TELEMETRY.1);
         if self.options.tls {
             let (key, cert) = (self.data.join("key.pem"), self.data.join("cert.pem"));
             command.arg("--uvicorn-opts").arg(format!(

@@ -88,6 +88,11 @@ fn pip_install(args: &[&str]) {
         .args(args));
 }
 
+/// Turns off MLflow's usage telemetry in the Python processes the tests start. With no network
+/// its client fails in a background thread and removes a variable from `os.environ` while the
+/// request being made iterates it: `KeyError: '_MLFLOW_TELEMETRY_SESSION_ID'` failed a test.
+pub const NO_TELEMETRY: (&str, &str) = ("MLFLOW_DISABLE_TELEMETRY", "true");
+
 /// Runs `script` with the venv's Python, `args` in
 /// `sys.argv[1:]` and `env` added to its environment, and returns the last line it prints,
 /// parsed as JSON. Panics with its output when it fails.
@@ -98,6 +103,7 @@ pub fn python_json(script: &str, args: &[&str], env: &[(String, String)]) -> Val
         .args(args)
         // The client must not pick up a developer's own server or credentials.
         .env_remove("MLFLOW_TRACKING_URI")
+        .env(NO_TELEMETRY.0, NO_TELEMETRY.1)
         .env_remove("MLFLOW_TRACKING_TOKEN")
         .env_remove("MLFLOW_TRACKING_USERNAME")
         .env_remove("MLFLOW_TRACKING_PASSWORD")

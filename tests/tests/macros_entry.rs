@@ -221,6 +221,6 @@ fn the_step_list_of_a_program_is_its_registry() {
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         listing.lines().last(),
-        Some("steps: explode, needs_data, orphan, train")
+        Some("steps: curve, explode, needs_data, orphan, train")
     );
 }

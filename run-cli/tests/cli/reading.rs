@@ -517,16 +517,17 @@ fn a_hand_edited_parent_cycle_does_not_hang() {
     let file = store.run_dir(a.id()).unwrap().join("run.json");
     std::fs::write(file, serde_json::to_vec(&meta).unwrap()).unwrap();
 
+    // Named by id: the names "a" and "b" are also hex digits a random id can start with.
     let page = dir.path().join("r.html");
     let json = runctx(
         dir.path(),
-        &["report", "a", "-o", page.to_str().unwrap(), "--json"],
+        &["report", a.id(), "-o", page.to_str().unwrap(), "--json"],
     )
     .json();
     assert_eq!(json["runs"].as_array().unwrap().len(), 2);
     let listed = runctx(dir.path(), &["list", "--json"]).json();
     assert_eq!(listed["runs"].as_array().unwrap().len(), 2, "both listed");
-    let deleted = runctx(dir.path(), &["delete", "--yes", "--json", "b"]).json();
+    let deleted = runctx(dir.path(), &["delete", "--yes", "--json", b.id()]).json();
     assert_eq!(deleted["deleted"].as_array().unwrap().len(), 2);
 }
 
