@@ -119,15 +119,19 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["profile"]["test"] and m.get("executable"):
         print(os.path.dirname(m["manifest_path"]), m["target"]["name"], m["executable"], sep="\t")
 ' >"$executables"
-# Three lanes at once, as they mostly wait on their servers: the production-style servers' tests
-# (tests/tests/production.rs: PostgreSQL, Azurite, S3, the load test), the other crates' (the
-# runctx CLI's: sync, the report in chromium), and the rest of the tests crate in the foreground.
+# Three lanes at once, as they mostly wait on their servers, of about 5 minutes each in a clean
+# run: the production-style servers' tests (tests/tests/production.rs: PostgreSQL, Azurite, S3,
+# the load test); the other crates' (the runctx CLI's: sync, the report in chromium) with the
+# tests crate's `faults` (its longest, outages of a few seconds each); and the rest of the tests
+# crate in the foreground.
 root=$(pwd -P) # as cargo writes the package folders
 in_lane() { # LANE PACKAGE-FOLDER TARGET
+  local side=no
+  { [ "$2" != "$root/tests" ] || [ "$3" = faults ]; } && side=yes
   case $1 in
     production) [ "$2" = "$root/tests" ] && [ "$3" = production ] ;;
-    crates) [ "$2" != "$root/tests" ] ;;
-    others) [ "$2" = "$root/tests" ] && [ "$3" != production ] ;;
+    crates) [ $side = yes ] ;;
+    others) [ $side = no ] && [ "$3" != production ] ;;
   esac
 }
 # lane LANE: the ignored tests of the lane's executables one after the other, each in its
@@ -155,7 +159,7 @@ production_ok=0
 wait "$production_pid" || production_ok=$?
 cat "$crates_log" "$production_log"
 [ "$others_ok" = 0 ] || { echo "server tests failed (above the other crates' and the production-style ones)"; exit 1; }
-[ "$crates_ok" = 0 ] || { echo "the server tests of run-runtime, run-macros, run-rules, runctx or tests-ui failed"; exit 1; }
+[ "$crates_ok" = 0 ] || { echo "the server tests of tests/tests/faults.rs or of run-runtime, run-macros, run-rules, runctx or tests-ui failed"; exit 1; }
 [ "$production_ok" = 0 ] || { echo "the production-style server tests failed"; exit 1; }
 
 step "done"
