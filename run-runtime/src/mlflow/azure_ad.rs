@@ -527,6 +527,7 @@ fn is_link_local(ip: &std::net::IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mlflow::test_support::{block_on, http};
     use std::io::{BufRead, Write};
     use std::sync::Arc;
 
@@ -574,22 +575,6 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
-
-    fn http() -> reqwest::Client {
-        let tls = super::super::client::tls_config(false).unwrap();
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .build()
-            .unwrap()
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     #[test]

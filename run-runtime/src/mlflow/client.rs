@@ -1360,6 +1360,7 @@ fn dataset_input(name: &str, input: &crate::store::DataInput) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mlflow::test_support::block_on;
 
     #[test]
     fn credentials_never_show_their_secret() {
@@ -1633,14 +1634,6 @@ mod tests {
         let credentials =
             Credentials::from_lookup(|k| (k == TOKEN_FILE_VAR).then(|| path.clone())).unwrap();
         (Client::new(uri, credentials, false).unwrap(), file)
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub(crate) fn jwt_expiry(token: &str) -> Option<i64> {
 mod tests {
     use super::super::expiring::now;
     use super::*;
+    use crate::mlflow::test_support::{block_on, http};
     use std::io::{BufRead, Write};
     use std::sync::{Arc, Mutex};
 
@@ -183,22 +184,6 @@ mod tests {
                 .into(),
         };
         (workspace, seen)
-    }
-
-    fn http() -> reqwest::Client {
-        let tls = super::super::client::tls_config(false).unwrap();
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .build()
-            .unwrap()
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
     }
 
     #[test]

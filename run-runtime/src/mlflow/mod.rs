@@ -36,3 +36,25 @@ pub(crate) use read::read_run;
 pub(crate) use retry::{Backoff, retry_call};
 pub(crate) use runtime::{Shipping, block_on, wait_all};
 pub(crate) use server::{Server, server};
+
+/// What the unit tests of the service clients share.
+#[cfg(test)]
+mod test_support {
+    /// A client configured as the shipping one is (our TLS set-up), for a loopback service.
+    pub(super) fn http() -> reqwest::Client {
+        let tls = super::client::tls_config(false).unwrap();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap()
+    }
+
+    /// Runs `f` to its end on a runtime of its own.
+    pub(super) fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+}
