@@ -100,6 +100,9 @@ impl SweepSpec {
         if let Some(d) = &self.description {
             parent.tag("mlflow.note.content", d)?;
         }
+        // `resume` finds the sweep's folder in this property: on disk before any trial starts,
+        // or a SIGKILL in the first second left a sweep that could not be resumed (seen in CI).
+        parent.flush()?;
         let survey = Survey {
             done: Vec::new(),
             pending: VecDeque::new(),
