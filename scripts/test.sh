@@ -134,6 +134,8 @@ in_lane() { # LANE PACKAGE-FOLDER TARGET
     others) [ $side = no ] && [ "$3" != production ] ;;
   esac
 }
+# A proc-macro crate's tests link the standard library dynamically; cargo adds its folder.
+rust_libs=$(rustc --print target-libdir)
 # lane LANE: the ignored tests of the lane's executables one after the other, each in its
 # package's folder as cargo runs them; every executable runs even after one fails.
 lane() {
@@ -141,7 +143,8 @@ lane() {
   while IFS=$'\t' read -r dir name exe; do
     in_lane "$1" "$dir" "$name" || continue
     printf '\n     Running %s (%s)\n' "$name" "$exe"
-    (cd "$dir" && MLFLOW_VENV="$venv" "$exe" --ignored) || failed=1
+    (cd "$dir" && MLFLOW_VENV="$venv" LD_LIBRARY_PATH="$rust_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      "$exe" --ignored) || failed=1
   done <"$executables"
   return "$failed"
 }
