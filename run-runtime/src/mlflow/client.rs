@@ -253,8 +253,14 @@ impl CallError {
 /// its pool holds (seen with 16 clients on PostgreSQL and 4 workers). Nothing was written, so
 /// it is worth trying again like a 503. SQLAlchemy names that error `3o7r` in the link of every
 /// message (`https://sqlalche.me/e/20/3o7r`).
+///
+/// The same for SQLAlchemy's IntegrityError (`gkpj`) when two clients insert the same unique
+/// row at once: `runs/log-inputs` from two runs reading the same data in one experiment both
+/// insert its dataset, one fails with 400, and tried again it finds the row the other wrote.
 fn pool_full(status: u16, message: &str) -> bool {
-    status == 400 && message.contains("sqlalche.me/e/") && message.contains("/3o7r")
+    status == 400
+        && message.contains("sqlalche.me/e/")
+        && (message.contains("/3o7r") || message.contains("/gkpj"))
 }
 
 impl fmt::Display for CallError {
