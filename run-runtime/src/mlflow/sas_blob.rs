@@ -97,18 +97,7 @@ pub(crate) async fn put_file(
     plan: &BlobPlan,
     renew: Renew<'_>,
 ) -> Result<(), UploadError> {
-    let url = check_signed_url(url).map_err(UploadError::Store)?;
-    let mut opened = tokio::fs::File::open(file)
-        .await
-        .map_err(UploadError::Gone)?;
-    let size = opened.metadata().await.map_err(UploadError::Gone)?.len();
-    let mut blob = Blob {
-        http,
-        url,
-        headers,
-        plan,
-        renew,
-    };
+    let (mut blob, mut opened, size) = Blob::open(http, url, headers, file, plan, renew).await?;
     if plan.single_put_max.is_some_and(|max| size <= max) {
         // Streamed from disk, so it cannot be sent twice: no renewal (Azure ML's plan only).
         let body = reqwest::Body::from(opened);
@@ -176,18 +165,7 @@ pub(crate) async fn put_adls_file(
     plan: &BlobPlan,
     renew: Renew<'_>,
 ) -> Result<(), UploadError> {
-    let url = check_signed_url(url).map_err(UploadError::Store)?;
-    let mut opened = tokio::fs::File::open(file)
-        .await
-        .map_err(UploadError::Gone)?;
-    let size = opened.metadata().await.map_err(UploadError::Gone)?.len();
-    let mut blob = Blob {
-        http,
-        url,
-        headers,
-        plan,
-        renew,
-    };
+    let (mut blob, mut opened, size) = Blob::open(http, url, headers, file, plan, renew).await?;
     let create = |b: &Blob<'_, '_>, mut url: reqwest::Url| {
         url.query_pairs_mut().append_pair("resource", "file");
         b.request(Method::PUT, url, 0)
@@ -250,7 +228,31 @@ struct Blob<'a, 'r> {
     renew: Renew<'r>,
 }
 
-impl Blob<'_, '_> {
+impl<'a, 'r> Blob<'a, 'r> {
+    /// The upload of `file` to the signed `url` (checked), with the file opened and its size.
+    async fn open(
+        http: &'a reqwest::Client,
+        url: &str,
+        headers: &'a [(String, String)],
+        file: &Path,
+        plan: &'a BlobPlan,
+        renew: Renew<'r>,
+    ) -> Result<(Self, tokio::fs::File, u64), UploadError> {
+        let url = check_signed_url(url).map_err(UploadError::Store)?;
+        let opened = tokio::fs::File::open(file)
+            .await
+            .map_err(UploadError::Gone)?;
+        let size = opened.metadata().await.map_err(UploadError::Gone)?.len();
+        let blob = Blob {
+            http,
+            url,
+            headers,
+            plan,
+            renew,
+        };
+        Ok((blob, opened, size))
+    }
+
     /// A request of `length` bytes to `url` with the service's headers and the plan's version.
     fn request(&self, method: Method, url: reqwest::Url, length: u64) -> reqwest::RequestBuilder {
         let ceiling = REQUEST_TIMEOUT + Duration::from_secs(length / FLOOR_BYTES_PER_SEC);
